@@ -1,0 +1,41 @@
+# emg-lightning: every target sets up its own virtual environment on first use.
+#   make train            train one leave-one-subject-out fold (synthetic data unless you pass ARGS)
+#   make train ARGS="model=alsnet data=emglab data.root=/path/to/emglab-n2001-bb"
+#   make test             run the test suite
+# On a CUDA machine choose the torch build first, e.g.
+#   make train TORCH_REQUIREMENT="torch==2.5.1" TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_REQUIREMENT ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
+
+.DEFAULT_GOAL := help
+.PHONY: help install train test clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo "  variables: ARGS (Hydra overrides for train), PYTEST_ARGS, TORCH_REQUIREMENT, TORCH_INDEX_URL, VENV"
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_INDEX) "$(TORCH_REQUIREMENT)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create or refresh the virtual environment (.venv)
+
+train: $(STAMP) ## train one fold: make train ARGS="model=alsnet trainer.max_epochs=5"
+	$(BIN)/emg-train $(ARGS)
+
+test: $(STAMP) ## run the tests (real-data tests run when EMGLAB_DIR is set)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean: ## remove the virtual environment, logs and caches (not the data cache in ~/.cache)
+	rm -rf $(VENV) logs .pytest_cache

@@ -1,0 +1,1 @@
+"""Data flow: readers (recordings) -> windows -> cache -> splits -> EMGDataModule."""

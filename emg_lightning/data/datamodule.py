@@ -1,0 +1,184 @@
+"""EMGDataModule: one fold of a subject-level split, served from the memory-mapped window cache."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+
+from emg_lightning.data.cache import WindowTable
+from emg_lightning.data.readers.synthetic import SyntheticSpec
+from emg_lightning.data.records import CLASS_NAMES
+from emg_lightning.data.sources import load_window_table
+from emg_lightning.data.splits import Fold, make_fold
+from emg_lightning.data.windows import WindowSettings
+from emg_lightning.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+NORMALIZATIONS = ("none", "zscore")
+
+
+class WindowDataset(Dataset):
+    """Indexed by a list of positions (one batch at a time): one fancy-indexed read of the memmap per batch.
+
+    Items are dicts: ``x`` float32 (B, 1, samples) in microvolts (or z-scored per window), ``y`` class index,
+    ``subject`` / ``record`` indices into the DataModule's ``subjects`` / ``records`` lists, ``window`` position.
+    """
+
+    def __init__(self, table: WindowTable, rows: np.ndarray, labels: np.ndarray, subjects: np.ndarray,
+                 records: np.ndarray, normalization: str) -> None:
+        self.table, self.rows = table, rows
+        self.labels, self.subjects, self.records = labels, subjects, records
+        self.normalization = normalization
+        self.scale = np.float32(1.0 / table.adc_gain)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, positions: Sequence[int]) -> dict[str, torch.Tensor]:
+        positions = np.asarray(positions)
+        rows = self.rows[positions]
+        order = np.argsort(rows)  # sorted reads from the memmap, then back to the sampler's order
+        x = np.empty((len(rows), self.table.windows.shape[1]), dtype=np.float32)
+        x[order] = self.table.windows[rows[order]]
+        x *= self.scale
+        if self.normalization == "zscore":
+            x -= x.mean(axis=1, keepdims=True)
+            x /= x.std(axis=1, keepdims=True) + 1e-6
+        return {
+            "x": torch.from_numpy(x).unsqueeze(1),
+            "y": torch.from_numpy(self.labels[rows]),
+            "subject": torch.from_numpy(self.subjects[rows]),
+            "record": torch.from_numpy(self.records[rows]),
+            "window": torch.from_numpy(self.table.columns["window"][rows].astype(np.int64)),
+        }
+
+
+class EMGDataModule(L.LightningDataModule):
+    """Windows of one data source, split by subject: fold ``fold`` holds out its test subject(s); validation
+    subjects are drawn from the training subjects only, stratified by class."""
+
+    def __init__(
+        self,
+        source: str = "synthetic",
+        root: str | None = None,
+        classes: Sequence[str] = CLASS_NAMES,
+        window_s: float = 1.0,
+        hop_s: float | None = None,
+        sample_rate: float | None = None,
+        normalization: str = "none",
+        min_std_uv: float = 1.0,
+        max_saturated_fraction: float = 0.05,
+        trim_after_s: dict[str, float] | None = None,
+        synthetic: dict[str, Any] | None = None,
+        fold: int = 0,
+        split: str = "loso",
+        val_subjects_per_class: int = 1,
+        split_seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        cache_dir: str = "~/.cache/emg-lightning",
+    ) -> None:
+        super().__init__()
+        unknown = sorted(set(classes) - set(CLASS_NAMES))
+        if unknown or len(classes) < 2:
+            raise ConfigError(f"data.classes={list(classes)} must name at least two of {list(CLASS_NAMES)}")
+        if normalization not in NORMALIZATIONS:
+            raise ConfigError(f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.source, self.root = source, root
+        self.classes = list(classes)
+        self.settings = WindowSettings(window_s, hop_s, sample_rate, min_std_uv, max_saturated_fraction,
+                                       dict(trim_after_s or {}))
+        self.synthetic_spec = _synthetic_spec(synthetic or {})
+        self.fold_index, self.split = fold, split
+        self.val_subjects_per_class, self.split_seed = val_subjects_per_class, split_seed
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.normalization, self.cache_dir = normalization, cache_dir
+        self.table: WindowTable | None = None
+        self.fold: Fold | None = None
+
+    def prepare_data(self) -> None:
+        self._load_table()
+
+    def _load_table(self) -> WindowTable:
+        if self.table is None:
+            self.table = load_window_table(self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec)
+        return self.table
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.fold is not None:
+            return
+        table = self._load_table()
+        label_names = table.columns["label"]
+        keep = np.isin(label_names, self.classes)
+        self.subjects = sorted(set(table.columns["subject"][keep]))
+        self.records = sorted(set(table.columns["record"][keep]))
+        subject_label = {s: l for s, l in zip(table.columns["subject"][keep], label_names[keep])}
+        self.fold = make_fold(subject_label, self.fold_index, self.split, self.val_subjects_per_class,
+                              self.split_seed)
+        class_of = {c: i for i, c in enumerate(self.classes)}
+        labels = np.array([class_of.get(l, -1) for l in label_names], dtype=np.int64)
+        subject_ids = _index_of(table.columns["subject"], self.subjects)
+        record_ids = _index_of(table.columns["record"], self.records)
+        sets = {}
+        for part in ("train", "val", "test"):
+            rows = np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
+            sets[part] = WindowDataset(table, rows, labels, subject_ids, record_ids, self.normalization)
+        self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
+        if len(self.train_set) == 0 or len(self.test_set) == 0:
+            raise ConfigError(f"fold {self.fold_index} has {len(self.train_set)} training and {len(self.test_set)} "
+                              f"test windows: check data.classes and the split settings")
+        log.info("fold %d: train %d subjects / %d windows, val %d / %d, test %s / %d windows",
+                 self.fold_index, len(self.fold.train), len(self.train_set), len(self.fold.val), len(self.val_set),
+                 ",".join(self.fold.test), len(self.test_set))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def n_folds(self) -> int:
+        self.setup()
+        return len(self.subjects)
+
+    def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
+        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(dataset, sampler=BatchSampler(sampler, self.batch_size, drop_last=False), batch_size=None,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+
+def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
+    lookup = {v: i for i, v in enumerate(vocabulary)}
+    return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
+
+
+def _synthetic_spec(settings: dict[str, Any]) -> SyntheticSpec:
+    known = {"subjects_per_class", "records_per_subject", "duration_s", "seed"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"data.synthetic has unknown settings {unknown}; known: {sorted(known)}")
+    kwargs = dict(settings)
+    if "subjects_per_class" in kwargs:
+        kwargs["subjects_per_class"] = tuple((k, int(v)) for k, v in dict(kwargs["subjects_per_class"]).items())
+    if "records_per_subject" in kwargs:
+        kwargs["records_per_subject"] = tuple(int(v) for v in kwargs["records_per_subject"])
+    try:
+        return SyntheticSpec(**kwargs)
+    except ValueError as exc:
+        raise ConfigError(f"data.synthetic: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Readers turn recordings on disk (or generated) into ``Recording`` objects. No torch, no Lightning."""

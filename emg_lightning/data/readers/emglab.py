@@ -1,0 +1,76 @@
+"""EMGLab N2001 directories: ``N2001{A|C|M}{subject}{muscle}{record}.hea`` + ``.bin`` (WFDB format 16).
+
+Labels and subjects come from the record names; header comments are kept as metadata. Samples are read as raw
+int16 (never through ``wfdb``'s physical conversion, which turns the saturation value -32768 into NaN).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from emg_lightning.data.records import Recording
+from emg_lightning.errors import DataError
+
+RECORD_NAME = re.compile(r"^N2001(?P<code>[ACM])(?P<number>\d{2})(?P<muscle>[A-Z]{2})(?P<record>\d{2})$")
+LABEL_CODES = {"A": "als", "C": "normal", "M": "myopathy"}
+
+
+def list_records(root: str | os.PathLike) -> list[Path]:
+    """Header files of an EMGLab directory, sorted; a clear error when there is nothing to read."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"EMGLab directory {root} does not exist: set data.root (or EMGLAB_DIR) to the folder "
+                        f"holding the N2001*.hea/.bin files")
+    headers = sorted(root.glob("*.hea"))
+    if not headers:
+        raise DataError(f"EMGLab directory {root} holds no .hea header files: point data.root at the folder "
+                        f"with the N2001*.hea/.bin pairs")
+    return headers
+
+
+def parse_record_name(name: str, path: Path) -> tuple[str, str]:
+    """(subject, label) from a record name such as N2001A01BB02 -> ('A01', 'als')."""
+    match = RECORD_NAME.match(name)
+    if not match:
+        raise DataError(f"{path}: record name {name!r} is not an EMGLab N2001 name (N2001<A|C|M><nn><muscle><nn>); "
+                        f"use the generic WFDB reader for other data sets")
+    code = match["code"]
+    if code not in LABEL_CODES:
+        raise DataError(f"{path}: unknown label code {code!r}; EMGLab codes are A (ALS), C (control), M (myopathy)")
+    return f"{code}{match['number']}", LABEL_CODES[code]
+
+
+def read_record(header_path: str | os.PathLike) -> Recording:
+    """One record as int16 ADC values plus its gain (ADC units per uV) and header comments."""
+    header_path = Path(header_path)
+    name = header_path.stem
+    subject, label = parse_record_name(name, header_path)
+    try:
+        header = wfdb.rdheader(str(header_path.with_suffix("")))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise DataError(f"{header_path}: cannot parse the WFDB header ({exc}); check the file is a WFDB .hea") from exc
+    if header.n_sig != 1 or header.fmt[0] != "16":
+        raise DataError(f"{header_path}: expected one format-16 signal, found {header.n_sig} signal(s) in format "
+                        f"{header.fmt}; only single-channel 16-bit records are supported")
+    data_path = header_path.with_name(header.file_name[0])
+    if not data_path.is_file():
+        raise DataError(f"{header_path}: its data file {data_path.name} is missing next to the header")
+    offset_bytes = int(header.byte_offset[0] or 0)
+    needed = offset_bytes + 2 * header.sig_len
+    actual = data_path.stat().st_size
+    if actual < needed:
+        raise DataError(f"{data_path}: holds {actual} bytes but its header needs {needed} "
+                        f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated")
+    digital = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes).astype(np.int16)
+    metadata = {}
+    for comment in header.comments or []:
+        key, sep, value = comment.partition(":")
+        if sep:
+            metadata[key.strip()] = value.strip()
+    return Recording(name=name, subject=subject, label=label, sample_rate=float(header.fs), digital=digital,
+                     adc_gain=float(header.adc_gain[0]), metadata=metadata)

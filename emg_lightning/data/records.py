@@ -1,0 +1,36 @@
+"""The one shape every reader returns: a digitised single-channel recording and who/what it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Class names used everywhere (labels, metrics keys, reports). Index order keeps ALSNet's binary coding
+# (0 = Normal, 1 = ALS) when the class list is [normal, als].
+CLASS_NAMES = ("normal", "als", "myopathy")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One needle-EMG recording as stored: int16 ADC samples plus the gain that turns them into microvolts.
+
+    Readers keep digital values (not physical floats) so that saturated samples stay visible as the int16
+    extremes and never turn into NaN, and so that the window cache can store them losslessly.
+    """
+
+    name: str
+    subject: str
+    label: str  # one of CLASS_NAMES
+    sample_rate: float  # Hz
+    digital: np.ndarray  # int16, shape (n_samples,)
+    adc_gain: float  # ADC units per microvolt
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def microvolts(self) -> np.ndarray:
+        return self.digital.astype(np.float32) / np.float32(self.adc_gain)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.digital) / self.sample_rate

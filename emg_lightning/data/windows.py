@@ -1,0 +1,117 @@
+"""Recording -> fixed-length windows: tail trims, anti-aliased resampling, and data-quality rules."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal as sps
+
+from emg_lightning.data.records import Recording
+from emg_lightning.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """How records become windows. Every field is part of the cache key."""
+
+    window_s: float = 1.0
+    hop_s: float | None = None  # None: no overlap (hop = window), as ALSNet
+    sample_rate: float | None = None  # None: keep the native rate (as the papers)
+    min_std_uv: float = 1.0  # windows quieter than this are flat (dead electrode, saturation runs)
+    max_saturated_fraction: float = 0.05  # windows with more samples at the ADC limits are dropped
+    trim_after_s: dict[str, float] = field(default_factory=dict)  # record-name prefix -> keep only [0, t) s
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0:
+            raise ConfigError(f"data.window_s must be positive, got {self.window_s}")
+        if self.hop_s is not None and self.hop_s <= 0:
+            raise ConfigError(f"data.hop_s must be positive or null, got {self.hop_s}")
+        if self.sample_rate is not None and self.sample_rate <= 0:
+            raise ConfigError(f"data.sample_rate must be positive or null (native rate), got {self.sample_rate}")
+        if not 0 <= self.max_saturated_fraction <= 1:
+            raise ConfigError(f"data.quality.max_saturated_fraction must be in [0, 1], got "
+                              f"{self.max_saturated_fraction}")
+
+    @property
+    def hop(self) -> float:
+        return self.window_s if self.hop_s is None else self.hop_s
+
+    def output_rate(self, native_rate: float) -> float:
+        return native_rate if self.sample_rate is None else float(self.sample_rate)
+
+    def window_samples(self, native_rate: float) -> int:
+        # floor: 1 s at 23,437.5 Hz is 23,437 samples, ALSNet's input length
+        return int(self.window_s * self.output_rate(native_rate))
+
+
+@dataclass
+class RecordWindows:
+    windows: np.ndarray  # int16 (n, window_samples), in the record's ADC units at the output rate
+    window_index: np.ndarray  # position of each kept window in the record (0, 1, ...)
+    start_sample: np.ndarray  # offset of each kept window in the native-rate record
+    dropped: Counter  # reason -> count
+
+
+def resample(x: np.ndarray, native_rate: float, target_rate: float) -> np.ndarray:
+    """Polyphase resampling with scipy's anti-aliasing FIR (Kaiser window)."""
+    if target_rate == native_rate:
+        return x
+    ratio = Fraction(target_rate / native_rate).limit_denominator(1000)
+    if abs(float(ratio) * native_rate - target_rate) > 1e-6 * target_rate:
+        raise ConfigError(f"data.sample_rate={target_rate} is not a simple ratio of the native {native_rate} Hz; "
+                          f"pick a rate such as native/2, native/5 or native*2/5")
+    return sps.resample_poly(x, ratio.numerator, ratio.denominator)
+
+
+def trim_end_s(record_name: str, settings: WindowSettings) -> float | None:
+    for prefix, end_s in settings.trim_after_s.items():
+        if record_name.startswith(prefix):
+            return float(end_s)
+    return None
+
+
+def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
+    """Cut one record into windows; drop flat and saturated ones (counted by reason)."""
+    fs = record.sample_rate
+    digital = record.digital
+    dropped: Counter = Counter()
+    end_s = trim_end_s(record.name, settings)
+    if end_s is not None:
+        kept = min(len(digital), int(end_s * fs))
+        full_before = int((len(digital) / fs - settings.window_s) // settings.hop) + 1
+        full_after = int((kept / fs - settings.window_s) // settings.hop) + 1 if kept / fs >= settings.window_s else 0
+        dropped["trimmed"] += max(0, full_before - full_after)
+        digital = digital[:kept]
+    duration = len(digital) / fs
+    n_windows = int((duration - settings.window_s) // settings.hop) + 1 if duration >= settings.window_s else 0
+    out_rate = settings.output_rate(fs)
+    length = settings.window_samples(fs)
+    native_length = int(settings.window_s * fs)
+    signal_out = digital
+    if out_rate != fs and n_windows:
+        resampled = resample(digital.astype(np.float64), fs, out_rate)
+        signal_out = np.clip(np.round(resampled), -32768, 32767).astype(np.int16)
+    saturated = (digital == np.iinfo(np.int16).min) | (digital == np.iinfo(np.int16).max)
+    rows, index, starts = [], [], []
+    for k in range(n_windows):
+        start_native = int(round(k * settings.hop * fs))
+        native = digital[start_native:start_native + native_length]
+        if saturated[start_native:start_native + native_length].mean() > settings.max_saturated_fraction:
+            dropped["saturated"] += 1
+            continue
+        if native.astype(np.float64).std() / record.adc_gain < settings.min_std_uv:
+            dropped["flat"] += 1
+            continue
+        start_out = int(round(k * settings.hop * out_rate))
+        window = signal_out[start_out:start_out + length]
+        if len(window) < length:  # rounding at the very end of a resampled record
+            dropped["short"] += 1
+            continue
+        rows.append(window)
+        index.append(k)
+        starts.append(start_native)
+    windows = np.stack(rows) if rows else np.empty((0, length), dtype=np.int16)
+    return RecordWindows(windows, np.asarray(index, dtype=np.int32), np.asarray(starts, dtype=np.int64), dropped)

@@ -1,0 +1,1 @@
+"""Multiclass metrics (torchmetrics collections) and their readable summaries."""

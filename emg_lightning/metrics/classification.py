@@ -1,0 +1,72 @@
+"""One torchmetrics collection per stage, every ``average=`` explicit and every metric named by what it is.
+
+- ``acc``: accuracy over windows (micro average).
+- ``bal_acc``: balanced accuracy = macro-averaged recall.
+- ``f1_macro``: macro F1.
+- ``recall/<class>`` (sensitivity) and ``specificity/<class>``: per class.
+- ``auroc_macro``: one-vs-rest AUROC, macro average.
+- ``confusion``: confusion matrix (rows true, columns predicted).
+
+A leave-one-subject-out test set holds one class only: recall of the absent classes is undefined, and macro
+averages then mean little. ``compute_stage_metrics`` reports such entries as NaN and averages over the classes
+present; subject- and record-level figures need predictions pooled over folds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassConfusionMatrix,
+)
+
+
+def make_metrics(num_classes: int) -> MetricCollection:
+    return MetricCollection({
+        "acc": MulticlassAccuracy(num_classes, average="micro"),
+        "auroc_macro": MulticlassAUROC(num_classes, average="macro"),
+        "confusion": MulticlassConfusionMatrix(num_classes),
+    })
+
+
+def metrics_from_confusion(confusion: torch.Tensor, class_names: list[str]) -> dict[str, float]:
+    """Balanced accuracy, macro F1, per-class sensitivity and specificity from a confusion matrix.
+
+    Classes absent from the targets have undefined recall (NaN) and are left out of the macro averages.
+    """
+    cm = confusion.double()
+    total = cm.sum()
+    tp = cm.diag()
+    support = cm.sum(dim=1)
+    predicted = cm.sum(dim=0)
+    out: dict[str, float] = {}
+    recalls, f1s = [], []
+    for k, name in enumerate(class_names):
+        recall = (tp[k] / support[k]).item() if support[k] > 0 else math.nan
+        negatives = total - support[k]
+        specificity = ((negatives - (predicted[k] - tp[k])) / negatives).item() if negatives > 0 else math.nan
+        out[f"recall/{name}"] = recall
+        out[f"specificity/{name}"] = specificity
+        if support[k] > 0:
+            recalls.append(recall)
+            precision = (tp[k] / predicted[k]).item() if predicted[k] > 0 else 0.0
+            f1s.append(0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall))
+    out["bal_acc"] = sum(recalls) / len(recalls) if recalls else math.nan
+    out["f1_macro"] = sum(f1s) / len(f1s) if f1s else math.nan
+    return out
+
+
+def compute_stage_metrics(collection: MetricCollection, class_names: list[str]) -> tuple[dict[str, float], list]:
+    """Scalars for logging and the confusion matrix as nested lists."""
+    values = collection.compute()
+    confusion = values["confusion"]
+    present = int((confusion.sum(dim=1) > 0).sum())
+    scalars = {"acc": values["acc"].item()}
+    # AUROC needs positives and negatives of a class; with one class present it is undefined.
+    scalars["auroc_macro"] = values["auroc_macro"].item() if present > 1 else math.nan
+    scalars.update(metrics_from_confusion(confusion, class_names))
+    return scalars, confusion.long().tolist()

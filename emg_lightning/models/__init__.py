@@ -1,0 +1,26 @@
+"""Plain ``nn.Module`` networks. They know nothing of data, Lightning or Hydra."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from emg_lightning.models.alsnet import ALSNet
+from emg_lightning.models.resemgnet import ResEMGNet
+
+MODELS: dict[str, type[nn.Module]] = {"alsnet": ALSNet, "resemgnet": ResEMGNet}
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """Network by registry name with its keyword arguments (all primitives, as saved in checkpoints)."""
+    if name not in MODELS:
+        raise KeyError(f"model {name!r} is unknown; available: {', '.join(sorted(MODELS))}")
+    return MODELS[name](**kwargs)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["ALSNet", "ResEMGNet", "MODELS", "build_model", "count_parameters"]

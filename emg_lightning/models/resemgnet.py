@@ -1,0 +1,85 @@
+"""ResEMGNet (Rahman et al., arXiv 2309.10756): a lightweight residual 1-D CNN on raw EMG.
+
+Published: residual, lightweight, raw signal, three classes. Everything else here is this project's
+reconstruction and lives in the arguments: stem, stage widths, kernels, strides, dilations, head.
+The default (94,579 parameters with 3 classes) downsamples early so that it trains in minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class ResidualBlock1d(nn.Module):
+    """conv-BN-ReLU-conv-BN plus a shortcut (1x1 conv + BN when the shape changes), then ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, dilation: int,
+                 dropout: float) -> None:
+        super().__init__()
+        padding = dilation * (kernel_size - 1) // 2
+        self.body = nn.Sequential(
+            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                      bias=False),
+            nn.BatchNorm1d(out_channels), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Conv1d(out_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
+            nn.BatchNorm1d(out_channels),
+        )
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm1d(out_channels))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        body = self.body(x)
+        shortcut = self.shortcut(x)
+        length = min(body.shape[-1], shortcut.shape[-1])  # even kernels can differ by one sample
+        return self.act(body[..., :length] + shortcut[..., :length])
+
+
+class ResEMGNet(nn.Module):
+    """Input (batch, 1, samples) of any length; output logits (batch, num_classes)."""
+
+    def __init__(
+        self,
+        num_classes: int = 3,
+        in_channels: int = 1,
+        stem_channels: int = 16,
+        stem_kernel: int = 11,
+        stem_stride: int = 2,
+        widths: Sequence[int] = (16, 32, 64, 64),
+        kernels: Sequence[int] = (7, 7, 5, 5),
+        strides: Sequence[int] = (2, 2, 2, 2),
+        dilations: Sequence[int] = (1, 1, 2, 2),
+        dropout: float = 0.1,
+        pooling: str = "avgmax",
+    ) -> None:
+        super().__init__()
+        n = len(widths)
+        if not (len(kernels) == len(strides) == len(dilations) == n) or n == 0:
+            raise ValueError(f"widths, kernels, strides and dilations need the same non-zero length, got "
+                             f"{len(widths)}, {len(kernels)}, {len(strides)}, {len(dilations)}")
+        if pooling not in ("avg", "max", "avgmax"):
+            raise ValueError(f"pooling must be avg, max or avgmax, got {pooling!r}")
+        self.num_classes, self.pooling = num_classes, pooling
+        self.stem = nn.Sequential(
+            nn.Conv1d(in_channels, stem_channels, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
+                      bias=False),
+            nn.BatchNorm1d(stem_channels), nn.ReLU(inplace=True),
+        )
+        blocks, channels = [], stem_channels
+        for width, kernel, stride, dilation in zip(widths, kernels, strides, dilations):
+            blocks.append(ResidualBlock1d(channels, width, kernel, stride, dilation, dropout))
+            channels = width
+        self.blocks = nn.Sequential(*blocks)
+        pooled = 2 * channels if pooling == "avgmax" else channels
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))
+        pooled = {"avg": lambda: h.mean(-1), "max": lambda: h.amax(-1),
+                  "avgmax": lambda: torch.cat([h.mean(-1), h.amax(-1)], dim=1)}[self.pooling]()
+        return self.head(pooled)

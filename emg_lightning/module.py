@@ -1,0 +1,139 @@
+"""EMGClassifier: a LightningModule around any registered network.
+
+Hyperparameters are primitives only (names, numbers, lists, plain dicts), so a checkpoint reloads with
+``torch.load(weights_only=True)`` and ``EMGClassifier.load_from_checkpoint(path)`` rebuilds the network alone.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from emg_lightning.errors import ConfigError
+from emg_lightning.losses.label_smoothing import STRATEGIES, smoothed_targets, soft_cross_entropy
+from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics
+from emg_lightning.models import MODELS, build_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "plateau", "cosine")
+
+
+class EMGClassifier(L.LightningModule):
+    def __init__(
+        self,
+        net: dict[str, Any] | None = None,
+        class_names: list[str] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        label_smoothing: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        net = dict(net or {"name": "resemgnet"})
+        self.class_names = list(class_names or ["normal", "als", "myopathy"])
+        self.num_classes = len(self.class_names)
+        self.optimizer_cfg = {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0, **(optimizer or {})}
+        self.scheduler_cfg = {"name": "none", **(scheduler or {})}
+        self.smoothing = {"name": "none", "epsilon": 0.0, **(label_smoothing or {})}
+        _check_choice("model.net.name", net.get("name"), MODELS)
+        _check_choice("model.optimizer.name", self.optimizer_cfg["name"], OPTIMIZERS)
+        _check_choice("model.scheduler.name", self.scheduler_cfg["name"], SCHEDULERS)
+        _check_choice("label_smoothing.name", self.smoothing["name"], STRATEGIES)
+        name = net.pop("name")
+        self.net = build_model(name, num_classes=self.num_classes, **net)
+        # keys get a suffix: "train" would shadow nn.Module.train
+        self.metrics = torch.nn.ModuleDict(
+            {f"{stage}_metrics": make_metrics(self.num_classes) for stage in ("train", "val", "test")})
+        self.test_confusion: list | None = None
+        self.test_results: dict[str, float] = {}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits (batch, num_classes); a one-logit binary head becomes [0, z] so softmax = sigmoid."""
+        logits = self.net(x)
+        if logits.shape[-1] == 1:
+            logits = torch.cat([torch.zeros_like(logits), logits], dim=-1)
+        return logits
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        logits = self(batch["x"])
+        y = batch["y"]
+        if stage == "train":
+            targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"])
+            loss = soft_cross_entropy(logits, targets)
+        else:  # evaluation loss on hard labels, comparable across smoothing settings
+            loss = F.cross_entropy(logits, y)
+        self.metrics[f"{stage}_metrics"].update(logits.detach().softmax(dim=-1), y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test",
+                 batch_size=len(y))
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _end_epoch(self, stage: str) -> None:
+        collection = self.metrics[f"{stage}_metrics"]
+        with warnings.catch_warnings():  # absent classes (one subject per test fold) are handled below
+            warnings.simplefilter("ignore")
+            scalars, confusion = compute_stage_metrics(collection, self.class_names)
+        collection.reset()
+        loggable = {f"{stage}/{k}": v for k, v in scalars.items() if not math.isnan(v)}
+        bal_acc = loggable.pop(f"{stage}/bal_acc", None)
+        self.log_dict(loggable)
+        if bal_acc is not None:
+            self.log(f"{stage}/bal_acc", bal_acc, prog_bar=True)
+        if stage == "test":
+            self.test_results = {f"test/{k}": v for k, v in scalars.items()}
+            self.test_confusion = confusion
+
+    def on_train_epoch_end(self) -> None:
+        self._end_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self._end_epoch("val")
+        else:
+            self.metrics["val_metrics"].reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._end_epoch("test")
+
+    def configure_optimizers(self) -> Any:
+        cfg = dict(self.optimizer_cfg)
+        name, lr, weight_decay = cfg.pop("name"), cfg.pop("lr"), cfg.pop("weight_decay")
+        params = self.net.parameters()
+        if name == "adam":
+            optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, eps=cfg.pop("eps", 1e-8))
+        elif name == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=cfg.pop("eps", 1e-8))
+        else:
+            optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=cfg.pop("momentum", 0.9))
+        sched = dict(self.scheduler_cfg)
+        kind = sched.pop("name")
+        if kind == "none":
+            return optimizer
+        if kind == "plateau":
+            monitor = sched.pop("monitor", "val/loss")
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max" if monitor.endswith(("acc", "f1_macro", "auroc_macro")) else "min",
+                factor=sched.get("factor", 0.1), patience=sched.get("patience", 5), min_lr=sched.get("min_lr", 0.0))
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
+        max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 100
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs,
+                                                               eta_min=sched.get("min_lr", 0.0))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def _check_choice(setting: str, value: Any, choices: Any) -> None:
+    if value not in choices:
+        raise ConfigError(f"{setting}={value!r} is unknown; available: {', '.join(sorted(choices))}")
