@@ -35,7 +35,9 @@ train: $(STAMP) ## train one fold: make train ARGS="model=alsnet trainer.max_epo
 	$(BIN)/emg-train $(ARGS)
 
 test: $(STAMP) ## run the tests (real-data tests run when EMGLAB_DIR is set)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@# pytest exits 5 when it collects nothing: a suite that tests nothing must not pass
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
 clean: ## remove the virtual environment, logs and caches (not the data cache in ~/.cache)
 	rm -rf $(VENV) logs .pytest_cache

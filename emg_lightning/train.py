@@ -27,6 +27,11 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if node is not None else None
 
 
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's settings as plain data, without Hydra's own node (present when configs are composed in tests)."""
+    return {k: _plain(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in cfg if k != "hydra"}
+
+
 def build_datamodule(cfg: DictConfig) -> EMGDataModule:
     data = _plain(cfg.data)
     return EMGDataModule(**data, split=cfg.split.name, val_subjects_per_class=cfg.split.val_subjects_per_class,
@@ -54,9 +59,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
                           "and early stopping use validation subjects)")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    settings = resolved_config(cfg)
     for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        logger.log_hyperparams(settings)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None

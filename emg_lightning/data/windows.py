@@ -73,6 +73,18 @@ def trim_end_s(record_name: str, settings: WindowSettings) -> float | None:
     return None
 
 
+def count_windows(n_samples: int, fs: float, settings: WindowSettings) -> int:
+    """Whole windows in a record, counted in native samples (no floating-point edge losses)."""
+    length = int(settings.window_s * fs)
+    if n_samples < length:
+        return 0
+    hop = settings.hop * fs
+    k = int((n_samples - length) // hop) + 1
+    while round(k * hop) + length <= n_samples:  # the last start may round down into the record
+        k += 1
+    return k
+
+
 def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
     """Cut one record into windows; drop flat and saturated ones (counted by reason)."""
     fs = record.sample_rate
@@ -81,12 +93,9 @@ def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
     end_s = trim_end_s(record.name, settings)
     if end_s is not None:
         kept = min(len(digital), int(end_s * fs))
-        full_before = int((len(digital) / fs - settings.window_s) // settings.hop) + 1
-        full_after = int((kept / fs - settings.window_s) // settings.hop) + 1 if kept / fs >= settings.window_s else 0
-        dropped["trimmed"] += max(0, full_before - full_after)
+        dropped["trimmed"] += count_windows(len(digital), fs, settings) - count_windows(kept, fs, settings)
         digital = digital[:kept]
-    duration = len(digital) / fs
-    n_windows = int((duration - settings.window_s) // settings.hop) + 1 if duration >= settings.window_s else 0
+    n_windows = count_windows(len(digital), fs, settings)
     out_rate = settings.output_rate(fs)
     length = settings.window_samples(fs)
     native_length = int(settings.window_s * fs)

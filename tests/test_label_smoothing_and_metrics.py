@@ -1,0 +1,69 @@
+import math
+
+import pytest
+import torch
+
+from emg_lightning.losses.label_smoothing import fixed_label_smoothing, smoothed_targets, soft_cross_entropy
+from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics, metrics_from_confusion
+
+
+def test_fixed_smoothing_hand_computed():
+    q = fixed_label_smoothing(torch.tensor([0, 2]), 3, 0.3)
+    expected = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    assert torch.allclose(q, expected)
+    assert torch.allclose(q.sum(1), torch.ones(2))
+
+
+def test_no_smoothing_is_plain_cross_entropy():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    y = torch.tensor([0, 2])
+    ours = soft_cross_entropy(logits, smoothed_targets(y, 3, "none"))
+    assert torch.allclose(ours, torch.nn.functional.cross_entropy(logits, y))
+
+
+def test_fixed_smoothing_matches_torch_label_smoothing():
+    logits = torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    ours = soft_cross_entropy(logits, smoothed_targets(y, 3, "fixed", 0.1))
+    assert torch.allclose(ours, torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1))
+
+
+def test_bad_smoothing_settings():
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        fixed_label_smoothing(torch.tensor([0]), 3, 1.0)
+    with pytest.raises(ValueError, match="unknown"):
+        smoothed_targets(torch.tensor([0]), 3, "adaptive")
+
+
+def test_metrics_from_confusion_hand_computed():
+    # rows true (normal, als, myopathy), columns predicted
+    cm = torch.tensor([[8, 2, 0], [1, 6, 3], [0, 0, 5]])
+    m = metrics_from_confusion(cm, ["normal", "als", "myopathy"])
+    assert m["recall/normal"] == pytest.approx(0.8)
+    assert m["recall/als"] == pytest.approx(0.6)
+    assert m["recall/myopathy"] == pytest.approx(1.0)
+    assert m["bal_acc"] == pytest.approx((0.8 + 0.6 + 1.0) / 3)
+    # specificity of als: negatives 15, of which 2 predicted als
+    assert m["specificity/als"] == pytest.approx(13 / 15)
+    f1 = [2 * (8 / 9) * 0.8 / (8 / 9 + 0.8), 2 * 0.75 * 0.6 / 1.35, 2 * (5 / 8) * 1.0 / (5 / 8 + 1.0)]
+    assert m["f1_macro"] == pytest.approx(sum(f1) / 3)
+
+
+def test_absent_classes_are_undefined_not_zero():
+    cm = torch.tensor([[0, 0, 0], [3, 7, 0], [0, 0, 0]])  # one ALS test subject
+    m = metrics_from_confusion(cm, ["normal", "als", "myopathy"])
+    assert math.isnan(m["recall/normal"]) and math.isnan(m["recall/myopathy"])
+    assert m["bal_acc"] == pytest.approx(0.7)
+    assert math.isnan(m["specificity/als"])  # no negatives
+    assert m["specificity/normal"] == pytest.approx(0.7)
+
+
+def test_stage_metrics_from_torchmetrics():
+    collection = make_metrics(3)
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    collection.update(probs, torch.tensor([0, 1, 2, 1]))
+    scalars, confusion = compute_stage_metrics(collection, ["normal", "als", "myopathy"])
+    assert confusion == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert scalars["acc"] == pytest.approx(0.75)
+    assert scalars["bal_acc"] == pytest.approx((1 + 0.5 + 1) / 3)
+    assert 0.0 <= scalars["auroc_macro"] <= 1.0

@@ -1,0 +1,119 @@
+"""End to end: composed configs, a fast in-process run, real `emg-train` subprocesses, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from conftest import CONFIG_DIR, REPO, TINY_DATA
+from emg_lightning.module import EMGClassifier
+from emg_lightning.train import train
+
+
+def compose_train(overrides: list[str], output_dir: Path):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def clear_hydra():
+    yield
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("option", ["model=alsnet", "model=resemgnet", "data=emglab", "trainer=gpu", "logger=wandb",
+                                    "logger=csv", "label_smoothing=fixed"])
+def test_every_config_option_composes(option, tmp_path):
+    cfg = compose_train([option], tmp_path)
+    assert cfg.data.fold == 0 and cfg.seed == 0 and cfg.split.name == "loso"
+
+
+@pytest.mark.slow
+def test_fast_training_run_writes_metrics_and_a_reloadable_checkpoint(tmp_path):
+    cfg = compose_train(TINY_DATA + ["model=alsnet", "label_smoothing=fixed", "data.fold=3"], tmp_path)
+    metrics = train(cfg)
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["test_subjects"] == metrics["test_subjects"] and len(on_disk["test_subjects"]) == 1
+    assert on_disk["test_subjects"][0] not in on_disk["train_subjects"] + on_disk["val_subjects"]
+    for key in ("test/acc", "test/bal_acc", "test/f1_macro"):
+        assert 0.0 <= on_disk[key] <= 1.0
+    confusion = on_disk["test/confusion"]
+    assert sum(map(sum, confusion)) == on_disk["test_windows"] > 0
+    assert (tmp_path / "config.yaml").is_file()
+    best = Path(on_disk["best_checkpoint"])
+    assert best.is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    checkpoint = torch.load(best, weights_only=True)  # primitive hyperparameters only
+    assert checkpoint["hyper_parameters"]["net"]["name"] == "alsnet"
+    model = EMGClassifier.load_from_checkpoint(best)
+    assert model(torch.randn(2, 1, 2343)).shape == (2, 3)
+
+
+def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    return subprocess.run([sys.executable, "-m", "emg_lightning.train", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_emg_train_subprocess_run(tmp_path):
+    result = run_cli(*TINY_DATA, "model=resemgnet", "logger=csv", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "test subject(s)" in result.stdout and "true normal" in result.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["fold"] == 0 and (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (TINY_DATA + ["data.fold=99"], "error: data.fold=99 is out of range: split=loso has 6 folds (0..5)"),
+    (["data=emglab", "data.root=/nonexistent/emglab"], "error: EMGLab directory /nonexistent/emglab does not exist"),
+    (TINY_DATA + ["data.normalization=minmax"], "error: data.normalization='minmax' is unknown"),
+    (TINY_DATA + ["model.optimizer.name=lion"], "error: model.optimizer.name='lion' is unknown"),
+])
+def test_bad_settings_give_one_clear_line(args, message, tmp_path):
+    result = run_cli(*args, f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(message), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_data_root_says_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("EMGLAB_DIR", raising=False)
+    result = run_cli("data=emglab", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
+
+
+def test_unknown_model_lists_the_options(tmp_path):
+    result = run_cli("model=lstm", f"hydra.run.dir={tmp_path}")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "Could not find 'model/lstm'" in result.stderr and "alsnet" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_emglab_smoke_run(emglab_dir, tmp_path):
+    """Real recordings through the same path; 1 epoch, a few batches, at a fifth of the native rate."""
+    result = run_cli("data=emglab", f"data.root={emglab_dir}", "data.sample_rate=4687.5", "model=alsnet",
+                     "logger=none", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
+                     "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2", "data.fold=21",
+                     f"hydra.run.dir={tmp_path}", timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_subjects"] == ["M07"]
