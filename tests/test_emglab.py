@@ -30,7 +30,7 @@ def test_reads_digital_values_gain_and_metadata(tmp_path):
 
 
 def test_missing_or_empty_directory(tmp_path):
-    with pytest.raises(DataError, match="does not exist: set data.root"):
+    with pytest.raises(DataError, match="EMGLab directory .*nope does not exist: set data.root"):
         emglab.list_records(tmp_path / "nope")
     with pytest.raises(DataError, match="holds no .hea header files"):
         emglab.list_records(tmp_path)

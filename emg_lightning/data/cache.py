@@ -55,6 +55,8 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
     chunks, columns = [], {c: [] for c in COLUMNS}
     dropped: Counter = Counter()
     gains, rates, skipped = set(), set(), []
+    saturated_records: dict[str, int] = {}
+    record_metadata: dict[str, dict[str, str]] = {}
     n_records = 0
     for record in records:
         n_records += 1
@@ -67,6 +69,10 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
             if len(gains) > 1:
                 raise DataError(f"record {record.name} has ADC gain {record.adc_gain}/uV, others {sorted(gains)}: "
                                 f"mixed gains are not supported yet")
+        at_limits = int(np.count_nonzero((record.digital == -32768) | (record.digital == 32767)))
+        if at_limits:
+            saturated_records[record.name] = at_limits
+        record_metadata[record.name] = dict(record.metadata)
         result = window_record(record, settings)
         dropped.update(result.dropped)
         if len(result.windows) == 0 and not result.dropped:
@@ -92,7 +98,11 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         "windows": int(len(windows)),
         "windows_dropped": dict(sorted(dropped.items())),
         "native_rate_hz": native_rate,
+        "saturated_samples_per_record": saturated_records,
+        "record_metadata": record_metadata,
     }
+    log.info("%d records -> %d windows; dropped by the quality rules: %s; records shorter than a window: %d",
+             n_records, len(windows), dict(dropped) or "none", len(skipped))
     return WindowTable(windows, {k: np.asarray(v) for k, v in columns.items()}, next(iter(gains)),
                        settings.output_rate(native_rate), summary)
 

@@ -15,27 +15,29 @@ from emg_lightning.data.readers.synthetic import SyntheticSpec
 from emg_lightning.data.records import CLASS_NAMES
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, make_fold
-from emg_lightning.data.windows import WindowSettings
+from emg_lightning.data.windows import WindowSettings, robust_scale
 from emg_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("none", "zscore")
+NORMALIZATIONS = ("none", "zscore", "robust")
 
 
 class WindowDataset(Dataset):
     """Indexed by a list of positions (one batch at a time): one fancy-indexed read of the memmap per batch.
 
-    Items are dicts: ``x`` float32 (B, 1, samples) in microvolts (or z-scored per window), ``y`` class index,
+    Items are dicts: ``x`` float32 (B, 1, samples) in microvolts (z-scored per window with ``zscore``, divided by
+    the training subjects' robust scale with ``robust``), ``y`` class index,
     ``subject`` / ``record`` indices into the DataModule's ``subjects`` / ``records`` lists, ``window`` position.
     """
 
     def __init__(self, table: WindowTable, rows: np.ndarray, labels: np.ndarray, subjects: np.ndarray,
-                 records: np.ndarray, normalization: str) -> None:
+                 records: np.ndarray, normalization: str, robust_scale_uv: float = 1.0) -> None:
         self.table, self.rows = table, rows
         self.labels, self.subjects, self.records = labels, subjects, records
         self.normalization = normalization
-        self.scale = np.float32(1.0 / table.adc_gain)
+        divisor = robust_scale_uv if normalization == "robust" else 1.0
+        self.scale = np.float32(1.0 / (table.adc_gain * divisor))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -75,7 +77,12 @@ class EMGDataModule(L.LightningDataModule):
         min_std_uv: float = 1.0,
         max_saturated_fraction: float = 0.05,
         trim_after_s: dict[str, float] | None = None,
+        bandpass_hz: Sequence[float] | None = None,
         synthetic: dict[str, Any] | None = None,
+        pattern: str | None = None,
+        label_map: dict[str, str] | None = None,
+        manifest: str | None = None,
+        channel: int = 0,
         fold: int = 0,
         split: str = "loso",
         val_subjects_per_class: int = 1,
@@ -95,7 +102,9 @@ class EMGDataModule(L.LightningDataModule):
         self.source, self.root = source, root
         self.classes = list(classes)
         self.settings = WindowSettings(window_s, hop_s, sample_rate, min_std_uv, max_saturated_fraction,
-                                       dict(trim_after_s or {}))
+                                       dict(trim_after_s or {}), tuple(bandpass_hz) if bandpass_hz else None)
+        self.wfdb_options = {"pattern": pattern, "label_map": dict(label_map or {}), "manifest": manifest,
+                             "channel": channel}
         self.synthetic_spec = _synthetic_spec(synthetic or {})
         self.fold_index, self.split = fold, split
         self.val_subjects_per_class, self.split_seed = val_subjects_per_class, split_seed
@@ -105,17 +114,18 @@ class EMGDataModule(L.LightningDataModule):
         self.fold: Fold | None = None
 
     def prepare_data(self) -> None:
-        self._load_table()
+        self.load_table()
 
-    def _load_table(self) -> WindowTable:
+    def load_table(self) -> WindowTable:
         if self.table is None:
-            self.table = load_window_table(self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec)
+            self.table = load_window_table(self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec,
+                                           **self.wfdb_options)
         return self.table
 
     def setup(self, stage: str | None = None) -> None:
         if self.fold is not None:
             return
-        table = self._load_table()
+        table = self.load_table()
         label_names = table.columns["label"]
         keep = np.isin(label_names, self.classes)
         self.subjects = sorted(set(table.columns["subject"][keep]))
@@ -127,10 +137,17 @@ class EMGDataModule(L.LightningDataModule):
         labels = np.array([class_of.get(l, -1) for l in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
         record_ids = _index_of(table.columns["record"], self.records)
-        sets = {}
-        for part in ("train", "val", "test"):
-            rows = np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
-            sets[part] = WindowDataset(table, rows, labels, subject_ids, record_ids, self.normalization)
+        rows = {part: np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
+                for part in ("train", "val", "test")}
+        self.robust_scale_uv = 1.0
+        if self.normalization == "robust" and len(rows["train"]):
+            sample = np.random.default_rng(self.split_seed).choice(rows["train"], min(256, len(rows["train"])),
+                                                                   replace=False)
+            self.robust_scale_uv = robust_scale(table.windows[np.sort(sample)] / table.adc_gain)
+            log.info("robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index,
+                     self.robust_scale_uv)
+        sets = {part: WindowDataset(table, r, labels, subject_ids, record_ids, self.normalization,
+                                    self.robust_scale_uv) for part, r in rows.items()}
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
         if len(self.train_set) == 0 or len(self.test_set) == 0:
             raise ConfigError(f"fold {self.fold_index} has {len(self.train_set)} training and {len(self.test_set)} "

@@ -7,15 +7,27 @@ import os
 from pathlib import Path
 
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
-from emg_lightning.data.readers import emglab, synthetic
+from emg_lightning.data.readers import emglab, synthetic, wfdb_dir
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.errors import ConfigError
 
-SOURCES = ("synthetic", "emglab")
+SOURCES = ("synthetic", "emglab", "wfdb")
+
+
+def _file_identity(headers: list[Path]) -> list[tuple[str, int, int]]:
+    """Names, sizes and modification times of every header and data file: a changed file changes the key."""
+    files = []
+    for header in headers:
+        for path in sorted(header.parent.glob(header.stem + ".*")):
+            stat = path.stat()
+            files.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return files
 
 
 def load_window_table(source: str, settings: WindowSettings, cache_dir: str | os.PathLike,
-                      root: str | None = None, synthetic_spec: synthetic.SyntheticSpec | None = None) -> WindowTable:
+                      root: str | None = None, synthetic_spec: synthetic.SyntheticSpec | None = None,
+                      pattern: str | None = None, label_map: dict[str, str] | None = None,
+                      manifest: str | None = None, channel: int = 0) -> WindowTable:
     window_key = dataclasses.asdict(settings)
     if source == "synthetic":
         spec = synthetic_spec or synthetic.SyntheticSpec()
@@ -26,12 +38,15 @@ def load_window_table(source: str, settings: WindowSettings, cache_dir: str | os
         if not root:
             raise ConfigError("data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
         headers = emglab.list_records(root)
-        files = []
-        for header in headers:
-            for path in (header, header.with_suffix(".bin")):
-                if path.exists():
-                    stat = path.stat()
-                    files.append((path.name, stat.st_size, stat.st_mtime_ns))
-        key = {"source": source, "root": str(Path(root).resolve()), "files": files, "windows": window_key}
+        key = {"source": source, "root": str(Path(root).resolve()), "files": _file_identity(headers),
+               "windows": window_key}
         return cached_table(source, key, lambda: build_table(map(emglab.read_record, headers), settings), cache_dir)
+    if source == "wfdb":
+        if not root:
+            raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
+        labelled = wfdb_dir.label_records(wfdb_dir.list_headers(root), pattern, label_map, manifest)
+        key = {"source": source, "root": str(Path(root).resolve()), "files": _file_identity([h for h, _, _ in labelled]),
+               "labels": [(h.name, s, l) for h, s, l in labelled], "channel": channel, "windows": window_key}
+        records = (wfdb_dir.read_record(h, s, l, channel) for h, s, l in labelled)
+        return cached_table(source, key, lambda: build_table(records, settings), cache_dir)
     raise ConfigError(f"data.source={source!r} is unknown; available: {', '.join(SOURCES)}")

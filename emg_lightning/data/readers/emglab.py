@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
+from emg_lightning.data.readers.wfdb_dir import header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
 from emg_lightning.errors import DataError
 
@@ -21,16 +21,7 @@ LABEL_CODES = {"A": "als", "C": "normal", "M": "myopathy"}
 
 
 def list_records(root: str | os.PathLike) -> list[Path]:
-    """Header files of an EMGLab directory, sorted; a clear error when there is nothing to read."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(f"EMGLab directory {root} does not exist: set data.root (or EMGLAB_DIR) to the folder "
-                        f"holding the N2001*.hea/.bin files")
-    headers = sorted(root.glob("*.hea"))
-    if not headers:
-        raise DataError(f"EMGLab directory {root} holds no .hea header files: point data.root at the folder "
-                        f"with the N2001*.hea/.bin pairs")
-    return headers
+    return list_headers(root, kind="EMGLab")
 
 
 def parse_record_name(name: str, path: Path) -> tuple[str, str]:
@@ -50,10 +41,7 @@ def read_record(header_path: str | os.PathLike) -> Recording:
     header_path = Path(header_path)
     name = header_path.stem
     subject, label = parse_record_name(name, header_path)
-    try:
-        header = wfdb.rdheader(str(header_path.with_suffix("")))
-    except Exception as exc:  # wfdb raises many types for malformed headers
-        raise DataError(f"{header_path}: cannot parse the WFDB header ({exc}); check the file is a WFDB .hea") from exc
+    header = read_header(header_path)
     if header.n_sig != 1 or header.fmt[0] != "16":
         raise DataError(f"{header_path}: expected one format-16 signal, found {header.n_sig} signal(s) in format "
                         f"{header.fmt}; only single-channel 16-bit records are supported")
@@ -67,10 +55,5 @@ def read_record(header_path: str | os.PathLike) -> Recording:
         raise DataError(f"{data_path}: holds {actual} bytes but its header needs {needed} "
                         f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated")
     digital = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes).astype(np.int16)
-    metadata = {}
-    for comment in header.comments or []:
-        key, sep, value = comment.partition(":")
-        if sep:
-            metadata[key.strip()] = value.strip()
     return Recording(name=name, subject=subject, label=label, sample_rate=float(header.fs), digital=digital,
-                     adc_gain=float(header.adc_gain[0]), metadata=metadata)
+                     adc_gain=float(header.adc_gain[0]), metadata=header_metadata(header))

@@ -1,0 +1,130 @@
+"""Any folder of WFDB records (one channel used), labelled by a filename pattern or by a manifest CSV.
+
+- Pattern: a regular expression matched against the record name, with named groups ``subject`` and ``label``,
+  and a ``label_map`` from the matched label text to a class name (e.g. ``{A: als, C: normal, M: myopathy}``).
+- Manifest: a CSV with the columns ``record``, ``subject``, ``label`` (class names); records absent from it are
+  ignored, and records it names that are not in the folder are an error.
+
+Samples are digital values (``physical=False``) so that saturation never becomes NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+from emg_lightning.data.records import CLASS_NAMES, Recording
+from emg_lightning.errors import DataError
+
+
+def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:
+    """Header files of a folder, sorted; a clear error when there is nothing to read."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{kind} directory {root} does not exist: set data.root (or EMGLAB_DIR for EMGLab) to the "
+                        f"folder holding the .hea/.bin files")
+    headers = sorted(root.glob("*.hea"))
+    if not headers:
+        raise DataError(f"{kind} directory {root} holds no .hea header files: point data.root at the folder with "
+                        f"the .hea/.bin pairs")
+    return headers
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
+    """record -> (subject, label) from a CSV with columns record, subject, label."""
+    path = Path(path).expanduser()
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"manifest {path} cannot be read ({exc}): give data.manifest as a CSV file with the "
+                        f"columns record, subject, label") from exc
+    if not rows or not {"record", "subject", "label"} <= set(rows[0]):
+        raise DataError(f"manifest {path} needs a header row with the columns record, subject, label")
+    manifest = {}
+    for line, row in enumerate(rows, start=2):
+        label = (row["label"] or "").strip()
+        if label not in CLASS_NAMES:
+            raise DataError(f"manifest {path}, line {line}: unknown label {label!r}; use one of {list(CLASS_NAMES)}")
+        manifest[row["record"].strip()] = (row["subject"].strip(), label)
+    return manifest
+
+
+def label_records(headers: list[Path], pattern: str | None, label_map: dict[str, str] | None,
+                  manifest: str | None) -> list[tuple[Path, str, str]]:
+    """(header, subject, label) for every record the pattern or manifest labels."""
+    if manifest:
+        table = read_manifest(manifest)
+        by_name = {h.stem: h for h in headers}
+        missing = sorted(set(table) - set(by_name))
+        if missing:
+            raise DataError(f"manifest {manifest} names records absent from the folder: {missing[:5]}"
+                            f"{' ...' if len(missing) > 5 else ''}")
+        return [(by_name[name], subject, label) for name, (subject, label) in sorted(table.items())]
+    if not pattern:
+        raise DataError("a WFDB folder needs labels: set data.pattern (regex with groups subject and label) "
+                        "or data.manifest (CSV with record, subject, label)")
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DataError(f"data.pattern {pattern!r} is not a valid regular expression ({exc})") from exc
+    if not {"subject", "label"} <= set(regex.groupindex):
+        raise DataError(f"data.pattern {pattern!r} needs the named groups (?P<subject>...) and (?P<label>...)")
+    mapping = dict(label_map or {})
+    labelled = []
+    for header in headers:
+        match = regex.fullmatch(header.stem)
+        if not match:
+            raise DataError(f"{header}: record name {header.stem!r} does not match data.pattern {pattern!r}")
+        label = mapping.get(match["label"], match["label"])
+        if label not in CLASS_NAMES:
+            raise DataError(f"{header}: unknown label code {match['label']!r}; map it in data.label_map to one of "
+                            f"{list(CLASS_NAMES)}")
+        labelled.append((header, match["subject"], label))
+    return labelled
+
+
+def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Recording:
+    base = str(header.with_suffix(""))
+    meta = read_header(header)
+    if not 0 <= channel < meta.n_sig:
+        raise DataError(f"{header}: data.channel={channel} but the record has {meta.n_sig} signal(s)")
+    data_path = header.with_name(meta.file_name[channel])
+    if not data_path.is_file():
+        raise DataError(f"{header}: its data file {data_path.name} is missing next to the header")
+    try:
+        record = wfdb.rdrecord(base, channels=[channel], physical=False)
+    except Exception as exc:
+        raise DataError(f"{data_path}: cannot be read as the header describes ({exc}); the file may be "
+                        f"truncated") from exc
+    digital = record.d_signal[:, 0]
+    if len(digital) < meta.sig_len:
+        raise DataError(f"{data_path}: holds {len(digital)} samples but its header says {meta.sig_len}; the file "
+                        f"is truncated")
+    if digital.min() < -32768 or digital.max() > 32767:
+        raise DataError(f"{data_path}: samples exceed 16 bits; only formats of up to 16 bits are supported")
+    return Recording(name=header.stem, subject=subject, label=label, sample_rate=float(meta.fs),
+                     digital=digital.astype(np.int16), adc_gain=float(meta.adc_gain[channel]),
+                     metadata=header_metadata(meta))
+
+
+def read_header(header: Path) -> wfdb.Record:
+    try:
+        return wfdb.rdheader(str(header.with_suffix("")))
+    except Exception as exc:  # wfdb raises many types for malformed headers
+        raise DataError(f"{header}: cannot parse the WFDB header ({exc}); check the file is a WFDB .hea") from exc
+
+
+def header_metadata(meta: wfdb.Record) -> dict[str, str]:
+    """``#key: value`` header comments (age, diagnosis, muscle, ...) as a dict."""
+    metadata = {}
+    for comment in meta.comments or []:
+        key, sep, value = comment.partition(":")
+        if sep:
+            metadata[key.strip()] = value.strip()
+    return metadata

@@ -1,0 +1,96 @@
+"""emg-data: what a data source holds before you train on it -- the same Hydra overrides as emg-train.
+
+    emg-data data=emglab data.root=/path/to/emglab-n2001-bb
+    emg-data data=emglab data.sample_rate=4687.5 --json summary.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from emg_lightning.data.cache import WindowTable
+from emg_lightning.errors import EMGLightningError
+from emg_lightning.io import atomic_write_json
+from emg_lightning.train import CONFIG_DIR, build_datamodule
+
+
+def summarise(table: WindowTable, classes: list[str]) -> dict:
+    """Counts per class and per subject, rates, drops and saturation, from the window table alone."""
+    columns = table.columns
+    per_class, per_subject = {}, {}
+    for label in classes:
+        mask = columns["label"] == label
+        per_class[label] = {"subjects": len(set(columns["subject"][mask])), "records": len(set(columns["record"][mask])),
+                            "windows": int(mask.sum())}
+    for subject in sorted(set(columns["subject"])):
+        mask = columns["subject"] == subject
+        per_subject[subject] = {"label": str(columns["label"][mask][0]), "records": len(set(columns["record"][mask])),
+                                "windows": int(mask.sum())}
+    windows_per_record = Counter(Counter(columns["record"].tolist()).values())
+    summary = table.summary
+    return {
+        "records": summary["records"],
+        "records_skipped_short": summary["records_skipped_short"],
+        "subjects": len(per_subject),
+        "windows": len(table),
+        "window_samples": int(table.windows.shape[1]),
+        "sample_rate_hz": table.sample_rate,
+        "native_rate_hz": summary["native_rate_hz"],
+        "windows_dropped": summary["windows_dropped"],
+        "windows_per_record": {str(k): v for k, v in sorted(windows_per_record.items())},
+        "saturated_samples_per_record": summary["saturated_samples_per_record"],
+        "per_class": per_class,
+        "per_subject": per_subject,
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = [
+        f"{s['records']} records, {s['subjects']} subjects, {s['windows']} windows of {s['window_samples']} samples "
+        f"at {s['sample_rate_hz']} Hz (native {s['native_rate_hz']} Hz)",
+        "",
+        f"  {'class':<10}{'subjects':>9}{'records':>9}{'windows':>9}",
+    ]
+    lines += [f"  {c:<10}{v['subjects']:>9}{v['records']:>9}{v['windows']:>9}" for c, v in s["per_class"].items()]
+    dropped = ", ".join(f"{k} {v}" for k, v in s["windows_dropped"].items()) or "none"
+    lines += ["", f"windows dropped by the quality rules: {dropped}",
+              f"records shorter than one window (skipped): {len(s['records_skipped_short'])}",
+              "windows per record: " + ", ".join(f"{k} x{v}" for k, v in s["windows_per_record"].items())]
+    saturated = s["saturated_samples_per_record"]
+    lines.append(f"records with samples at the ADC limits: {len(saturated)}"
+                 + (": " + ", ".join(f"{k} ({v})" for k, v in saturated.items()) if saturated else ""))
+    lines += ["", "  subject  class      records  windows"]
+    lines += [f"  {k:<8} {v['label']:<10}{v['records']:>8}{v['windows']:>9}" for k, v in s["per_subject"].items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", help="also write the summary to this JSON file")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for emg-train (data=..., data.root=...)")
+    args = parser.parse_args(argv)
+    try:
+        with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+            cfg = compose("train", overrides=args.overrides + ["paths.output_dir=."])
+        datamodule = build_datamodule(cfg)
+        table = datamodule.load_table()
+        summary = summarise(table, datamodule.classes)
+    except (EMGLightningError, HydraException, OmegaConfBaseException) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    print(f"data={cfg.data.source}" + (f" root={cfg.data.root}" if cfg.data.get("root") else "")
+          + f", window {cfg.data.window_s} s, hop {cfg.data.hop_s or cfg.data.window_s} s")
+    print(format_summary(summary))
+    if args.json:
+        atomic_write_json(args.json, summary)
+        print(f"summary written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
