@@ -10,14 +10,16 @@ VENV ?= .venv
 TORCH_REQUIREMENT ?= torch==2.13.0
 TORCH_INDEX_URL ?=
 ARGS ?=
+BENCH_ARGS ?=
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test clean
+.PHONY: help install train test data bench-data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +40,12 @@ test: $(STAMP) ## run the tests (real-data tests run when EMGLAB_DIR is set)
 	@# pytest exits 5 when it collects nothing: a suite that tests nothing must not pass
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
+
+data: $(STAMP) ## summarise a data source: make data ARGS="data=emglab data.root=/path/to/emglab-n2001-bb"
+	$(BIN)/emg-data $(ARGS)
+
+bench-data: $(STAMP) ## data-path benchmark: make bench-data BENCH_ARGS="--emglab /path/to/emglab-n2001-bb"
+	$(BIN)/python -m emg_lightning.benchmarks.data_path $(BENCH_ARGS)
 
 clean: ## remove the virtual environment, logs and caches (not the data cache in ~/.cache)
 	rm -rf $(VENV) logs .pytest_cache

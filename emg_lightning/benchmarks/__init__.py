@@ -1,0 +1,1 @@
+"""Speed measurements (not tests): each module prints a report and can write it as JSON."""
