@@ -51,6 +51,8 @@ class EMGClassifier(L.LightningModule):
             {f"{stage}_metrics": make_metrics(self.num_classes) for stage in ("train", "val", "test")})
         self.test_confusion: list | None = None
         self.test_results: dict[str, float] = {}
+        self.test_predictions: dict[str, torch.Tensor] = {}
+        self._test_batches: list[dict[str, torch.Tensor]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (batch, num_classes); a one-logit binary head becomes [0, z] so softmax = sigmoid."""
@@ -67,7 +69,11 @@ class EMGClassifier(L.LightningModule):
             loss = soft_cross_entropy(logits, targets)
         else:  # evaluation loss on hard labels, comparable across smoothing settings
             loss = F.cross_entropy(logits, y)
-        self.metrics[f"{stage}_metrics"].update(logits.detach().softmax(dim=-1), y)
+        probabilities = logits.detach().softmax(dim=-1)
+        self.metrics[f"{stage}_metrics"].update(probabilities, y)
+        if stage == "test":  # kept per window for predictions.csv, so any metric can be recomputed from disk
+            self._test_batches.append({"probabilities": probabilities.float().cpu(), "y": y.cpu(),
+                                       **{k: batch[k].cpu() for k in ("subject", "record", "window") if k in batch}})
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test",
                  batch_size=len(y))
         return loss
@@ -105,8 +111,14 @@ class EMGClassifier(L.LightningModule):
         else:
             self.metrics["val_metrics"].reset()
 
+    def on_test_epoch_start(self) -> None:
+        self._test_batches = []
+
     def on_test_epoch_end(self) -> None:
         self._end_epoch("test")
+        keys = self._test_batches[0].keys() if self._test_batches else ()
+        self.test_predictions = {k: torch.cat([b[k] for b in self._test_batches]) for k in keys}
+        self._test_batches = []
 
     def configure_optimizers(self) -> Any:
         cfg = dict(self.optimizer_cfg)

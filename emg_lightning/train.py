@@ -42,6 +42,20 @@ def _instantiate_all(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
 
 
+def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:
+    """One row per test window: who it is, its true and predicted class, and every class probability."""
+    classes = datamodule.classes
+    lines = [",".join(["fold", "seed", "subject", "record", "window", "label", "predicted"]
+                      + [f"p_{c}" for c in classes])]
+    probabilities = predictions["probabilities"].numpy()
+    for i, row in enumerate(probabilities):
+        lines.append(",".join([
+            str(fold), "" if seed is None else str(seed), datamodule.subjects[int(predictions["subject"][i])],
+            datamodule.records[int(predictions["record"][i])], str(int(predictions["window"][i])),
+            classes[int(predictions["y"][i])], classes[int(row.argmax())], *(f"{p:.6f}" for p in row)]))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test with the best checkpoint, write metrics.json and config.yaml; return the metrics."""
     if cfg.seed is not None:
@@ -83,6 +97,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_val_bal_acc": float(checkpoint.best_model_score) if best else None,
         "epochs": trainer.current_epoch,
     }
+    write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
     atomic_write_json(out_dir / "metrics.json", metrics)
     print(f"\nfold {fold.index} ({cfg.split.name}), test subject(s) {', '.join(fold.test)}, "
           f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}")

@@ -55,6 +55,14 @@ def test_fast_training_run_writes_metrics_and_a_reloadable_checkpoint(tmp_path):
     confusion = on_disk["test/confusion"]
     assert sum(map(sum, confusion)) == on_disk["test_windows"] > 0
     assert (tmp_path / "config.yaml").is_file()
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0] == "fold,seed,subject,record,window,label,predicted,p_normal,p_als,p_myopathy"
+    assert len(rows) - 1 == on_disk["test_windows"]
+    cells = [r.split(",") for r in rows[1:]]
+    assert {c[2] for c in cells} == set(on_disk["test_subjects"]) and {c[0] for c in cells} == {"3"}
+    assert all(abs(sum(map(float, c[7:])) - 1) < 1e-4 for c in cells)
+    correct = sum(c[5] == c[6] for c in cells) / len(cells)
+    assert correct == pytest.approx(on_disk["test/acc"], abs=1e-6)  # metrics recomputable from the file
     best = Path(on_disk["best_checkpoint"])
     assert best.is_file() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
     checkpoint = torch.load(best, weights_only=True)  # primitive hyperparameters only
