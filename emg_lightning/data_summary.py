@@ -26,8 +26,8 @@ def summarise(table: WindowTable, classes: list[str]) -> dict:
     per_class, per_subject = {}, {}
     for label in classes:
         mask = columns["label"] == label
-        per_class[label] = {"subjects": len(set(columns["subject"][mask])), "records": len(set(columns["record"][mask])),
-                            "windows": int(mask.sum())}
+        per_class[label] = {"subjects": len(set(columns["subject"][mask])),
+                            "records": len(set(columns["record"][mask])), "windows": int(mask.sum())}
     for subject in sorted(set(columns["subject"])):
         mask = columns["subject"] == subject
         per_subject[subject] = {"label": str(columns["label"][mask][0]), "records": len(set(columns["record"][mask])),

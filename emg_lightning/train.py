@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.io import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.summary import format_confusion, format_metrics
 from emg_lightning.module import EMGClassifier
-
-log = logging.getLogger("emg_lightning.train")
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -68,8 +65,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                           label_smoothing=_plain(cfg.label_smoothing))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = _instantiate_all(cfg.get("logger"))
-    has_val = len(datamodule.val_set) > 0
-    if not has_val:
+    if len(datamodule.val_set) == 0:
         raise ConfigError("the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
                           "and early stopping use validation subjects)")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

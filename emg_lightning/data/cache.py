@@ -62,13 +62,12 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         n_records += 1
         gains.add(record.adc_gain)
         rates.add(record.sample_rate)
-        if len(gains) > 1 or len(rates) > 1:
-            if settings.sample_rate is None and len(rates) > 1:
-                raise DataError(f"record {record.name} has sampling rate {record.sample_rate} Hz, others "
-                                f"{sorted(rates - {record.sample_rate})} Hz: set data.sample_rate to resample all")
-            if len(gains) > 1:
-                raise DataError(f"record {record.name} has ADC gain {record.adc_gain}/uV, others {sorted(gains)}: "
-                                f"mixed gains are not supported yet")
+        if settings.sample_rate is None and len(rates) > 1:
+            raise DataError(f"record {record.name} has sampling rate {record.sample_rate} Hz, others "
+                            f"{sorted(rates - {record.sample_rate})} Hz: set data.sample_rate to resample all")
+        if len(gains) > 1:  # windows are stored in ADC units with one gain per table
+            raise DataError(f"record {record.name} has ADC gain {record.adc_gain}/uV, others "
+                            f"{sorted(gains - {record.adc_gain})}: mixed gains are not supported")
         at_limits = int(np.count_nonzero((record.digital == -32768) | (record.digital == 32767)))
         if at_limits:
             saturated_records[record.name] = at_limits

@@ -96,7 +96,8 @@ class EMGDataModule(L.LightningDataModule):
         if unknown or len(classes) < 2:
             raise ConfigError(f"data.classes={list(classes)} must name at least two of {list(CLASS_NAMES)}")
         if normalization not in NORMALIZATIONS:
-            raise ConfigError(f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}")
+            raise ConfigError(f"data.normalization={normalization!r} is unknown; available: "
+                              f"{', '.join(NORMALIZATIONS)}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         self.source, self.root = source, root
@@ -159,11 +160,6 @@ class EMGDataModule(L.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def n_folds(self) -> int:
-        self.setup()
-        return len(self.subjects)
 
     def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)

@@ -45,7 +45,8 @@ def load_window_table(source: str, settings: WindowSettings, cache_dir: str | os
         if not root:
             raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
         labelled = wfdb_dir.label_records(wfdb_dir.list_headers(root), pattern, label_map, manifest)
-        key = {"source": source, "root": str(Path(root).resolve()), "files": _file_identity([h for h, _, _ in labelled]),
+        headers = [h for h, _, _ in labelled]
+        key = {"source": source, "root": str(Path(root).resolve()), "files": _file_identity(headers),
                "labels": [(h.name, s, l) for h, s, l in labelled], "channel": channel, "windows": window_key}
         records = (wfdb_dir.read_record(h, s, l, channel) for h, s, l in labelled)
         return cached_table(source, key, lambda: build_table(records, settings), cache_dir)
