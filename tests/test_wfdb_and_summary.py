@@ -21,12 +21,12 @@ PATTERN = r"(?P<label>[ACM])(?P<subject>\d+)_\d+"
 LABELS = {"A": "als", "C": "normal", "M": "myopathy"}
 
 
-def write_wfdb(folder, name, fs=4000, seconds=2.5, seed=0, saturate=False):
+def write_wfdb(folder, name, fs=4000, seconds=2.5, seed=0, saturate=False, unit="uV"):
     rng = np.random.default_rng(seed)
     d = np.round(rng.standard_normal((int(fs * seconds), 1)) * 400).astype(np.int16)
     if saturate:
         d[:50, 0] = -32768
-    wfdb.wrsamp(name, fs=fs, units=["uV"], sig_name=["emg"], d_signal=d, fmt=["16"], adc_gain=[10.0],
+    wfdb.wrsamp(name, fs=fs, units=[unit], sig_name=["emg"], d_signal=d, fmt=["16"], adc_gain=[10.0],
                 baseline=[0], write_dir=str(folder), comments=["muscle: biceps"])
     return d[:, 0]
 
@@ -44,6 +44,16 @@ def test_pattern_labels_and_digital_samples(wfdb_folder):
     record = wfdb_dir.read_record(*labelled[0])
     assert record.digital.dtype == np.int16 and record.digital[0] == -32768  # saturation kept, never NaN
     assert record.adc_gain == 10.0 and record.sample_rate == 4000 and record.metadata["muscle"] == "biceps"
+
+
+def test_physical_units_from_the_header(tmp_path):
+    d = write_wfdb(tmp_path, "A1_0", unit="mV")  # gain 10 ADC units per mV = 0.01 per uV
+    record = wfdb_dir.read_record(tmp_path / "A1_0.hea", "1", "als")
+    assert record.adc_gain == pytest.approx(0.01)
+    assert record.microvolts[5] == pytest.approx(d[5] * 100.0)
+    write_wfdb(tmp_path, "A1_1", unit="degC")
+    with pytest.raises(DataError, match="A1_1.hea: signal unit 'degC' is not a voltage"):
+        wfdb_dir.read_record(tmp_path / "A1_1.hea", "1", "als")
 
 
 def test_manifest_labels(wfdb_folder):

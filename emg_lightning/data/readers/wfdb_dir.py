@@ -22,6 +22,10 @@ from emg_lightning.data.records import CLASS_NAMES, Recording
 from emg_lightning.errors import DataError
 
 
+# The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt.
+UNITS_PER_UV = {"uV": 1.0, "µV": 1.0, "mV": 1e-3, "V": 1e-6}
+
+
 def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:
     """Header files of a folder, sorted; a clear error when there is nothing to read."""
     root = Path(root).expanduser()
@@ -108,8 +112,11 @@ def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Rec
                         f"is truncated")
     if digital.min() < -32768 or digital.max() > 32767:
         raise DataError(f"{data_path}: samples exceed 16 bits; only formats of up to 16 bits are supported")
+    unit = (meta.units[channel] if meta.units else "") or "uV"
+    if unit not in UNITS_PER_UV:
+        raise DataError(f"{header}: signal unit {unit!r} is not a voltage; supported: {', '.join(UNITS_PER_UV)}")
     return Recording(name=header.stem, subject=subject, label=label, sample_rate=float(meta.fs),
-                     digital=digital.astype(np.int16), adc_gain=float(meta.adc_gain[channel]),
+                     digital=digital.astype(np.int16), adc_gain=float(meta.adc_gain[channel]) * UNITS_PER_UV[unit],
                      metadata=header_metadata(meta))
 
 
