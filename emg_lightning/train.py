@@ -31,8 +31,7 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 def build_datamodule(cfg: DictConfig) -> EMGDataModule:
     data = _plain(cfg.data)
-    return EMGDataModule(**data, split=cfg.split.name, val_subjects_per_class=cfg.split.val_subjects_per_class,
-                         split_seed=cfg.split.seed, cache_dir=cfg.paths.cache_dir)
+    return EMGDataModule(**data, split=_plain(cfg.split), cache_dir=cfg.paths.cache_dir)
 
 
 def _instantiate_all(group: DictConfig | None) -> list:
@@ -85,6 +84,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "fold": fold.index,
         "seed": cfg.seed,
         "split": cfg.split.name,
+        "leaky": fold.leaky,
         "test_subjects": list(fold.test),
         "val_subjects": list(fold.val),
         "train_subjects": list(fold.train),
@@ -95,7 +95,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
     atomic_write_json(out_dir / "metrics.json", metrics)
-    print(f"\nfold {fold.index} ({cfg.split.name}), test subject(s) {', '.join(fold.test)}, "
+    leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
+    print(f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
           f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}")
     print(format_metrics(model.test_results))
     print(format_confusion(model.test_confusion, datamodule.classes))

@@ -1,10 +1,13 @@
+import numpy as np
 import pytest
 
 from emg_lightning.data.splits import (
     Fold,
     assert_no_leakage,
+    group_kfold,
     leave_one_subject_out,
     make_fold,
+    random_windows,
     stratified_validation_subjects,
 )
 from emg_lightning.errors import ConfigError
@@ -56,12 +59,47 @@ def test_fold_out_of_range_names_the_setting():
 
 
 def test_leakage_guard_refuses_shared_subjects():
-    with pytest.raises(ConfigError, match=r"\['C01'\] are in both train and test"):
+    with pytest.raises(ConfigError, match=r"\[.C01.\] are in both train and test; only split=random_windows"):
         assert_no_leakage(Fold(0, ("C01", "A01"), ("M02",), ("C01",)))
     with pytest.raises(ConfigError, match="both val and test"):
         assert_no_leakage(Fold(0, ("A01",), ("M02",), ("M02",)))
 
 
 def test_unknown_strategy_is_refused():
-    with pytest.raises(ConfigError, match="split.name='kfold' is unknown"):
+    with pytest.raises(ConfigError, match="split.name=.kfold. is unknown; available: loso, group_kfold, fixed, "
+                                          "random_windows"):
         make_fold(LABELS, 0, strategy="kfold")
+
+
+def test_group_kfold_holds_every_subject_out_once_stratified():
+    groups = group_kfold(LABELS, 3, seed=0)
+    held = [s for g in groups for s in g]
+    assert sorted(held) == sorted(LABELS) and len(held) == len(set(held))
+    assert sorted(len(g) for g in groups) == [7, 7, 8]
+    for g in groups:  # 7 ALS, 9 normal, 6 myopathy over 3 folds: 2-3 of each class per fold
+        counts = {c: sum(LABELS[s] == c for s in g) for c in ("als", "normal", "myopathy")}
+        assert 2 <= counts["als"] <= 3 and counts["normal"] == 3 and counts["myopathy"] == 2
+    assert group_kfold(LABELS, 3, seed=0) == groups and group_kfold(LABELS, 3, seed=1) != groups
+    f = make_fold(LABELS, 2, strategy="group_kfold", k=3)
+    assert set(f.test) == set(groups[2]) and not set(f.train) & set(f.test)
+    with pytest.raises(ConfigError, match="split.k=1 must be between 2 and the number of subjects"):
+        group_kfold(LABELS, 1, seed=0)
+
+
+def test_fixed_split_uses_the_given_subjects():
+    f = make_fold(LABELS, 0, strategy="fixed", test_subjects=["A01", "C01"], val_subjects=["M02"])
+    assert f.test == ("A01", "C01") and f.val == ("M02",) and len(f.train) == 19
+    with pytest.raises(ConfigError, match="data.fold=1 is out of range: split=fixed has 1 folds"):
+        make_fold(LABELS, 1, strategy="fixed", test_subjects=["A01"])
+    with pytest.raises(ConfigError, match=r"unknown: \['Z99'\]"):
+        make_fold(LABELS, 0, strategy="fixed", test_subjects=["Z99"])
+    with pytest.raises(ConfigError, match="val_subjects .*A01.* also test subjects"):
+        make_fold(LABELS, 0, strategy="fixed", test_subjects=["A01"], val_subjects=["A01"])
+
+
+def test_random_windows_reproduces_the_alsnet_paper_counts():
+    train, val, test = random_windows(3322, 0.2, 0.2, seed=0)
+    assert (len(train), len(val), len(test)) == (2125, 532, 665)  # the paper's 2125 / 532 / 665
+    assert len(np.unique(np.concatenate([train, val, test]))) == 3322
+    fold = make_fold(LABELS, 0, strategy="random_windows")
+    assert fold.leaky and fold.test == fold.train  # every subject on both sides: leaky by construction

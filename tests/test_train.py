@@ -37,10 +37,12 @@ def clear_hydra():
 
 
 @pytest.mark.parametrize("option", ["model=alsnet", "model=resemgnet", "data=emglab", "trainer=gpu", "logger=wandb",
-                                    "logger=csv", "label_smoothing=fixed"])
+                                    "logger=csv", "label_smoothing=fixed", "data=wfdb", "split=group_kfold",
+                                    "split=fixed", "split=random_windows"])
 def test_every_config_option_composes(option, tmp_path):
     cfg = compose_train([option], tmp_path)
-    assert cfg.data.fold == 0 and cfg.seed == 0 and cfg.split.name == "loso"
+    assert cfg.data.fold == 0 and cfg.seed == 0
+    assert cfg.split.name == (option.split("=")[1] if option.startswith("split=") else "loso")
 
 
 @pytest.mark.slow
@@ -69,6 +71,18 @@ def test_fast_training_run_writes_metrics_and_a_reloadable_checkpoint(tmp_path):
     assert checkpoint["hyper_parameters"]["net"]["name"] == "alsnet"
     model = EMGClassifier.load_from_checkpoint(best)
     assert model(torch.randn(2, 1, 2343)).shape == (2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("split, leaky", [("split=random_windows", True), ("split=group_kfold", False)])
+def test_other_splits_train_and_say_whether_they_leak(split, leaky, tmp_path):
+    cfg = compose_train(TINY_DATA + [split, "split.seed=1"] + (["split.k=3"] if not leaky else []), tmp_path)
+    metrics = train(cfg)
+    assert metrics["leaky"] is leaky
+    if leaky:  # every subject is in the test set, and in training
+        assert set(metrics["test_subjects"]) == set(metrics["train_subjects"]) and len(metrics["test_subjects"]) == 6
+    else:
+        assert len(metrics["test_subjects"]) == 2 and not set(metrics["test_subjects"]) & set(metrics["train_subjects"])
 
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:

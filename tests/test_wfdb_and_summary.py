@@ -109,7 +109,7 @@ def test_mixed_rates_are_resampled_when_a_target_rate_is_set(wfdb_folder):
 
 def test_wfdb_folder_trains_through_the_datamodule(wfdb_folder, tmp_path):
     dm = EMGDataModule(source="wfdb", root=str(wfdb_folder), pattern=PATTERN, label_map=LABELS, window_s=0.5,
-                       fold=1, val_subjects_per_class=0, cache_dir=str(tmp_path / "cache"))
+                       fold=1, split={"val_subjects_per_class": 0}, cache_dir=str(tmp_path / "cache"))
     dm.setup()
     assert dm.subjects == ["1", "2"] and dm.fold.test == ("2",)
     batch = next(iter(dm.train_dataloader()))
@@ -129,7 +129,7 @@ def test_bandpass_removes_out_of_band_power():
 
 def test_robust_scale_is_fitted_on_training_subjects_only(tmp_path):
     spec = {"subjects_per_class": {"normal": 2, "als": 2}, "records_per_subject": [1, 1], "duration_s": 2.0}
-    common = dict(synthetic=spec, classes=["normal", "als"], sample_rate=2343.75, val_subjects_per_class=0,
+    common = dict(synthetic=spec, classes=["normal", "als"], sample_rate=2343.75, split={"val_subjects_per_class": 0},
                   cache_dir=str(tmp_path))
     scales = {}
     for fold in range(4):

@@ -14,7 +14,7 @@ from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.readers.synthetic import SyntheticSpec
 from emg_lightning.data.records import CLASS_NAMES
 from emg_lightning.data.sources import load_window_table
-from emg_lightning.data.splits import Fold, make_fold
+from emg_lightning.data.splits import Fold, make_fold, random_windows
 from emg_lightning.data.windows import WindowSettings, robust_scale
 from emg_lightning.errors import ConfigError
 
@@ -84,9 +84,7 @@ class EMGDataModule(L.LightningDataModule):
         manifest: str | None = None,
         channel: int = 0,
         fold: int = 0,
-        split: str = "loso",
-        val_subjects_per_class: int = 1,
-        split_seed: int = 0,
+        split: dict[str, Any] | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
@@ -107,8 +105,8 @@ class EMGDataModule(L.LightningDataModule):
         self.wfdb_options = {"pattern": pattern, "label_map": dict(label_map or {}), "manifest": manifest,
                              "channel": channel}
         self.synthetic_spec = _synthetic_spec(synthetic or {})
-        self.fold_index, self.split = fold, split
-        self.val_subjects_per_class, self.split_seed = val_subjects_per_class, split_seed
+        self.fold_index = fold
+        self.split = {"name": "loso", "seed": 0, **(split or {})}
         self.batch_size, self.num_workers = batch_size, num_workers
         self.normalization, self.cache_dir = normalization, cache_dir
         self.table: WindowTable | None = None
@@ -132,17 +130,24 @@ class EMGDataModule(L.LightningDataModule):
         self.subjects = sorted(set(table.columns["subject"][keep]))
         self.records = sorted(set(table.columns["record"][keep]))
         subject_label = {s: l for s, l in zip(table.columns["subject"][keep], label_names[keep])}
-        self.fold = make_fold(subject_label, self.fold_index, self.split, self.val_subjects_per_class,
-                              self.split_seed)
+        self.fold = _make_fold(subject_label, self.fold_index, self.split)
         class_of = {c: i for i, c in enumerate(self.classes)}
         labels = np.array([class_of.get(l, -1) for l in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
         record_ids = _index_of(table.columns["record"], self.records)
-        rows = {part: np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
-                for part in ("train", "val", "test")}
+        if self.fold.leaky:  # random_windows: the split is over windows, not subjects
+            kept = np.flatnonzero(keep)
+            parts = random_windows(len(kept), self.split.get("test_fraction", 0.2),
+                                   self.split.get("val_fraction", 0.2), self.split["seed"])
+            rows = dict(zip(("train", "val", "test"), (kept[p] for p in parts)))
+            log.warning("split=random_windows is LEAKY: windows of the same recordings and subjects are in "
+                        "train, validation and test (the ALSNet paper's protocol)")
+        else:
+            rows = {part: np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
+                    for part in ("train", "val", "test")}
         self.robust_scale_uv = 1.0
         if self.normalization == "robust" and len(rows["train"]):
-            sample = np.random.default_rng(self.split_seed).choice(rows["train"], min(256, len(rows["train"])),
+            sample = np.random.default_rng(self.split["seed"]).choice(rows["train"], min(256, len(rows["train"])),
                                                                    replace=False)
             self.robust_scale_uv = robust_scale(table.windows[np.sort(sample)] / table.adc_gain)
             log.info("robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index,
@@ -179,6 +184,20 @@ class EMGDataModule(L.LightningDataModule):
 def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
     lookup = {v: i for i, v in enumerate(vocabulary)}
     return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
+
+
+def _make_fold(labels: dict[str, str], fold: int, split: dict[str, Any]) -> Fold:
+    settings = dict(split)
+    name = settings.pop("name")
+    known = {"val_subjects_per_class", "seed", "k", "test_subjects", "val_subjects"}
+    if name == "random_windows":
+        known = {"seed", "test_fraction", "val_fraction"}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ConfigError(f"split={name} has no settings {unknown}; known: {sorted(known)}")
+    for key in ("test_fraction", "val_fraction"):
+        settings.pop(key, None)
+    return make_fold(labels, fold, name, **settings)
 
 
 def _synthetic_spec(settings: dict[str, Any]) -> SyntheticSpec:

@@ -1,7 +1,14 @@
-"""Subject-level splits as pure functions over {subject: label}. No torch, no Lightning.
+"""Splits as pure functions over {subject: label} (or window counts). No torch, no Lightning.
 
-Only whole subjects are held out: any split that shares a subject between training and test measures the subject,
-not the disease (EMGLab N2001's controls are also 30 years younger than its ALS patients).
+Subject-level strategies hold out whole subjects: any split that shares a subject between training and test
+measures the subject, not the disease (EMGLab N2001's controls are also 30 years younger than its ALS patients).
+
+- ``loso``: one subject per fold.
+- ``group_kfold``: subjects stratified by class into k folds.
+- ``fixed``: explicit test (and optionally validation) subject lists; one fold.
+- ``random_windows``: the ALSNet paper's protocol -- a random window-level split in which windows of one recording
+  fall on both sides. Leaky by construction; kept under this explicit name so that its figures can be reproduced
+  and compared with the subject-level ones, never mistaken for them.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ import numpy as np
 
 from emg_lightning.errors import ConfigError
 
+STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows")
+LEAKY_STRATEGIES = ("random_windows",)
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -20,11 +30,28 @@ class Fold:
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
+    leaky: bool = False  # True only for random_windows: subjects appear in several parts on purpose
 
 
 def leave_one_subject_out(subjects: Sequence[str]) -> list[tuple[str, ...]]:
     """Test groups: one subject per fold, in sorted order (fold k holds out the k-th subject)."""
     return [(s,) for s in sorted(set(subjects))]
+
+
+def group_kfold(labels: Mapping[str, str], k: int, seed: int) -> list[tuple[str, ...]]:
+    """Test groups of a class-stratified subject k-fold: each class's subjects, shuffled, are dealt to the folds
+    in turn, continuing where the previous class stopped so that fold sizes differ by at most one."""
+    if not 2 <= k <= len(labels):
+        raise ConfigError(f"split.k={k} must be between 2 and the number of subjects ({len(labels)})")
+    rng = np.random.default_rng(seed)
+    groups: list[list[str]] = [[] for _ in range(k)]
+    position = 0
+    for label in sorted(set(labels.values())):
+        subjects = sorted(s for s, lab in labels.items() if lab == label)
+        for i in rng.permutation(len(subjects)):
+            groups[position % k].append(subjects[i])
+            position += 1
+    return [tuple(sorted(g)) for g in groups]
 
 
 def stratified_validation_subjects(candidates: Sequence[str], labels: Mapping[str, str], per_class: int,
@@ -43,30 +70,72 @@ def stratified_validation_subjects(candidates: Sequence[str], labels: Mapping[st
     return tuple(sorted(chosen))
 
 
+def random_windows(n_windows: int, test_fraction: float, val_fraction: float,
+                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test) window positions as the ALSNet paper split them: a shuffled test fraction
+    (scikit-learn's ``train_test_split`` rounds the test size up), then the last ``val_fraction`` of the
+    remaining training windows as validation (Keras ``validation_split``)."""
+    if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1:
+        raise ConfigError(f"split.test_fraction must be in (0, 1) and split.val_fraction in [0, 1), got "
+                          f"{test_fraction} and {val_fraction}")
+    order = np.random.default_rng(seed).permutation(n_windows)
+    n_test = int(np.ceil(test_fraction * n_windows))
+    test, rest = order[:n_test], order[n_test:]
+    n_train = int(len(rest) * (1.0 - val_fraction))  # Keras: split_at = int(n * (1 - validation_split))
+    train, val = rest[:n_train], rest[n_train:]
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
 def assert_no_leakage(fold: Fold) -> None:
     """Refuse a fold in which any subject is in more than one of train / validation / test."""
     parts = {"train": set(fold.train), "val": set(fold.val), "test": set(fold.test)}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         shared = parts[a] & parts[b]
         if shared:
-            raise ConfigError(f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}")
+            raise ConfigError(f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}; only "
+                              f"split=random_windows may share subjects, and it is reported as leaky")
+
+
+def fold_test_subjects(labels: Mapping[str, str], strategy: str, k: int = 5, seed: int = 0,
+                test_subjects: Sequence[str] = ()) -> list[tuple[str, ...]]:
+    """The test subjects of every fold of a subject-level strategy."""
+    if strategy == "loso":
+        return leave_one_subject_out(list(labels))
+    if strategy == "group_kfold":
+        return group_kfold(labels, k, seed)
+    if strategy == "fixed":
+        unknown = sorted(set(test_subjects) - set(labels))
+        if not test_subjects or unknown:
+            raise ConfigError(f"split.test_subjects must list known subjects (unknown: {unknown}); "
+                              f"known: {sorted(labels)}")
+        return [tuple(sorted(test_subjects))]
+    if strategy == "random_windows":
+        return [tuple(sorted(labels))]
+    raise ConfigError(f"split.name={strategy!r} is unknown; available: {', '.join(STRATEGIES)}")
 
 
 def make_fold(labels: Mapping[str, str], fold: int, strategy: str = "loso", val_subjects_per_class: int = 1,
-              seed: int = 0) -> Fold:
+              seed: int = 0, k: int = 5, test_subjects: Sequence[str] = (),
+              val_subjects: Sequence[str] = ()) -> Fold:
     """Train / validation / test subjects of fold ``fold`` under ``strategy``."""
-    if strategy != "loso":
-        raise ConfigError(f"split.name={strategy!r} is unknown; available: loso")
     if val_subjects_per_class < 0:
         raise ConfigError(f"split.val_subjects_per_class must be >= 0, got {val_subjects_per_class}")
-    test_groups = leave_one_subject_out(list(labels))
-    if not 0 <= fold < len(test_groups):
-        raise ConfigError(f"data.fold={fold} is out of range: split={strategy} has {len(test_groups)} folds "
-                          f"(0..{len(test_groups) - 1}), one per subject")
-    test = test_groups[fold]
+    groups = fold_test_subjects(labels, strategy, k, seed, test_subjects)
+    if not 0 <= fold < len(groups):
+        raise ConfigError(f"data.fold={fold} is out of range: split={strategy} has {len(groups)} folds "
+                          f"(0..{len(groups) - 1})")
+    if strategy == "random_windows":  # every subject is everywhere: the windows decide
+        everyone = tuple(sorted(labels))
+        return Fold(fold, everyone, everyone, everyone, leaky=True)
+    test = groups[fold]
     rest = [s for s in sorted(labels) if s not in test]
-    # seed + fold: every fold draws its own validation subjects, reproducibly
-    val = stratified_validation_subjects(rest, labels, val_subjects_per_class, seed + fold)
+    if strategy == "fixed" and val_subjects:
+        val = tuple(sorted(val_subjects))
+        unknown = sorted(set(val) - set(rest))
+        if unknown:
+            raise ConfigError(f"split.val_subjects {unknown} are unknown or also test subjects")
+    else:  # seed + fold: every fold draws its own validation subjects, reproducibly
+        val = stratified_validation_subjects(rest, labels, val_subjects_per_class, seed + fold)
     train = tuple(s for s in rest if s not in val)
     result = Fold(fold, train, val, test)
     assert_no_leakage(result)
