@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from emg_lightning.data.datamodule import EMGDataModule
@@ -18,6 +21,9 @@ from emg_lightning.module import EMGClassifier
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# ${zfill:${data.fold}} -> "03": emg-cv's fold folders sort and resume by name
+if not OmegaConf.has_resolver("zfill"):
+    OmegaConf.register_new_resolver("zfill", lambda value, width=2: str(value).zfill(int(width)))
 
 
 def _plain(node: Any) -> Any:
@@ -52,11 +58,35 @@ def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, 
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
+    """'fresh', 'finished' (metrics.json written) or 'resume' (last.ckpt but no metrics) for this output folder.
+
+    Deterministic folders (emg-cv's fold_NN) make a rerun skip finished folds and resume interrupted ones; a folder
+    holding a run with other settings is refused rather than mixed."""
+    stored = out_dir / "config.yaml"
+    if not stored.is_file():
+        return "fresh"
+    if OmegaConf.to_container(OmegaConf.load(stored)) != OmegaConf.to_container(OmegaConf.create(settings)):
+        raise ConfigError(f"{out_dir} already holds a run with other settings: use another output folder "
+                          f"(emg-cv: cv_dir=...) or delete that one")
+    if (out_dir / "metrics.json").is_file():
+        return "finished"
+    return "resume" if (out_dir / "checkpoints" / "last.ckpt").is_file() else "fresh"
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test with the best checkpoint, write metrics.json and config.yaml; return the metrics."""
+    out_dir = Path(cfg.paths.output_dir)
+    settings = resolved_config(cfg)
+    state = previous_run(out_dir, settings)
+    if state == "finished":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: already finished in {out_dir}, skipped")
+        return json.loads((out_dir / "metrics.json").read_text())
+    ckpt_path = cfg.get("ckpt_path") or (str(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None)
+    if state == "resume":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
-    out_dir = Path(cfg.paths.output_dir)
     datamodule = build_datamodule(cfg)
     datamodule.setup()  # bad folds and empty data fail here, before any logger starts
     model = EMGClassifier(net=_plain(cfg.model.net), class_names=datamodule.classes,
@@ -68,11 +98,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError("the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
                           "and early stopping use validation subjects)")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
-    settings = resolved_config(cfg)
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
     trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
@@ -112,9 +141,18 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         if wandb.run is not None:
             wandb.finish()
         return train(cfg)
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    except Exception as exc:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            # one failing fold must not stop the others: record it for the CV report and go on
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            atomic_write_json(Path(cfg.paths.output_dir) / "failed.json",
+                              {"fold": cfg.data.fold, "seed": cfg.seed, "error": message})
+            print(f"error: fold {cfg.data.fold}, seed {cfg.seed} failed: {message}", file=sys.stderr)
+            return None
+        if isinstance(exc, EMGLightningError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
     finally:
         if wandb.run is not None:
             wandb.finish()

@@ -1,0 +1,153 @@
+"""emg-cv: every fold (and seed) of a configuration as one Hydra multirun, then the CV report.
+
+    emg-cv split=loso                                     # all LOSO folds, seed 0
+    emg-cv split=group_kfold split.k=5 seeds=[0,1,2]       # 5 folds x 3 seeds
+    emg-cv model=alsnet data=emglab cv_dir=logs/cv/alsnet  # choose the folder (default logs/cv/<name>-<split>)
+
+Takes the same overrides as emg-train. Folds land in ``<cv_dir>/seed_<s>/fold_<NN>``; running the same command
+again skips finished folds and resumes an interrupted one from its ``last.ckpt``. A failing fold is recorded
+(``failed.json``) and the others go on. Hydra launcher overrides (``hydra/launcher=...``) apply unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from emg_lightning.cv_report import markdown, report
+from emg_lightning.data.splits import fold_test_subjects
+from emg_lightning.errors import ConfigError, EMGLightningError
+from emg_lightning.train import CONFIG_DIR, build_datamodule
+
+TOTAL_ENV = "EMG_CV_TOTAL_JOBS"
+
+
+class CVProgress(Callback):
+    """Prints which fold of how many runs, each finished fold's key metric, and the time left (Hydra callback)."""
+
+    def __init__(self) -> None:
+        self.total = int(os.environ.get(TOTAL_ENV, "0"))
+        self.done = 0
+        self.started = time.monotonic()
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        print(f"[emg-cv] job {self.done + 1}/{self.total or '?'}: fold {config.data.fold}, seed {config.seed}",
+              flush=True)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self.done += 1
+        out = Path(config.hydra.runtime.output_dir)
+        if (out / "metrics.json").is_file():
+            bal_acc = json.loads((out / "metrics.json").read_text()).get("test/bal_acc")
+            outcome = f"test bal_acc {bal_acc:.3f}" if isinstance(bal_acc, float) else "done"
+        else:
+            outcome = "FAILED (see failed.json)"
+        elapsed = time.monotonic() - self.started
+        left = (self.total - self.done) * elapsed / self.done if self.total else float("nan")
+        print(f"[emg-cv] {self.done}/{self.total or '?'} done: fold {config.data.fold}, seed {config.seed}: {outcome}; "
+              f"elapsed {_duration(elapsed)}, about {_duration(left)} left", flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: total unknown
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def _take(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
+    """Remove ``key=value`` (emg-cv's own settings) from the overrides."""
+    values = [o.split("=", 1)[1] for o in overrides if o.startswith(f"{key}=")]
+    return (values[-1] if values else None), [o for o in overrides if not o.startswith(f"{key}=")]
+
+
+def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int]]:
+    """Composed config, number of folds, seeds."""
+    seeds_text, overrides = _take(overrides, "seeds")
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose("train", overrides=overrides + ["paths.output_dir=."])
+    try:
+        seeds = [cfg.seed] if seeds_text is None else yaml.safe_load(seeds_text)
+    except yaml.YAMLError:
+        seeds = None
+    seeds = seeds if isinstance(seeds, list) else [seeds]
+    if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise ConfigError(f"seeds={seeds_text} must be a list of integers, e.g. seeds=[0,1,2]")
+    datamodule = build_datamodule(cfg)
+    table = datamodule.load_table()
+    keep = [label in datamodule.classes for label in table.columns["label"]]
+    labels = {s: lab for s, lab, k in zip(table.columns["subject"], table.columns["label"], keep) if k}
+    split = OmegaConf.to_container(cfg.split)
+    n_folds = len(fold_test_subjects(labels, split["name"], split.get("k", 5), split.get("seed", 0),
+                                     split.get("test_subjects", ())))
+    return cfg, n_folds, seeds
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return
+    cv_dir_text, overrides = _take(argv, "cv_dir")
+    try:
+        cfg, n_folds, seeds = plan(overrides)
+    except (EMGLightningError, HydraException, OmegaConfBaseException) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    name = f"{cfg.experiment_name}-{cfg.split.name}"
+    cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / name).resolve()
+    _, overrides = _take(overrides, "seeds")
+    print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
+    command = [sys.executable, "-m", "emg_lightning.train", "-m", *overrides,
+               f"data.fold={','.join(map(str, range(n_folds)))}", f"seed={','.join(map(str, seeds))}",
+               f"hydra.sweep.dir={cv_dir}", "hydra.sweep.subdir='seed_${seed}/fold_${zfill:${data.fold}}'",
+               "+hydra.callbacks.cv_progress._target_=emg_lightning.cv.CVProgress"]
+    env = {**os.environ, TOTAL_ENV: str(n_folds * len(seeds))}
+    sweep = subprocess.run(command, env=env)
+    if sweep.returncode != 0 and not any(cv_dir.rglob("metrics.json")):
+        print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
+        sys.exit(sweep.returncode)
+    summary = report(cv_dir, name)
+    print(markdown(summary))
+    print(f"[emg-cv] written: {cv_dir}/cv_summary.json, cv_summary.md, " + ", ".join(summary["plots"]))
+    if "wandb" in (cfg.get("logger") or {}):
+        log_summary_to_wandb(cfg, summary, cv_dir)
+    missing = n_folds * len(seeds) - len(summary["per_fold"])
+    if missing:
+        print(f"[emg-cv] {missing} job(s) did not finish: run the same command again to retry them", file=sys.stderr)
+        sys.exit(1)
+
+
+def log_summary_to_wandb(cfg: DictConfig, summary: dict, cv_dir: Path) -> None:
+    """One W&B run of job type cv_summary in the experiment's group: pooled metrics, per-fold table, plots."""
+    import wandb
+
+    settings = OmegaConf.to_container(cfg.logger.wandb, resolve=False)
+    try:
+        run = wandb.init(project=settings.get("project"), group=cfg.experiment_name, job_type="cv_summary",
+                         name=f"{cfg.experiment_name}-cv-summary", dir=str(cv_dir),
+                         mode="offline" if settings.get("offline", True) else None,
+                         config={"split": summary["protocol"], "seeds": summary["seeds"], "n_folds": summary["n_folds"]})
+        for level, pooled in summary["pooled"].items():
+            run.summary.update({f"{level}/{k}": v["mean"] for k, v in pooled["across_seeds"].items()})
+        columns = ["seed", "fold", "n", "acc", "bal_acc", "f1_macro"]
+        run.log({"per_fold": wandb.Table(columns=columns, data=[[f[c] for c in columns] for f in summary["per_fold"]]),
+                 **{name[:-4]: wandb.Image(str(cv_dir / name)) for name in summary["plots"]}})
+    finally:
+        wandb.finish()
+
+
+if __name__ == "__main__":
+    main()
