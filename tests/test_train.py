@@ -139,3 +139,11 @@ def test_emglab_smoke_run(emglab_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_subjects"] == ["M07"]
+
+
+@pytest.mark.parametrize("experiment, split", [("resemgnet_loso_cpu", "loso"),
+                                               ("resemgnet_random_windows_cpu", "random_windows")])
+def test_experiment_configs_compose(experiment, split, tmp_path):
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    assert cfg.split.name == split and cfg.data.source == "emglab" and cfg.data.sample_rate == 2343.75
+    assert cfg.model.net.name == "resemgnet" and cfg.experiment_name == experiment
