@@ -53,7 +53,7 @@ def markdown(summary: dict) -> str:
         "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds.",
     ]
     if summary["failed"]:
-        lines.append(f"- Failed folds (not included): " + ", ".join(f"fold {f['fold']} seed {f['seed']}: "
+        lines.append("- Failed folds (not included): " + ", ".join(f"fold {f['fold']} seed {f['seed']}: "
                                                                     f"{f['error']}" for f in summary["failed"]))
     lines += ["", "## Pooled predictions", "", "| level | n | " + " | ".join(HEADLINE) + " |",
               "|---|---|" + "---|" * len(HEADLINE)]
@@ -75,7 +75,7 @@ def markdown(summary: dict) -> str:
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, first["confusion"])]
     over = summary["over_folds_window"]
     lines += ["", "## Per fold (window level)", "",
-              f"Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE), "",
+              "Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE), "",
               "| seed | fold | test subjects | windows | " + " | ".join(HEADLINE) + " |",
               "|---|---|---|---|" + "---|" * len(HEADLINE)]
     for f in summary["per_fold"]:
