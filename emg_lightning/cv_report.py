@@ -38,7 +38,9 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
 
 
 def _fmt(stat: dict) -> str:
-    return "n/a" if math.isnan(stat["mean"]) else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+    if math.isnan(stat["mean"]):
+        return "n/a"
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat["n"] > 1 else f"{stat['mean']:.3f}"
 
 
 def markdown(summary: dict) -> str:
@@ -50,7 +52,8 @@ def markdown(summary: dict) -> str:
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
         "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
-        "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds.",
+        "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds (shown with 2 or "
+        "more seeds).",
     ]
     if summary["failed"]:
         lines.append("- Failed folds (not included): " + ", ".join(f"fold {f['fold']} seed {f['seed']}: "
@@ -74,8 +77,12 @@ def markdown(summary: dict) -> str:
                   "| true \\ predicted | " + " | ".join(classes) + " |", "|---|" + "---|" * len(classes)]
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, first["confusion"])]
     over = summary["over_folds_window"]
-    lines += ["", "## Per fold (window level)", "",
-              "Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE), "",
+    lines += ["", "## Per fold (window level)", ""]
+    if any(len(f["test_subjects"]) == 1 for f in summary["per_fold"]):
+        lines += ["A fold with one test subject holds one class: its balanced accuracy is that subject's window "
+                  "recall, and its macro F1 that class's F1 (precision 1 by construction). Compare models on the "
+                  "pooled figures above.", ""]
+    lines += ["Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE), "",
               "| seed | fold | test subjects | windows | " + " | ".join(HEADLINE) + " |",
               "|---|---|---|---|" + "---|" * len(HEADLINE)]
     for f in summary["per_fold"]:
@@ -111,9 +118,10 @@ def plot(summary: dict, out_dir: Path) -> list[str]:
     written.append(_save(fig, out_dir / "confusion_matrices.png"))
     folds = summary["per_fold"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(folds) + 2), 3.5))
-    labels = [f"{f['fold']}" + (f"/s{f['seed']}" if len(summary["seeds"]) > 1 else "") for f in folds]
+    labels = [f"{f['fold']}" + (f" {f['test_subjects'][0]}" if len(f["test_subjects"]) == 1 else "")
+              + (f"/s{f['seed']}" if len(summary["seeds"]) > 1 else "") for f in folds]
     ax.bar(range(len(folds)), [f["acc"] for f in folds], color="tab:blue")
-    ax.set_xticks(range(len(folds)), labels, rotation=90 if len(folds) > 12 else 0)
+    ax.set_xticks(range(len(folds)), labels, rotation=90 if len(folds) > 8 else 0)
     ax.set_ylim(0, 1)
     ax.set_xlabel("fold" + ("/seed" if len(summary["seeds"]) > 1 else ""))
     ax.set_ylabel("window accuracy")
