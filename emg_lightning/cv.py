@@ -20,16 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.cv_report import markdown, report
 from emg_lightning.data.splits import fold_test_subjects
-from emg_lightning.errors import ConfigError, EMGLightningError
-from emg_lightning.train import CONFIG_DIR, build_datamodule
+from emg_lightning.errors import ConfigError
+from emg_lightning.train import USER_ERRORS, build_datamodule, compose_config
 
 TOTAL_ENV = "EMG_CV_TOTAL_JOBS"
 
@@ -73,11 +70,10 @@ def _take(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
     return (values[-1] if values else None), [o for o in overrides if not o.startswith(f"{key}=")]
 
 
-def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int]]:
-    """Composed config, number of folds, seeds."""
+def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
+    """Composed config, number of folds, seeds, and the overrides that go on to emg-train."""
     seeds_text, overrides = _take(overrides, "seeds")
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose("train", overrides=overrides + ["paths.output_dir=."])
+    cfg = compose_config(overrides)
     try:
         seeds = [cfg.seed] if seeds_text is None else yaml.safe_load(seeds_text)
     except yaml.YAMLError:
@@ -92,7 +88,7 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int]]:
     split = OmegaConf.to_container(cfg.split)
     n_folds = len(fold_test_subjects(labels, split["name"], split.get("k", 5), split.get("seed", 0),
                                      split.get("test_subjects", ())))
-    return cfg, n_folds, seeds
+    return cfg, n_folds, seeds, overrides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,13 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     cv_dir_text, overrides = _take(argv, "cv_dir")
     try:
-        cfg, n_folds, seeds = plan(overrides)
-    except (EMGLightningError, HydraException, OmegaConfBaseException) as exc:
+        cfg, n_folds, seeds, overrides = plan(overrides)
+    except USER_ERRORS as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     name = f"{cfg.experiment_name}-{cfg.split.name}"
     cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / name).resolve()
-    _, overrides = _take(overrides, "seeds")
     print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
     command = [sys.executable, "-m", "emg_lightning.train", "-m", *overrides,
                f"data.fold={','.join(map(str, range(n_folds)))}", f"seed={','.join(map(str, seeds))}",
@@ -139,7 +134,8 @@ def log_summary_to_wandb(cfg: DictConfig, summary: dict, cv_dir: Path) -> None:
         run = wandb.init(project=settings.get("project"), group=cfg.experiment_name, job_type="cv_summary",
                          name=f"{cfg.experiment_name}-cv-summary", dir=str(cv_dir),
                          mode="offline" if settings.get("offline", True) else None,
-                         config={"split": summary["protocol"], "seeds": summary["seeds"], "n_folds": summary["n_folds"]})
+                         config={"split": summary["protocol"], "seeds": summary["seeds"],
+                                 "n_folds": summary["n_folds"]})
         for level, pooled in summary["pooled"].items():
             run.summary.update({f"{level}/{k}": v["mean"] for k, v in pooled["across_seeds"].items()})
         columns = ["seed", "fold", "n", "acc", "bal_acc", "f1_macro"]

@@ -52,8 +52,8 @@ def markdown(summary: dict) -> str:
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
         "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
-        "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds (shown with 2 or "
-        "more seeds).",
+        "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds "
+        "(shown with 2 or more seeds).",
     ]
     if summary["failed"]:
         lines.append("- Failed folds (not included): " + ", ".join(f"fold {f['fold']} seed {f['seed']}: "

@@ -10,14 +10,9 @@ import argparse
 import sys
 from collections import Counter
 
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf.errors import OmegaConfBaseException
-
 from emg_lightning.data.cache import WindowTable
-from emg_lightning.errors import EMGLightningError
 from emg_lightning.io import atomic_write_json
-from emg_lightning.train import CONFIG_DIR, build_datamodule
+from emg_lightning.train import USER_ERRORS, build_datamodule, compose_config
 
 
 def summarise(table: WindowTable, classes: list[str]) -> dict:
@@ -76,12 +71,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for emg-train (data=..., data.root=...)")
     args = parser.parse_args(argv)
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-            cfg = compose("train", overrides=args.overrides + ["paths.output_dir=."])
+        cfg = compose_config(args.overrides)
         datamodule = build_datamodule(cfg)
         table = datamodule.load_table()
         summary = summarise(table, datamodule.classes)
-    except (EMGLightningError, HydraException, OmegaConfBaseException) as exc:
+    except USER_ERRORS as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     print(f"data={cfg.data.source}" + (f" root={cfg.data.root}" if cfg.data.get("root") else "")

@@ -9,9 +9,12 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
@@ -21,9 +24,18 @@ from emg_lightning.module import EMGClassifier
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# What a user can fix from the message alone: entry points print these as one line.
+USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
+
 # ${zfill:${data.fold}} -> "03": emg-cv's fold folders sort and resume by name
 if not OmegaConf.has_resolver("zfill"):
     OmegaConf.register_new_resolver("zfill", lambda value, width=2: str(value).zfill(int(width)))
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The emg-train configuration for these overrides, outside a Hydra run (for emg-data and emg-cv)."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose("train", overrides=overrides + ["paths.output_dir=."])
 
 
 def _plain(node: Any) -> Any:

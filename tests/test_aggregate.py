@@ -74,16 +74,13 @@ def test_report_from_files(tmp_path):
 
 
 def test_cv_summary_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
-    from hydra import compose, initialize_config_dir
-
     from emg_lightning.cv import log_summary_to_wandb
-    from emg_lightning.train import CONFIG_DIR
+    from emg_lightning.train import compose_config
 
     test_report_from_files(tmp_path)
     summary = json.loads((tmp_path / "cv_summary.json").read_text())
     monkeypatch.setenv("WANDB_MODE", "offline")
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose("train", overrides=["paths.output_dir=.", "experiment_name=hand"])
+    cfg = compose_config(["experiment_name=hand"])
     log_summary_to_wandb(cfg, summary, tmp_path)
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
     media = run_dir / "files" / "media"
