@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from emg_lightning.errors import ConfigError
-from emg_lightning.losses.label_smoothing import STRATEGIES, smoothed_targets, soft_cross_entropy
+from emg_lightning.losses.label_smoothing import SCHEDULES, STRATEGIES, smoothed_targets, soft_cross_entropy
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics
 from emg_lightning.models import MODELS, build_model
 
@@ -44,6 +44,8 @@ class EMGClassifier(L.LightningModule):
         _check_choice("model.optimizer.name", self.optimizer_cfg["name"], OPTIMIZERS)
         _check_choice("model.scheduler.name", self.scheduler_cfg["name"], SCHEDULERS)
         _check_choice("label_smoothing.name", self.smoothing["name"], STRATEGIES)
+        if self.smoothing["name"] == "schedule":
+            _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
         self.net = build_model(name, num_classes=self.num_classes, **net)
         # keys get a suffix: "train" would shadow nn.Module.train
@@ -65,7 +67,14 @@ class EMGClassifier(L.LightningModule):
         logits = self(batch["x"])
         y = batch["y"]
         if stage == "train":
-            targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"])
+            options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
+            total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+            targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
+                                       epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
+            # the smoothing actually applied: mean target mass moved off the true class, times K / (K - 1)
+            true_mass = targets.gather(1, y[:, None]).mean()
+            self.log("train/label_smoothing_epsilon", (1 - true_mass) * self.num_classes / (self.num_classes - 1),
+                     on_step=False, on_epoch=True, batch_size=len(y))
             loss = soft_cross_entropy(logits, targets)
         else:  # evaluation loss on hard labels, comparable across smoothing settings
             loss = F.cross_entropy(logits, y)

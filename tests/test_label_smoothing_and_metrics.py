@@ -3,7 +3,13 @@ import math
 import pytest
 import torch
 
-from emg_lightning.losses.label_smoothing import fixed_label_smoothing, smoothed_targets, soft_cross_entropy
+from emg_lightning.losses.label_smoothing import (
+    confidence_epsilon,
+    fixed_label_smoothing,
+    scheduled_epsilon,
+    smoothed_targets,
+    soft_cross_entropy,
+)
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics, metrics_from_confusion
 
 
@@ -33,6 +39,8 @@ def test_bad_smoothing_settings():
         fixed_label_smoothing(torch.tensor([0]), 3, 1.0)
     with pytest.raises(ValueError, match="unknown"):
         smoothed_targets(torch.tensor([0]), 3, "adaptive")
+    with pytest.raises(ValueError, match="needs the logits"):
+        smoothed_targets(torch.tensor([0]), 3, "confidence", 0.1)
 
 
 def test_metrics_from_confusion_hand_computed():
@@ -67,3 +75,34 @@ def test_stage_metrics_from_torchmetrics():
     assert scalars["acc"] == pytest.approx(0.75)
     assert scalars["bal_acc"] == pytest.approx((1 + 0.5 + 1) / 3)
     assert 0.0 <= scalars["auroc_macro"] <= 1.0
+
+
+@pytest.mark.parametrize("kind, epoch, expected", [
+    ("linear", 0, 0.2), ("linear", 5, 0.1), ("linear", 10, 0.0),
+    ("cosine", 0, 0.2), ("cosine", 5, 0.1), ("cosine", 10, 0.0),
+    ("two_stage", 4, 0.2), ("two_stage", 5, 0.0),
+])
+def test_scheduled_epsilon_hand_computed(kind, epoch, expected):
+    assert scheduled_epsilon(0.2, epoch, 10, kind) == pytest.approx(expected)
+    assert scheduled_epsilon(0.2, 2, 10, "two_stage", switch_epoch=2) == 0.0
+
+
+def test_cosine_schedule_quarter_point():
+    assert scheduled_epsilon(0.2, 2.5, 10, "cosine") == pytest.approx(0.2 * 0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_confidence_smoothing_hand_computed():
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+    y = torch.tensor([0, 1])
+    eps = confidence_epsilon(logits, y, 0.2)
+    assert torch.allclose(eps, torch.tensor([0.1, 0.16]))
+    q = smoothed_targets(y, 3, "confidence", 0.2, logits=logits)
+    assert torch.allclose(q[0], torch.tensor([0.9 + 0.1 / 3, 0.1 / 3, 0.1 / 3]))
+    assert torch.allclose(q[1], torch.tensor([0.16 / 3, 0.84 + 0.16 / 3, 0.16 / 3]))
+    logits.requires_grad_(True)
+    assert not confidence_epsilon(logits, y, 0.2).requires_grad  # no gradient through eps
+
+
+def test_unknown_schedule_is_refused():
+    with pytest.raises(ValueError, match="label_smoothing.schedule='step' is unknown"):
+        scheduled_epsilon(0.1, 0, 10, "step")

@@ -1,22 +1,50 @@
 """Label smoothing as pure functions of (labels, number of classes, settings).
 
-Fixed smoothing (Szegedy et al. 2016): q = (1 - eps) * onehot(y) + eps / K; loss = cross-entropy(p, q).
+- ``fixed`` (Szegedy et al. 2016): q = (1 - eps) * onehot(y) + eps / K; loss = cross-entropy(p, q).
+- ``schedule``: eps decays over epochs: linear eps0 (1 - t/T), cosine eps0 (1 + cos(pi t/T)) / 2, or two-stage
+  (eps0 before ``switch_epoch``, then 0; Xu et al. 2020).
+- ``confidence``: a per-sample eps = eps_max * p(true class), from the model's own (detached) confidence.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-STRATEGIES = ("none", "fixed")
+STRATEGIES = ("none", "fixed", "schedule", "confidence")
+SCHEDULES = ("linear", "cosine", "two_stage")
 
 
-def fixed_label_smoothing(labels: torch.Tensor, num_classes: int, epsilon: float) -> torch.Tensor:
-    """Soft targets (batch, K): 1 - eps + eps/K on the true class, eps/K elsewhere."""
-    if not 0.0 <= epsilon < 1.0:
+def fixed_label_smoothing(labels: torch.Tensor, num_classes: int, epsilon: float | torch.Tensor) -> torch.Tensor:
+    """Soft targets (batch, K): 1 - eps + eps/K on the true class, eps/K elsewhere; eps a number or per sample."""
+    eps = torch.as_tensor(epsilon, dtype=torch.float32, device=labels.device)
+    if eps.numel() and (eps.min() < 0 or eps.max() >= 1):
         raise ValueError(f"label smoothing epsilon must be in [0, 1), got {epsilon}")
+    eps = eps.reshape(-1, 1) if eps.ndim else eps
     onehot = F.one_hot(labels, num_classes).to(torch.float32)
-    return onehot * (1.0 - epsilon) + epsilon / num_classes
+    return onehot * (1.0 - eps) + eps / num_classes
+
+
+def scheduled_epsilon(epsilon: float, epoch: int, total_epochs: int, kind: str = "linear",
+                      switch_epoch: int | None = None) -> float:
+    """eps at ``epoch`` (0-based) of ``total_epochs``."""
+    if kind not in SCHEDULES:
+        raise ValueError(f"label_smoothing.schedule={kind!r} is unknown; available: {', '.join(SCHEDULES)}")
+    progress = min(max(epoch / max(total_epochs, 1), 0.0), 1.0)
+    if kind == "linear":
+        return epsilon * (1.0 - progress)
+    if kind == "cosine":
+        return epsilon * 0.5 * (1.0 + math.cos(math.pi * progress))
+    switch = total_epochs // 2 if switch_epoch is None else switch_epoch
+    return epsilon if epoch < switch else 0.0
+
+
+def confidence_epsilon(logits: torch.Tensor, labels: torch.Tensor, epsilon_max: float) -> torch.Tensor:
+    """Per-sample eps = eps_max * p(true class), without gradient: confident samples are smoothed more."""
+    with torch.no_grad():
+        return epsilon_max * logits.softmax(dim=-1).gather(1, labels[:, None]).squeeze(1)
 
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -24,9 +52,18 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
-def smoothed_targets(labels: torch.Tensor, num_classes: int, strategy: str, epsilon: float = 0.0) -> torch.Tensor:
+def smoothed_targets(labels: torch.Tensor, num_classes: int, strategy: str, epsilon: float = 0.0,
+                     epoch: int = 0, total_epochs: int = 1, schedule: str = "linear", switch_epoch: int | None = None,
+                     logits: torch.Tensor | None = None) -> torch.Tensor:
     if strategy == "none":
         return fixed_label_smoothing(labels, num_classes, 0.0)
     if strategy == "fixed":
         return fixed_label_smoothing(labels, num_classes, epsilon)
+    if strategy == "schedule":
+        eps = scheduled_epsilon(epsilon, epoch, total_epochs, schedule, switch_epoch)
+        return fixed_label_smoothing(labels, num_classes, eps)
+    if strategy == "confidence":
+        if logits is None:
+            raise ValueError("confidence label smoothing needs the logits")
+        return fixed_label_smoothing(labels, num_classes, confidence_epsilon(logits, labels, epsilon))
     raise ValueError(f"label_smoothing.name={strategy!r} is unknown; available: {', '.join(STRATEGIES)}")
