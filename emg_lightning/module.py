@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from emg_lightning.errors import ConfigError
-from emg_lightning.losses.label_smoothing import SCHEDULES, STRATEGIES, smoothed_targets, soft_cross_entropy
+from emg_lightning.losses.label_smoothing import (
+    SCHEDULES,
+    STRATEGIES,
+    OnlineLabelSmoothing,
+    smoothed_targets,
+    soft_cross_entropy,
+)
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics
 from emg_lightning.models import MODELS, build_model
 
@@ -48,6 +54,8 @@ class EMGClassifier(L.LightningModule):
             _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
         self.net = build_model(name, num_classes=self.num_classes, **net)
+        self.online_smoothing = (OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
+                                 if self.smoothing["name"] == "online" else None)
         # keys get a suffix: "train" would shadow nn.Module.train
         self.metrics = torch.nn.ModuleDict(
             {f"{stage}_metrics": make_metrics(self.num_classes) for stage in ("train", "val", "test")})
@@ -69,8 +77,11 @@ class EMGClassifier(L.LightningModule):
         if stage == "train":
             options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
             total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
-                                       epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
+            if self.online_smoothing is not None:
+                targets = self.online_smoothing.targets(logits, y)
+            else:
+                targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
+                                           epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
             # the smoothing actually applied: mean target mass moved off the true class, times K / (K - 1)
             true_mass = targets.gather(1, y[:, None]).mean()
             self.log("train/label_smoothing_epsilon", (1 - true_mass) * self.num_classes / (self.num_classes - 1),
@@ -113,6 +124,8 @@ class EMGClassifier(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._end_epoch("train")
+        if self.online_smoothing is not None:
+            self.online_smoothing.end_epoch()
 
     def on_validation_epoch_end(self) -> None:
         if not self.trainer.sanity_checking:

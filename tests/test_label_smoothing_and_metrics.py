@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from emg_lightning.losses.label_smoothing import (
+    OnlineLabelSmoothing,
     confidence_epsilon,
     fixed_label_smoothing,
     scheduled_epsilon,
@@ -106,3 +107,30 @@ def test_confidence_smoothing_hand_computed():
 def test_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="label_smoothing.schedule='step' is unknown"):
         scheduled_epsilon(0.1, 0, 10, "step")
+
+
+def test_online_label_smoothing_hand_computed():
+    ols = OnlineLabelSmoothing(2, alpha=0.5)
+    logits = torch.log(torch.tensor([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]))
+    y = torch.tensor([0, 1, 1])  # the third sample is misclassified: it teaches nothing
+    first = ols.targets(logits, y)
+    assert torch.allclose(first, torch.tensor([[0.75, 0.25], [0.25, 0.75], [0.25, 0.75]]))  # uniform S at start
+    ols.end_epoch()
+    assert torch.allclose(ols.soft, torch.tensor([[0.8, 0.3], [0.2, 0.7]]))
+    second = ols.targets(logits[:1], y[:1], accumulate=False)
+    assert torch.allclose(second, torch.tensor([[0.9, 0.1]]))
+    ols.end_epoch()  # nothing accumulated: S is kept
+    assert torch.allclose(ols.soft, torch.tensor([[0.8, 0.3], [0.2, 0.7]]))
+    assert set(dict(ols.named_buffers())) == {"soft", "accumulator"}  # saved in checkpoints
+
+
+def test_expected_calibration_error_is_reported():
+    collection = make_metrics(3)
+    probs = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    collection.update(probs, torch.tensor([0, 1]))
+    scalars, _ = compute_stage_metrics(collection, ["normal", "als", "myopathy"])
+    assert scalars["ece"] == pytest.approx(0.0)  # confident and right: perfectly calibrated
+    collection.reset()
+    collection.update(torch.tensor([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]]), torch.tensor([0, 1]))
+    scalars, _ = compute_stage_metrics(collection, ["normal", "als", "myopathy"])
+    assert scalars["ece"] == pytest.approx(0.4)  # confidence 0.9, accuracy 0.5

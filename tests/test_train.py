@@ -38,7 +38,7 @@ def clear_hydra():
 
 @pytest.mark.parametrize("option", ["model=alsnet", "model=resemgnet", "data=emglab", "trainer=gpu", "logger=wandb",
                                     "logger=csv", "label_smoothing=fixed", "label_smoothing=schedule",
-                                    "label_smoothing=confidence", "data=wfdb", "split=group_kfold",
+                                    "label_smoothing=confidence", "label_smoothing=online", "data=wfdb", "split=group_kfold",
                                     "split=fixed", "split=random_windows"])
 def test_every_config_option_composes(option, tmp_path):
     cfg = compose_train([option], tmp_path)
@@ -87,14 +87,19 @@ def test_other_splits_train_and_say_whether_they_leak(split, leaky, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("smoothing", ["label_smoothing=schedule", "label_smoothing=confidence"])
+@pytest.mark.parametrize("smoothing", ["label_smoothing=schedule", "label_smoothing=confidence",
+                                       "label_smoothing=online"])
 def test_adaptive_smoothing_trains_and_logs_its_epsilon(smoothing, tmp_path):
     cfg = compose_train(TINY_DATA + [smoothing, "logger=csv", "trainer.max_epochs=3"], tmp_path)
     train(cfg)
     lines = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
     column = lines[0].split(",").index("train/label_smoothing_epsilon")
     values = [float(r.split(",")[column]) for r in lines[1:] if r.split(",")[column]]
-    assert len(values) == 3 and all(0.0 <= v <= 0.2 + 1e-6 for v in values)
+    assert len(values) == 3 and all(0.0 <= v <= 0.75 for v in values)
+    if smoothing.endswith("confidence"):
+        assert all(v <= 0.2 + 1e-6 for v in values)
+    if smoothing.endswith("online"):  # epoch 0: uniform S with alpha 0.5 moves 0.5 * (K-1)/K off the true class
+        assert values[0] == pytest.approx(0.5, abs=1e-5)
     if smoothing.endswith("schedule"):  # linear decay from 0.2 over 3 epochs: 0.2, 0.133, 0.067
         assert values == pytest.approx([0.2, 0.2 * 2 / 3, 0.2 / 3], abs=1e-5)
 

@@ -4,6 +4,8 @@
 - ``schedule``: eps decays over epochs: linear eps0 (1 - t/T), cosine eps0 (1 + cos(pi t/T)) / 2, or two-stage
   (eps0 before ``switch_epoch``, then 0; Xu et al. 2020).
 - ``confidence``: a per-sample eps = eps_max * p(true class), from the model's own (detached) confidence.
+- ``online`` (Online Label Smoothing, Zhang et al., IEEE TIP 2021): class-wise soft targets S[:, y] learned from the
+  previous epoch's correctly classified samples; q = alpha * onehot(y) + (1 - alpha) * S[:, y].
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-STRATEGIES = ("none", "fixed", "schedule", "confidence")
+STRATEGIES = ("none", "fixed", "schedule", "confidence", "online")
 SCHEDULES = ("linear", "cosine", "two_stage")
 
 
@@ -67,3 +69,35 @@ def smoothed_targets(labels: torch.Tensor, num_classes: int, strategy: str, epsi
             raise ValueError("confidence label smoothing needs the logits")
         return fixed_label_smoothing(labels, num_classes, confidence_epsilon(logits, labels, epsilon))
     raise ValueError(f"label_smoothing.name={strategy!r} is unknown; available: {', '.join(STRATEGIES)}")
+
+
+class OnlineLabelSmoothing(torch.nn.Module):
+    """State of Online Label Smoothing. ``soft`` (K x K, column y = soft target of class y) starts uniform; during an
+    epoch the predicted distributions of correctly classified training samples are summed per true class, and
+    ``end_epoch`` normalises those sums into the next epoch's ``soft`` (a class with no correct sample keeps its
+    column). Buffers, so the state is saved in checkpoints and restored on resume."""
+
+    def __init__(self, num_classes: int, alpha: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"label_smoothing.alpha must be in [0, 1], got {alpha}")
+        self.alpha = alpha
+        self.register_buffer("soft", torch.full((num_classes, num_classes), 1.0 / num_classes))
+        self.register_buffer("accumulator", torch.zeros(num_classes, num_classes))
+
+    def targets(self, logits: torch.Tensor, labels: torch.Tensor, accumulate: bool = True) -> torch.Tensor:
+        num_classes = self.soft.shape[0]
+        if accumulate:
+            with torch.no_grad():
+                probabilities = logits.softmax(dim=-1)
+                correct = probabilities.argmax(dim=-1) == labels
+                # column y gathers the distributions predicted for correctly classified samples of class y
+                self.accumulator.index_add_(1, labels[correct], probabilities[correct].T.float())
+        onehot = F.one_hot(labels, num_classes).to(torch.float32)
+        return self.alpha * onehot + (1.0 - self.alpha) * self.soft[:, labels].T
+
+    def end_epoch(self) -> None:
+        totals = self.accumulator.sum(dim=0)
+        seen = totals > 0
+        self.soft[:, seen] = self.accumulator[:, seen] / totals[seen]
+        self.accumulator.zero_()

@@ -6,6 +6,7 @@
 - ``recall/<class>`` (sensitivity) and ``specificity/<class>``: per class.
 - ``auroc_macro``: one-vs-rest AUROC, macro average.
 - ``confusion``: confusion matrix (rows true, columns predicted).
+- ``ece``: expected calibration error (15 equal-width confidence bins, L1), the figure label smoothing changes.
 
 A leave-one-subject-out test set holds one class only: recall of the absent classes is undefined, and macro
 averages then mean little. ``compute_stage_metrics`` reports such entries as NaN and averages over the classes
@@ -21,6 +22,7 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
     MulticlassAUROC,
+    MulticlassCalibrationError,
     MulticlassConfusionMatrix,
 )
 
@@ -30,6 +32,7 @@ def make_metrics(num_classes: int) -> MetricCollection:
         "acc": MulticlassAccuracy(num_classes, average="micro"),
         "auroc_macro": MulticlassAUROC(num_classes, average="macro"),
         "confusion": MulticlassConfusionMatrix(num_classes),
+        "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
     })
 
 
@@ -65,7 +68,7 @@ def compute_stage_metrics(collection: MetricCollection, class_names: list[str]) 
     values = collection.compute()
     confusion = values["confusion"]
     present = int((confusion.sum(dim=1) > 0).sum())
-    scalars = {"acc": values["acc"].item()}
+    scalars = {"acc": values["acc"].item(), "ece": values["ece"].item()}
     # AUROC needs positives and negatives of a class; with one class present it is undefined.
     scalars["auroc_macro"] = values["auroc_macro"].item() if present > 1 else math.nan
     scalars.update(metrics_from_confusion(confusion, class_names))
