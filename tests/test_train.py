@@ -38,8 +38,8 @@ def clear_hydra():
 
 @pytest.mark.parametrize("option", ["model=alsnet", "model=resemgnet", "data=emglab", "trainer=gpu", "logger=wandb",
                                     "logger=csv", "label_smoothing=fixed", "label_smoothing=schedule",
-                                    "label_smoothing=confidence", "label_smoothing=online", "data=wfdb", "split=group_kfold",
-                                    "split=fixed", "split=random_windows"])
+                                    "label_smoothing=confidence", "label_smoothing=online", "data=wfdb",
+                                    "split=group_kfold", "split=fixed", "split=random_windows"])
 def test_every_config_option_composes(option, tmp_path):
     cfg = compose_train([option], tmp_path)
     assert cfg.data.fold == 0 and cfg.seed == 0
