@@ -81,10 +81,7 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
     seeds = seeds if isinstance(seeds, list) else [seeds]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"seeds={seeds_text} must be a list of integers, e.g. seeds=[0,1,2]")
-    datamodule = build_datamodule(cfg)
-    table = datamodule.load_table()
-    keep = [label in datamodule.classes for label in table.columns["label"]]
-    labels = {s: lab for s, lab, k in zip(table.columns["subject"], table.columns["label"], keep) if k}
+    labels = build_datamodule(cfg).subject_labels()
     split = OmegaConf.to_container(cfg.split)
     n_folds = len(fold_test_subjects(labels, split["name"], split.get("k", 5), split.get("seed", 0),
                                      split.get("test_subjects", ())))

@@ -75,13 +75,7 @@ class EMGClassifier(L.LightningModule):
         logits = self(batch["x"])
         y = batch["y"]
         if stage == "train":
-            options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
-            total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-            if self.online_smoothing is not None:
-                targets = self.online_smoothing.targets(logits, y)
-            else:
-                targets = smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
-                                           epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
+            targets = self._training_targets(logits, y)
             # the smoothing actually applied: mean target mass moved off the true class, times K / (K - 1)
             true_mass = targets.gather(1, y[:, None]).mean()
             self.log("train/label_smoothing_epsilon", (1 - true_mass) * self.num_classes / (self.num_classes - 1),
@@ -97,6 +91,14 @@ class EMGClassifier(L.LightningModule):
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage != "test",
                  batch_size=len(y))
         return loss
+
+    def _training_targets(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.online_smoothing is not None:
+            return self.online_smoothing.targets(logits, y)
+        options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
+        total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        return smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
+                                epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")

@@ -121,6 +121,12 @@ class EMGDataModule(L.LightningDataModule):
                                            **self.wfdb_options)
         return self.table
 
+    def subject_labels(self) -> dict[str, str]:
+        """{subject: class} for the subjects of the selected classes: what every split works on."""
+        columns = self.load_table().columns
+        keep = np.isin(columns["label"], self.classes)
+        return dict(zip(columns["subject"][keep].tolist(), columns["label"][keep].tolist()))
+
     def setup(self, stage: str | None = None) -> None:
         if self.fold is not None:
             return
@@ -129,8 +135,7 @@ class EMGDataModule(L.LightningDataModule):
         keep = np.isin(label_names, self.classes)
         self.subjects = sorted(set(table.columns["subject"][keep]))
         self.records = sorted(set(table.columns["record"][keep]))
-        subject_label = {s: l for s, l in zip(table.columns["subject"][keep], label_names[keep])}
-        self.fold = _make_fold(subject_label, self.fold_index, self.split)
+        self.fold = _make_fold(self.subject_labels(), self.fold_index, self.split)
         class_of = {c: i for i, c in enumerate(self.classes)}
         labels = np.array([class_of.get(l, -1) for l in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
