@@ -27,6 +27,8 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 # What a user can fix from the message alone: entry points print these as one line.
 USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
 
+TEST_WEIGHTS = ("best", "last")
+
 # ${zfill:${data.fold}} -> "03": emg-cv's fold folders sort and resume by name
 if not OmegaConf.has_resolver("zfill"):
     OmegaConf.register_new_resolver("zfill", lambda value, width=2: str(value).zfill(int(width)))
@@ -94,6 +96,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if state == "finished":
         print(f"fold {cfg.data.fold}, seed {cfg.seed}: already finished in {out_dir}, skipped")
         return json.loads((out_dir / "metrics.json").read_text())
+    test_weights = cfg.get("test_weights", "best")
+    if test_weights not in TEST_WEIGHTS:
+        raise ConfigError(f"test_weights={test_weights!r} is unknown: use best (checkpoint of the best "
+                          f"model_checkpoint.monitor) or last (final-epoch weights, as the ALSNet paper)")
     ckpt_path = cfg.get("ckpt_path") or (str(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None)
     if state == "resume":
         print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
@@ -101,7 +107,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup()  # bad folds and empty data fail here, before any logger starts
-    model = EMGClassifier(net=_plain(cfg.model.net), class_names=datamodule.classes,
+    net = _plain(cfg.model.net)
+    if "sample_rate" in net and net["sample_rate"] is None:  # models that need it get the data's actual rate
+        net["sample_rate"] = datamodule.sample_rate
+    model = EMGClassifier(net=net, class_names=datamodule.classes,
                           optimizer=_plain(cfg.model.optimizer), scheduler=_plain(cfg.model.scheduler),
                           label_smoothing=_plain(cfg.label_smoothing))
     callbacks = _instantiate_all(cfg.get("callbacks"))
@@ -116,7 +125,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
-    trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
+    trainer.test(model, datamodule=datamodule, ckpt_path=best if test_weights == "best" else None, verbose=False)
     fold = datamodule.fold
     metrics = {
         **model.test_results,
@@ -130,6 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "val_subjects": list(fold.val),
         "train_subjects": list(fold.train),
         "test_windows": len(datamodule.test_set),
+        "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)",
         "best_checkpoint": best,
         "best_val_bal_acc": float(checkpoint.best_model_score) if best else None,
         "epochs": trainer.current_epoch,

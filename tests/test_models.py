@@ -1,8 +1,11 @@
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from emg_lightning.models import ALSNet, ResEMGNet, build_model, count_parameters
+from emg_lightning.models import ALSNet, EMGFeatureNet, ResEMGNet, build_model, count_parameters
+from emg_lightning.models.features import emg_features, feature_count, feature_names
 
 
 def test_alsnet_binary_head_has_the_papers_85249_parameters():
@@ -56,12 +59,81 @@ def test_resemgnet_is_configurable_and_light():
 
 def test_build_model_names_unknown_models():
     assert isinstance(build_model("alsnet", num_classes=2), ALSNet)
-    with pytest.raises(KeyError, match="available: alsnet, resemgnet"):
+    with pytest.raises(KeyError, match="available: alsnet, features, resemgnet"):
         build_model("lstm")
 
 
 def test_models_backpropagate():
-    for net in (ALSNet(num_classes=3), ResEMGNet(num_classes=3)):
+    for net in (ALSNet(num_classes=3), ResEMGNet(num_classes=3), ResEMGNet(**ALSNET_LINEAGE)):
         out = net(torch.randn(4, 1, 500))
         out.sum().backward()
         assert all(p.grad is not None for p in net.parameters())
+
+
+# conf/model/resemgnet_alsnet_lineage.yaml
+ALSNET_LINEAGE = dict(num_classes=3, stem_channels=0, widths=(32, 64, 128), kernels=(11, 9, 7), strides=(1, 1, 1),
+                      dilations=(1, 2, 3), convs_per_block=1, dropout=0.0, pooling="max")
+
+
+def test_resemgnet_alsnet_lineage_wraps_alsnets_stages_in_residual_blocks():
+    net = ResEMGNet(**ALSNET_LINEAGE)
+    assert count_parameters(net) == 87_683  # the number the config and README state
+    assert isinstance(net.stem, torch.nn.Identity)
+    convs = [m for m in net.blocks.modules() if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] > 1]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.dilation[0]) for c in convs] == [
+        (1, 32, 11, 1), (32, 64, 9, 2), (64, 128, 7, 3)]  # ALSNet's stages, one convolution per block
+    projections = [b.shortcut[0] for b in net.blocks]
+    assert all(p.kernel_size == (1,) for p in projections)
+    assert net(torch.randn(2, 1, 2343)).shape == (2, 3)
+
+
+def sine(frequency: float, sample_rate: float, amplitude: float = 100.0, seconds: float = 1.0) -> torch.Tensor:
+    t = torch.arange(int(sample_rate * seconds), dtype=torch.float64) / sample_rate
+    return (amplitude * torch.sin(2 * math.pi * frequency * t))[None].float()
+
+
+def test_emg_features_of_a_sine_match_their_formulas():
+    rate, f, a = 10_000.0, 250.0, 100.0
+    names = feature_names(rate)
+    values = dict(zip(names, emg_features(sine(f, rate, a), rate)[0].tolist()))
+    assert len(values) == feature_count(rate) == len(names)
+    per_period = int(rate / f)  # 40 samples: the mean |x| of the sampled sine, a bit below 2A/pi
+    assert math.exp(values["log_mav"]) == pytest.approx(
+        a * sum(abs(math.sin(2 * math.pi * k / per_period)) for k in range(per_period)) / per_period, rel=1e-4)
+    assert math.exp(values["log_rms"]) == pytest.approx(a / math.sqrt(2), rel=1e-3)
+    assert math.exp(values["log_peak"]) == pytest.approx(a, rel=1e-3)
+    # waveform length per sample: 4 A f / fs for a sine
+    assert math.exp(values["log_waveform_length"]) == pytest.approx(4 * a * f / rate, rel=1e-2)
+    assert values["zero_crossing_rate"] == pytest.approx(2 * f / rate, abs=2 / rate)
+    assert values["slope_sign_change_rate"] == pytest.approx(2 * f / rate, abs=2 / rate)
+    # Hjorth mobility of a sine = 2 pi f / fs (per sample) up to the finite difference; complexity = 1
+    assert math.exp(values["log_hjorth_mobility"]) == pytest.approx(2 * math.sin(math.pi * f / rate), rel=1e-2)
+    assert math.exp(values["log_hjorth_complexity"]) == pytest.approx(1.0, abs=1e-2)
+    assert values["skewness"] == pytest.approx(0.0, abs=1e-3)
+    assert values["excess_kurtosis"] == pytest.approx(-1.5, abs=1e-2)
+    assert math.exp(values["log_mean_frequency"]) - 1 == pytest.approx(f, rel=1e-3)
+    assert math.exp(values["log_median_frequency"]) - 1 == pytest.approx(f, abs=1.0)
+    bands = {k: math.exp(v) for k, v in values.items() if k.startswith("log_power_")}
+    assert bands["log_power_200_500"] == pytest.approx(1.0, abs=1e-3)  # all power in the 200-500 Hz band
+    assert sum(bands.values()) == pytest.approx(1.0, abs=1e-3)
+    assert "log_power_5000_10000" not in bands  # above Nyquist: dropped
+
+
+def test_emg_features_do_not_depend_on_dc_offset_and_count_noise_crossings_only_above_threshold():
+    rate = 2343.75
+    x = sine(50.0, rate) + 0.5 * torch.randn(1, 2343)
+    shifted = emg_features(x + 300.0, rate)
+    assert torch.allclose(emg_features(x, rate), shifted, atol=1e-4)
+    noisy = dict(zip(feature_names(rate), emg_features(x, rate)[0].tolist()))
+    assert noisy["zero_crossing_rate"] == pytest.approx(2 * 50 / rate, abs=4 / rate)
+
+
+def test_feature_baseline_trains_only_its_head():
+    net = EMGFeatureNet(num_classes=3, sample_rate=2343.75, hidden=(16,))
+    assert count_parameters(net) == (feature_count(2343.75) * 16 + 16) + (16 * 3 + 3)
+    out = net(torch.randn(8, 1, 2343) * 50)
+    assert out.shape == (8, 3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    with pytest.raises(ValueError, match="sample_rate must be a positive"):
+        EMGFeatureNet(sample_rate=0)

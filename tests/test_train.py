@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate as hydra_instantiate
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
 from conftest import CONFIG_DIR, REPO, TINY_DATA
 from emg_lightning.module import EMGClassifier
-from emg_lightning.train import train
+from emg_lightning.train import build_datamodule, train
 
 
 def compose_train(overrides: list[str], output_dir: Path):
@@ -166,3 +167,66 @@ def test_experiment_configs_compose(experiment, split, tmp_path):
     cfg = compose_train([f"experiment={experiment}"], tmp_path)
     assert cfg.split.name == split and cfg.data.source == "emglab" and cfg.data.sample_rate == 2343.75
     assert cfg.model.net.name == "resemgnet" and cfg.experiment_name == experiment
+
+
+@pytest.mark.parametrize("experiment, split, model, classes, rate", [
+    ("alsnet_paper", "random_windows", "alsnet", ["normal", "als"], None),
+    ("alsnet_loso", "loso", "alsnet", ["normal", "als"], None),
+    ("alsnet_loso_cpu", "loso", "alsnet", ["normal", "als"], 1171.875),
+    ("resemgnet_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
+    ("resemgnet_alsnet_lineage_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
+    ("features_loso", "loso", "features", ["normal", "als", "myopathy"], None),
+])
+def test_reproduction_experiments_compose(experiment, split, model, classes, rate, tmp_path):
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    assert (cfg.experiment_name, cfg.split.name, cfg.model.net.name) == (experiment, split, model)
+    assert list(cfg.data.classes) == classes and cfg.data.sample_rate == rate and cfg.data.source == "emglab"
+
+
+@pytest.mark.parametrize("experiment", ["alsnet_paper", "alsnet_loso", "alsnet_loso_cpu"])
+def test_alsnet_experiments_carry_the_papers_recipe(experiment, tmp_path):
+    cfg = compose_train([f"experiment={experiment}"], tmp_path)
+    assert dict(cfg.model.optimizer) == {"name": "adam", "lr": 1e-3, "eps": 1e-7, "weight_decay": 0.0}
+    assert dict(cfg.model.scheduler) == {"name": "plateau", "monitor": "val/loss", "factor": 0.1, "patience": 5,
+                                         "min_lr": 1e-10}
+    assert cfg.data.batch_size == 48 and cfg.data.normalization == "none" and cfg.label_smoothing.name == "none"
+    assert cfg.test_weights == "last"  # the paper reports the final epoch's weights, not the best checkpoint
+    stopping = hydra_instantiate(cfg.callbacks.early_stopping)
+    assert (stopping.monitor, stopping.patience, stopping.mode) == ("val/loss", 25, "min")
+    assert cfg.trainer.max_epochs == (6 if experiment.endswith("_cpu") else 100)
+    model = EMGClassifier(net=dict(cfg.model.net), class_names=list(cfg.data.classes),
+                          optimizer=dict(cfg.model.optimizer), scheduler=dict(cfg.model.scheduler))
+    assert model.net.head.out_features == 1  # ALS vs Normal: the paper's single sigmoid output
+    optimizers = model.configure_optimizers()
+    adam, plateau = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
+    assert isinstance(adam, torch.optim.Adam) and adam.defaults["eps"] == 1e-7 and adam.defaults["lr"] == 1e-3
+    assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert (plateau.factor, plateau.patience, plateau.mode, plateau.min_lrs) == (0.1, 5, "min", [1e-10])
+
+
+@pytest.mark.slow
+def test_last_weights_are_the_final_epochs_and_features_get_the_datas_rate(tmp_path):
+    """test_weights=last tests what fit() ended with (last.ckpt), not the best checkpoint."""
+    cfg = compose_train(TINY_DATA + ["model=features", "test_weights=last", "trainer.max_epochs=3",
+                                     "data.classes=[normal,als]"], tmp_path)
+    metrics = train(cfg)
+    assert metrics["test_weights"] == "last" and metrics["class_names"] == ["normal", "als"]
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    model = EMGClassifier.load_from_checkpoint(last).eval()
+    assert model.hparams.net["sample_rate"] == 2343.75  # null in the config: filled in from the data
+    # the final epoch even when the monitored metric stopped improving earlier (Lightning 2.6 save_last does not)
+    assert torch.load(last, weights_only=True)["epoch"] == 2
+    rows = [r.split(",") for r in (tmp_path / "predictions.csv").read_text().splitlines()[1:]]
+    cfg_data = compose_train(TINY_DATA + ["data.classes=[normal,als]"], tmp_path)
+    datamodule = build_datamodule(cfg_data)
+    datamodule.setup()
+    batch = next(iter(datamodule.test_dataloader()))
+    with torch.no_grad():
+        p_als = model(batch["x"]).softmax(-1)[:, 1]
+    assert [float(r[8]) for r in rows[:len(p_als)]] == pytest.approx(p_als.tolist(), abs=1e-5)
+
+
+def test_unknown_test_weights_is_one_clear_line(tmp_path):
+    result = run_cli(*TINY_DATA, "test_weights=final", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: test_weights='final' is unknown")

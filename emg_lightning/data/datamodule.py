@@ -168,6 +168,11 @@ class EMGDataModule(L.LightningDataModule):
                  ",".join(self.fold.test), len(self.test_set))
 
     @property
+    def sample_rate(self) -> float:
+        """Of the windows the networks see (after any resampling)."""
+        return float(self.load_table().sample_rate)
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 

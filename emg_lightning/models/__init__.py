@@ -7,9 +7,10 @@ from typing import Any
 from torch import nn
 
 from emg_lightning.models.alsnet import ALSNet
+from emg_lightning.models.features import EMGFeatureNet
 from emg_lightning.models.resemgnet import ResEMGNet
 
-MODELS: dict[str, type[nn.Module]] = {"alsnet": ALSNet, "resemgnet": ResEMGNet}
+MODELS: dict[str, type[nn.Module]] = {"alsnet": ALSNet, "resemgnet": ResEMGNet, "features": EMGFeatureNet}
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
@@ -23,4 +24,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ALSNet", "ResEMGNet", "MODELS", "build_model", "count_parameters"]
+__all__ = ["ALSNet", "EMGFeatureNet", "ResEMGNet", "MODELS", "build_model", "count_parameters"]

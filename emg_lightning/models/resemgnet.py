@@ -3,6 +3,9 @@
 Published: residual, lightweight, raw signal, three classes. Everything else here is this project's
 reconstruction and lives in the arguments: stem, stage widths, kernels, strides, dilations, head.
 The default (94,579 parameters with 3 classes) downsamples early so that it trains in minutes on a CPU.
+The "ALSNet lineage" variant (conf/model/resemgnet_alsnet_lineage.yaml) has no stem and wraps ALSNet's three dilated
+stages (kernels 11/9/7, dilations 1/2/3, 32/64/128 channels, stride 1) in one-convolution residual blocks with 1x1
+projections: 87,683 parameters with 3 classes, ALSNet's cost per window.
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ from torch import nn
 
 
 class ResidualBlock1d(nn.Module):
-    """conv-BN-ReLU-conv-BN plus a shortcut (1x1 conv + BN when the shape changes), then ReLU."""
+    """(conv-BN-ReLU-dropout) x (convs - 1), conv-BN, plus a shortcut (1x1 conv + BN when the shape changes), then
+    ReLU. ``convs=2`` is the classic basic block; ``convs=1`` wraps a single convolution (the ALSNet lineage)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, dilation: int,
-                 dropout: float) -> None:
+                 dropout: float, convs: int = 2) -> None:
         super().__init__()
+        if convs < 1:
+            raise ValueError(f"convs_per_block must be >= 1, got {convs}")
         padding = dilation * (kernel_size - 1) // 2
-        self.body = nn.Sequential(
-            nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      bias=False),
-            nn.BatchNorm1d(out_channels), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Conv1d(out_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False),
-            nn.BatchNorm1d(out_channels),
-        )
+        layers: list[nn.Module] = []
+        for i in range(convs):
+            layers += [nn.Conv1d(in_channels if i == 0 else out_channels, out_channels, kernel_size,
+                                 stride=stride if i == 0 else 1, padding=padding, dilation=dilation, bias=False),
+                       nn.BatchNorm1d(out_channels)]
+            if i < convs - 1:
+                layers += [nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        self.body = nn.Sequential(*layers)
         self.shortcut = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(nn.Conv1d(in_channels, out_channels, 1, stride=stride, bias=False),
@@ -56,6 +63,7 @@ class ResEMGNet(nn.Module):
         dilations: Sequence[int] = (1, 1, 2, 2),
         dropout: float = 0.1,
         pooling: str = "avgmax",
+        convs_per_block: int = 2,
     ) -> None:
         super().__init__()
         n = len(widths)
@@ -65,14 +73,16 @@ class ResEMGNet(nn.Module):
         if pooling not in ("avg", "max", "avgmax"):
             raise ValueError(f"pooling must be avg, max or avgmax, got {pooling!r}")
         self.num_classes, self.pooling = num_classes, pooling
-        self.stem = nn.Sequential(
-            nn.Conv1d(in_channels, stem_channels, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
-                      bias=False),
-            nn.BatchNorm1d(stem_channels), nn.ReLU(inplace=True),
-        )
-        blocks, channels = [], stem_channels
+        self.stem: nn.Module = nn.Identity()  # stem_channels 0: the blocks read the raw signal
+        if stem_channels > 0:
+            self.stem = nn.Sequential(
+                nn.Conv1d(in_channels, stem_channels, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
+                          bias=False),
+                nn.BatchNorm1d(stem_channels), nn.ReLU(inplace=True),
+            )
+        blocks, channels = [], stem_channels if stem_channels > 0 else in_channels
         for width, kernel, stride, dilation in zip(widths, kernels, strides, dilations):
-            blocks.append(ResidualBlock1d(channels, width, kernel, stride, dilation, dropout))
+            blocks.append(ResidualBlock1d(channels, width, kernel, stride, dilation, dropout, convs_per_block))
             channels = width
         self.blocks = nn.Sequential(*blocks)
         pooled = 2 * channels if pooling == "avgmax" else channels
