@@ -37,6 +37,7 @@ class EMGClassifier(L.LightningModule):
         optimizer: dict[str, Any] | None = None,
         scheduler: dict[str, Any] | None = None,
         label_smoothing: dict[str, Any] | None = None,
+        compile_net: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,6 +55,9 @@ class EMGClassifier(L.LightningModule):
             _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
         self.net = build_model(name, num_classes=self.num_classes, **net)
+        # the compiled wrapper stays out of the module tree (plain __dict__ entry): checkpoints keep the network's
+        # own parameter names and reload without torch.compile
+        self.__dict__["compiled_net"] = torch.compile(self.net) if compile_net else None
         self.online_smoothing = (OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
                                  if self.smoothing["name"] == "online" else None)
         # keys get a suffix: "train" would shadow nn.Module.train
@@ -66,7 +70,7 @@ class EMGClassifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (batch, num_classes); a one-logit binary head becomes [0, z] so softmax = sigmoid."""
-        logits = self.net(x)
+        logits = self.net(x) if self.compiled_net is None else self.compiled_net(x)
         if logits.shape[-1] == 1:
             logits = torch.cat([torch.zeros_like(logits), logits], dim=-1)
         return logits
@@ -145,15 +149,7 @@ class EMGClassifier(L.LightningModule):
         self._test_batches = []
 
     def configure_optimizers(self) -> Any:
-        cfg = dict(self.optimizer_cfg)
-        name, lr, weight_decay = cfg.pop("name"), cfg.pop("lr"), cfg.pop("weight_decay")
-        params = self.net.parameters()
-        if name == "adam":
-            optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, eps=cfg.pop("eps", 1e-8))
-        elif name == "adamw":
-            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=cfg.pop("eps", 1e-8))
-        else:
-            optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=cfg.pop("momentum", 0.9))
+        optimizer = build_optimizer(self.net.parameters(), self.optimizer_cfg)
         sched = dict(self.scheduler_cfg)
         kind = sched.pop("name")
         if kind == "none":
@@ -168,6 +164,17 @@ class EMGClassifier(L.LightningModule):
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs,
                                                                eta_min=sched.get("min_lr", 0.0))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def build_optimizer(params: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
+    """Adam / AdamW (``eps``) or SGD (``momentum``) from a ``model.optimizer`` dict."""
+    cfg = {"weight_decay": 0.0, **settings}
+    name, lr, weight_decay = cfg["name"], cfg["lr"], cfg["weight_decay"]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, eps=cfg.get("eps", 1e-8))
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, eps=cfg.get("eps", 1e-8))
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=cfg.get("momentum", 0.9))
 
 
 def _check_choice(setting: str, value: Any, choices: Any) -> None:

@@ -1,0 +1,295 @@
+"""emg-bench: what the framework costs against a hand-written PyTorch loop, and the data path against the model.
+
+    emg-bench                                   # synthetic data, every model, native and CPU-sized rates
+    emg-bench --emglab /path/to/emglab-n2001-bb --json experiments/benchmarks.json
+    emg-bench --models features --rates cpu     # a subset
+
+For each model and rate, in one process:
+- training windows/s through the framework's real path (EMGClassifier + EMGDataModule + ``Trainer.fit`` with the
+  emg-train configuration's trainer, training metrics and logging calls; validation, checkpoints and loggers off)
+  and through a plain loop (the same network, batch size, optimiser and windows, already in memory as one tensor),
+  measured alternately ``--repeats`` times after a warm-up; the median ratio framework / plain;
+- DataLoader windows/s from the cache alone, and its ratio to the framework's training windows/s;
+- inference latency per one-second window (batch 1, and batched), peak resident memory of training;
+- cache cold build and warm load times.
+On a CUDA machine each model also gets bf16 mixed precision and compiled (``torch.compile``) variants, GPU peak
+memory, and the time per epoch of a full LOSO fold at the measured speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emg_lightning.benchmarks.data_path import loader_throughput, timed
+from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.io import atomic_write_json
+from emg_lightning.module import EMGClassifier, build_optimizer
+from emg_lightning.train import compose_config
+
+MODELS = ("alsnet", "resemgnet", "features")
+# name -> (resampling target, batch size). Native ALSNet costs ~0.24 s per window per step on 2 CPU cores.
+RATES = {"native": (None, 8), "cpu": (2343.75, 32)}
+
+
+@dataclass
+class Setting:
+    model: str
+    rate: str
+    sample_rate: float | None
+    batch_size: int
+    precision: str = "32"
+    compiled: bool = False
+
+    @property
+    def label(self) -> str:
+        extras = [self.precision] if self.precision != "32" else []
+        return " ".join([self.model, self.rate, *extras, *(["compiled"] if self.compiled else [])])
+
+
+class StepClock(L.Callback):
+    """Wall-clock time at the end of every training batch (data fetch, forward, backward, step and hooks)."""
+
+    def __init__(self) -> None:
+        self.ends: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+
+
+def reset_peak_memory() -> None:
+    """Resets the process's peak resident set size (Linux) and CUDA's peak allocation counter."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mb() -> dict[str, float]:
+    out: dict[str, float] = {}
+    try:
+        line = next(r for r in Path("/proc/self/status").read_text().splitlines() if r.startswith("VmHWM"))
+        out["peak_rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    if torch.cuda.is_available():
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def build_classifier(model: str, datamodule: EMGDataModule, compiled: bool) -> EMGClassifier:
+    cfg = compose_config([f"model={model}"]).model
+    net = dict(cfg.net)
+    if "sample_rate" in net and net["sample_rate"] is None:
+        net["sample_rate"] = datamodule.sample_rate
+    return EMGClassifier(net=net, class_names=datamodule.classes, optimizer=dict(cfg.optimizer),
+                         scheduler={"name": "none"}, compile_net=compiled)
+
+
+def framework_run(setting: Setting, datamodule: EMGDataModule, warmup: int, steps: int) -> float:
+    """Windows/s of ``Trainer.fit`` over ``steps`` batches after ``warmup`` batches."""
+    model = build_classifier(setting.model, datamodule, setting.compiled)
+    trainer_cfg = compose_config(["trainer=gpu" if torch.cuda.is_available() else "trainer=cpu"]).trainer
+    clock = StepClock()
+    # max_steps, not one epoch: a measurement may span epochs, and pays the framework's epoch-end work when it does
+    trainer = L.Trainer(accelerator=trainer_cfg.accelerator, devices=1, precision=setting.precision,
+                        max_steps=warmup + steps, limit_val_batches=0, num_sanity_val_steps=0,
+                        log_every_n_steps=trainer_cfg.log_every_n_steps, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock])
+    trainer.fit(model, train_dataloaders=datamodule.train_dataloader())
+    return steps * setting.batch_size / (clock.ends[-1] - clock.ends[warmup - 1])
+
+
+def plain_run(setting: Setting, datamodule: EMGDataModule, windows: torch.Tensor, labels: torch.Tensor,
+              warmup: int, steps: int) -> float:
+    """The same network, optimiser and batches in a hand-written loop over an in-memory tensor."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = build_classifier(setting.model, datamodule, compiled=False).net.to(device).train()
+    forward = torch.compile(net) if setting.compiled else net
+    optimizer = build_optimizer(net.parameters(), dict(compose_config([f"model={setting.model}"]).model.optimizer))
+    order = torch.randperm(len(windows))
+    bf16 = setting.precision == "bf16-mixed"
+    times = []
+    for i in range(warmup + steps):
+        index = order[(torch.arange(setting.batch_size) + i * setting.batch_size) % len(windows)]
+        x, y = windows[index].to(device, non_blocking=True), labels[index].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = forward(x)
+            if logits.shape[-1] == 1:  # ALSNet's binary head: sigmoid = softmax over [0, z]
+                loss = F.binary_cross_entropy_with_logits(logits[:, 0], y.float())
+            else:
+                loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter())
+    return steps * setting.batch_size / (times[-1] - times[warmup - 1])
+
+
+def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, target_s: float) -> dict[str, Any]:
+    """Framework and plain windows/s, measured alternately; steps sized so one measurement takes ~``target_s``."""
+    train = datamodule.train_set
+    rows = np.arange(len(train))
+    batch = train[rows]  # the same windows, read once into memory for the plain loop
+    windows, labels = batch["x"], batch["y"]
+    reset_peak_memory()
+    probe = plain_run(setting, datamodule, windows, labels, warmup=1, steps=1)
+    steps = int(min(max(target_s * probe / setting.batch_size, 3), 200))
+    framework, plain = [], []
+    for _ in range(repeats):
+        framework.append(framework_run(setting, datamodule, warmup=2, steps=steps))
+        plain.append(plain_run(setting, datamodule, windows, labels, warmup=2, steps=steps))
+    ratios = [f / p for f, p in zip(framework, plain)]
+    return {"steps": steps, "framework_windows_per_s": round(statistics.median(framework), 2),
+            "plain_windows_per_s": round(statistics.median(plain), 2),
+            "framework_to_plain": round(statistics.median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios], **peak_memory_mb()}
+
+
+def inference_latency_ms(setting: Setting, datamodule: EMGDataModule, batch_size: int, target_s: float) -> float:
+    """Milliseconds per one-second window in eval mode, no gradients, at this batch size."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    net = build_classifier(setting.model, datamodule, compiled=False).net.to(device).eval()
+    x = datamodule.test_set[np.arange(min(batch_size, len(datamodule.test_set)))]["x"].to(device)
+    x = x.repeat(math.ceil(batch_size / len(x)), 1, 1)[:batch_size]
+
+    def once() -> float:
+        start = time.perf_counter()
+        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16,
+                                                    enabled=setting.precision == "bf16-mixed"):
+            net(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    once()
+    first = once()
+    times = [once() for _ in range(int(min(max(target_s / max(first, 1e-6), 3), 200)))]
+    return round(1000 * statistics.median(times) / batch_size, 3)
+
+
+def make_datamodule(source: dict[str, Any], sample_rate: float | None, batch_size: int, cache: str) -> EMGDataModule:
+    return EMGDataModule(**source, sample_rate=sample_rate, batch_size=batch_size, cache_dir=cache)
+
+
+def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], repeats: int, target_s: float,
+                  cache: str, batch_size: int | None = None) -> dict[str, Any]:
+    """Every figure for every model x rate (x precision and compilation on CUDA); ``batch_size`` overrides
+    the per-rate default."""
+    settings: list[Setting] = []
+    cuda = torch.cuda.is_available()
+    for rate in rates:
+        sample_rate = RATES[rate][0]
+        size = (batch_size or RATES[rate][1]) * (8 if cuda else 1)  # GPUs need bigger batches to be busy
+        for model in models:
+            settings.append(Setting(model, rate, sample_rate, size))
+            if cuda:
+                settings.append(Setting(model, rate, sample_rate, size, precision="bf16-mixed"))
+                settings.append(Setting(model, rate, sample_rate, size, "bf16-mixed", compiled=True))
+    report: dict[str, Any] = {"data": {}, "models": []}
+    for rate in rates:
+        sample_rate = RATES[rate][0]
+        cold, cold_s = timed(lambda: make_datamodule(source, sample_rate, 1, cache).load_table())
+        warm = make_datamodule(source, sample_rate, 1, cache)
+        _, warm_s = timed(lambda: (warm.load_table(), warm.setup()))
+        report["data"][rate] = {"sample_rate_hz": cold.sample_rate, "windows": len(cold),
+                                "window_samples": int(cold.windows.shape[1]), "cold_build_s": round(cold_s, 2),
+                                "warm_load_and_setup_s": round(warm_s, 3)}
+    for setting in settings:
+        print(f"[emg-bench] {setting.label} (batch {setting.batch_size}) ...", flush=True)
+        datamodule = make_datamodule(source, setting.sample_rate, setting.batch_size, cache)
+        datamodule.setup()
+        loader = loader_throughput(datamodule)
+        figures = training_figures(setting, datamodule, repeats, target_s)
+        fold_windows = len(datamodule.train_set)
+        row = {"model": setting.model, "rate": setting.rate, "sample_rate_hz": datamodule.sample_rate,
+               "precision": setting.precision, "compiled": setting.compiled, "batch_size": setting.batch_size,
+               **figures, "loader_windows_per_s": round(loader, 1),
+               "loader_to_training": round(loader / figures["framework_windows_per_s"], 1),
+               "latency_ms_batch1": inference_latency_ms(setting, datamodule, 1, target_s / 4),
+               "latency_ms_batched": inference_latency_ms(setting, datamodule, setting.batch_size, target_s / 4),
+               "fold_train_windows": fold_windows,
+               "epoch_s_estimate": round(fold_windows / figures["framework_windows_per_s"], 1)}
+        report["models"].append(row)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    lines = [f"emg-bench, {report['date']}: {report['machine']}; data: {report['source']}", ""]
+    for rate, d in report["data"].items():
+        lines.append(f"cache {rate}: {d['windows']} windows x {d['window_samples']} samples at {d['sample_rate_hz']:g}"
+                     f" Hz, cold build {d['cold_build_s']} s, warm load + setup {d['warm_load_and_setup_s']} s")
+    header = ("model", "rate", "prec", "batch", "framework w/s", "plain w/s", "ratio", "loader w/s", "loader/train",
+              "lat b1 ms", "lat bN ms", "peak MB", "epoch s")
+    rows = [header]
+    for r in report["models"]:
+        batched = r["latency_ms_batched"]
+        rows.append((r["model"] + (" (compiled)" if r["compiled"] else ""), r["rate"], r["precision"],
+                     str(r["batch_size"]), f"{r['framework_windows_per_s']:g}", f"{r['plain_windows_per_s']:g}",
+                     f"{r['framework_to_plain']:.3f}", f"{r['loader_windows_per_s']:g}",
+                     f"{r['loader_to_training']:g}x",
+                     f"{r['latency_ms_batch1']:g}", f"{batched:g}",
+                     f"{r.get('peak_gpu_mb', r.get('peak_rss_mb', float('nan'))):g}", f"{r['epoch_s_estimate']:g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--emglab", help="EMGLab N2001 folder (default: the embedded synthetic data set)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
+    parser.add_argument("--rates", default=",".join(RATES), help="native (23,437.5 Hz) and/or cpu (2,343.75 Hz)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating framework/plain measurements")
+    parser.add_argument("--seconds", type=float, default=4.0, help="target duration of one measurement")
+    parser.add_argument("--batch-size", type=int, help="one batch size for all (default: 8 native, 32 cpu)")
+    parser.add_argument("--json", help="also write the report here (JSON)")
+    args = parser.parse_args(argv)
+    models, rates = args.models.split(","), args.rates.split(",")
+    for name, values, allowed in (("--models", models, MODELS), ("--rates", rates, tuple(RATES))):
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            parser.error(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    if args.emglab and not any(Path(args.emglab).glob("*.hea")):
+        parser.error(f"--emglab {args.emglab}: no .hea files there; pass the emglab-n2001-bb folder")
+    if args.repeats < 1 or (args.batch_size is not None and args.batch_size < 1):
+        parser.error("--repeats and --batch-size must be >= 1")
+    source = ({"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab
+              else {"source": "synthetic"})
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as cache:
+        report = run_benchmark(source, models, rates, args.repeats, args.seconds, cache, args.batch_size)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    report = {"date": time.strftime("%Y-%m-%d"), "source": args.emglab or "synthetic (default spec)",
+              "machine": f"{platform.machine()} {device}, {torch.get_num_threads()} torch threads, "
+                         f"torch {torch.__version__}, lightning {L.__version__}",
+              "command": "emg-bench " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+              **report, "total_s": round(time.perf_counter() - started, 1)}
+    print(format_report(report))
+    print(f"total {report['total_s']} s")
+    if args.json:
+        atomic_write_json(Path(args.json), report)
+        print(f"report: {args.json}")
+
+
+if __name__ == "__main__":
+    main()

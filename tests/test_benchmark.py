@@ -1,0 +1,52 @@
+"""emg-bench's machinery on a tiny data set: every figure present and sane (speed itself is not asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from emg_lightning.benchmarks.training import format_report, run_benchmark
+
+TINY_SOURCE = {"source": "synthetic", "synthetic": {"subjects_per_class": {"normal": 2, "als": 2, "myopathy": 2},
+                                                    "records_per_subject": [2, 2], "duration_s": 3.0}}
+
+
+@pytest.mark.slow
+def test_benchmark_reports_every_figure_for_each_model(tmp_path):
+    report = run_benchmark(TINY_SOURCE, ["features", "resemgnet"], ["cpu"], repeats=2, target_s=0.2,
+                           cache=str(tmp_path), batch_size=4)
+    assert report["data"]["cpu"]["windows"] == 36 and report["data"]["cpu"]["window_samples"] == 2343
+    assert report["data"]["cpu"]["cold_build_s"] > 0 and report["data"]["cpu"]["warm_load_and_setup_s"] >= 0
+    assert [r["model"] for r in report["models"]] == ["features", "resemgnet"]
+    for row in report["models"]:
+        assert row["batch_size"] == 4 and row["steps"] >= 3 and len(row["ratios"]) == 2
+        for key in ("framework_windows_per_s", "plain_windows_per_s", "loader_windows_per_s", "latency_ms_batch1",
+                    "latency_ms_batched", "peak_rss_mb", "epoch_s_estimate"):
+            assert math.isfinite(row[key]) and row[key] > 0, key
+        assert row["framework_to_plain"] == pytest.approx(statistics.median(row["ratios"]), abs=1e-3)
+        assert row["loader_to_training"] == pytest.approx(
+            row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01)
+    report.update(date="2026-11-23", machine="test", source="tiny")
+    table = format_report(report)
+    assert "framework w/s" in table and "features" in table and "resemgnet" in table
+
+
+@pytest.mark.slow
+def test_emg_bench_cli_writes_json_and_rejects_bad_options(tmp_path):
+    out = tmp_path / "bench.json"
+    bad = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "lstm"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--models: unknown lstm" in bad.stderr and "Traceback" not in bad.stderr
+    result = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "features",
+                             "--rates", "cpu", "--repeats", "1", "--seconds", "0.2", "--json", str(out)],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["models"][0]["model"] == "features" and report["command"].startswith("emg-bench")
+    assert "ratio" in result.stdout and "total" in result.stdout
