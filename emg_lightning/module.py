@@ -55,9 +55,8 @@ class EMGClassifier(L.LightningModule):
             _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
         self.net = build_model(name, num_classes=self.num_classes, **net)
-        # the compiled wrapper stays out of the module tree (plain __dict__ entry): checkpoints keep the network's
-        # own parameter names and reload without torch.compile
-        self.__dict__["compiled_net"] = torch.compile(self.net) if compile_net else None
+        if compile_net:  # in place: checkpoints keep the network's own parameter names, reload without compile
+            self.net.compile()
         self.online_smoothing = (OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
                                  if self.smoothing["name"] == "online" else None)
         # keys get a suffix: "train" would shadow nn.Module.train
@@ -70,7 +69,7 @@ class EMGClassifier(L.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (batch, num_classes); a one-logit binary head becomes [0, z] so softmax = sigmoid."""
-        logits = self.net(x) if self.compiled_net is None else self.compiled_net(x)
+        logits = self.net(x)
         if logits.shape[-1] == 1:
             logits = torch.cat([torch.zeros_like(logits), logits], dim=-1)
         return logits
@@ -138,6 +137,18 @@ class EMGClassifier(L.LightningModule):
             self._end_epoch("val")
         else:
             self.metrics["val_metrics"].reset()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a resumed run draws the same shuffles and dropout masks as an uninterrupted one (Lightning saves no RNG)
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(),
+                                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng_states")
+        if states is not None:
+            torch.set_rng_state(states["torch"])
+            if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+                torch.cuda.set_rng_state_all(states["cuda"])
 
     def on_test_epoch_start(self) -> None:
         self._test_batches = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -28,6 +30,11 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
 
 TEST_WEIGHTS = ("best", "last")
+
+
+class InterruptedRun(Exception):
+    """Training stopped by SIGTERM; the output folder holds a checkpoint to resume from."""
+
 
 # ${zfill:${data.fold}} -> "03": emg-cv's fold folders sort and resume by name
 if not OmegaConf.has_resolver("zfill"):
@@ -56,6 +63,26 @@ def build_datamodule(cfg: DictConfig) -> EMGDataModule:
 
 def _instantiate_all(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
+
+
+def wandb_run_id(out_dir: Path) -> str:
+    """One W&B run id per output folder, kept in the folder: a resumed or requeued run logs into the same run."""
+    path = out_dir / "wandb_run_id"
+    if path.is_file() and path.read_text().strip():
+        return path.read_text().strip()
+    run_id = uuid.uuid4().hex[:12]
+    atomic_write_text(path, run_id + "\n")
+    return run_id
+
+
+def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if node is None or "_target_" not in node:
+            continue
+        extra = {"id": wandb_run_id(out_dir), "resume": "allow"} if node._target_.endswith("WandbLogger") else {}
+        loggers.append(hydra.utils.instantiate(node, **extra))
+    return loggers
 
 
 def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:
@@ -114,7 +141,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                           optimizer=_plain(cfg.model.optimizer), scheduler=_plain(cfg.model.scheduler),
                           label_smoothing=_plain(cfg.label_smoothing))
     callbacks = _instantiate_all(cfg.get("callbacks"))
-    loggers = _instantiate_all(cfg.get("logger"))
+    loggers = build_loggers(cfg, out_dir)
     if len(datamodule.val_set) == 0:
         raise ConfigError("the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
                           "and early stopping use validation subjects)")
@@ -122,7 +149,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        # SLURM preemption, `kill`, a scheduler's stop: stop cleanly, the rerun resumes from checkpoints/last.ckpt
+        raise InterruptedRun(f"interrupted by SIGTERM in epoch {trainer.current_epoch} of fold {cfg.data.fold}, "
+                             f"seed {cfg.seed}: run the same command again with hydra.run.dir={out_dir} (emg-cv: "
+                             f"the same command) to resume from its last checkpoint") from None
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
     # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
@@ -164,6 +197,9 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         if wandb.run is not None:
             wandb.finish()
         return train(cfg)
+    except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(143)
     except Exception as exc:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             # one failing fold must not stop the others: record it for the CV report and go on

@@ -1,0 +1,87 @@
+"""Preemption safety: a run stopped by SIGTERM mid-epoch resumes from last.ckpt and ends where an uninterrupted
+run ends (CPU, deterministic settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, TINY_DATA
+
+RUN = [*TINY_DATA, "model=alsnet", "data.batch_size=4", "trainer.max_epochs=6", "trainer.deterministic=true",
+       "callbacks.early_stopping.patience=100", "logger=csv"]
+
+
+def emg_train(out_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "emg_lightning.train", *RUN, *extra, f"hydra.run.dir={out_dir}"],
+                            cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def last_epoch(out_dir: Path) -> int:
+    path = out_dir / "checkpoints" / "last.ckpt"
+    try:
+        return torch.load(path, weights_only=True)["epoch"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return -1
+
+
+def trained_epochs(out_dir: Path) -> list[int]:
+    """Epochs with a training loss in the CSV log."""
+    lines = (out_dir / "csv" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    epoch, loss = header.index("epoch"), header.index("train/loss")
+    return sorted({int(r.split(",")[epoch]) for r in lines[1:] if r.split(",")[loss]})
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_then_rerun_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    reference = emg_train(tmp_path / "reference")
+    out, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err[-2000:]
+
+    interrupted_dir = tmp_path / "interrupted"
+    run = emg_train(interrupted_dir)
+    deadline = time.time() + 300
+    while last_epoch(interrupted_dir) < 1 and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)  # into the next epoch's batches
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM in epoch")
+    assert f"hydra.run.dir={interrupted_dir}" in err
+    assert not (interrupted_dir / "metrics.json").exists()  # no result that a later run could mistake for done
+    stopped_at = last_epoch(interrupted_dir)
+    assert 1 <= stopped_at < 5
+
+    rerun = emg_train(interrupted_dir)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err[-2000:]
+    assert "resuming from" in out
+    epochs = trained_epochs(interrupted_dir)
+    assert epochs[-1] == 5 and stopped_at + 1 in epochs and last_epoch(interrupted_dir) == 5  # the counter went on
+    expected = json.loads((tmp_path / "reference" / "metrics.json").read_text())
+    resumed = json.loads((interrupted_dir / "metrics.json").read_text())
+    for key in ("test/acc", "test/bal_acc", "test/ece", "best_val_bal_acc", "epochs"):
+        assert resumed[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert resumed["test/confusion"] == expected["test/confusion"]
+    reference_rows = (tmp_path / "reference" / "predictions.csv").read_text()
+    assert (interrupted_dir / "predictions.csv").read_text() == reference_rows
+
+
+def test_a_rerun_in_the_same_folder_logs_into_the_same_wandb_run(tmp_path):
+    from emg_lightning.train import wandb_run_id
+
+    first = wandb_run_id(tmp_path)
+    assert len(first) == 12 and (tmp_path / "wandb_run_id").read_text().strip() == first
+    assert wandb_run_id(tmp_path) == first
+    assert wandb_run_id(tmp_path / "other") != first
