@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import uuid
@@ -10,6 +11,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
@@ -19,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.devices import claim_device
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.io import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.summary import format_confusion, format_metrics
@@ -30,6 +33,8 @@ CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
 
 TEST_WEIGHTS = ("best", "last")
+# Settings that do not change a run's result: a rerun may differ in them and still resume or skip the folder.
+RUNTIME_KEYS = ("claim_device", "ckpt_path")
 
 
 class InterruptedRun(Exception):
@@ -107,7 +112,9 @@ def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
     stored = out_dir / "config.yaml"
     if not stored.is_file():
         return "fresh"
-    if OmegaConf.to_container(OmegaConf.load(stored)) != OmegaConf.to_container(OmegaConf.create(settings)):
+    def what_matters(config: dict) -> dict:  # where and how the run was launched may change between attempts
+        return {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
+    if what_matters(OmegaConf.to_container(OmegaConf.load(stored))) != what_matters(settings):
         raise ConfigError(f"{out_dir} already holds a run with other settings: use another output folder "
                           f"(emg-cv: cv_dir=...) or delete that one")
     if (out_dir / "metrics.json").is_file():
@@ -139,13 +146,24 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         net["sample_rate"] = datamodule.sample_rate
     model = EMGClassifier(net=net, class_names=datamodule.classes,
                           optimizer=_plain(cfg.model.optimizer), scheduler=_plain(cfg.model.scheduler),
-                          label_smoothing=_plain(cfg.label_smoothing))
+                          label_smoothing=_plain(cfg.label_smoothing), compile_net=bool(cfg.get("compile", False)))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     loggers = build_loggers(cfg, out_dir)
     if len(datamodule.val_set) == 0:
         raise ConfigError("the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
                           "and early stopping use validation subjects)")
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    with contextlib.ExitStack() as stack:
+        devices = {}
+        if cfg.get("claim_device") and torch.cuda.device_count() > 1:
+            devices = {"devices": [stack.enter_context(claim_device(torch.cuda.device_count()))]}
+        trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                     **devices)
+        return _fit_and_test(cfg, trainer, model, datamodule, loggers, settings, ckpt_path, test_weights)
+
+
+def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, model: EMGClassifier, datamodule: EMGDataModule,
+                  loggers: list, settings: dict[str, Any], ckpt_path: str | None, test_weights: str) -> dict[str, Any]:
+    out_dir = Path(cfg.paths.output_dir)
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
@@ -158,12 +176,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                              f"the same command) to resume from its last checkpoint") from None
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
-    # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
-    trainer.test(model, datamodule=datamodule, ckpt_path=best if test_weights == "best" else None, verbose=False)
+    if trainer.world_size > 1 and not trainer.is_global_zero:
+        return {}
     fold = datamodule.fold
     metrics = {
-        **model.test_results,
-        "test/confusion": model.test_confusion,
         "class_names": datamodule.classes,
         "fold": fold.index,
         "seed": cfg.seed,
@@ -172,12 +188,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "test_subjects": list(fold.test),
         "val_subjects": list(fold.val),
         "train_subjects": list(fold.train),
-        "test_windows": len(datamodule.test_set),
-        "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)",
         "best_checkpoint": best,
-        "best_val_bal_acc": float(checkpoint.best_model_score) if best else None,
+        "best_val_bal_acc": _best_score(checkpoint, best),
         "epochs": trainer.current_epoch,
     }
+    if not cfg.get("run_test", True):  # hyperparameter searches: the test subjects stay unseen
+        atomic_write_json(out_dir / "metrics.json", {**metrics, "tested": False})
+        print(f"fold {fold.index}, seed {cfg.seed}: trained, not tested (run_test=false); best validation balanced "
+              f"accuracy {metrics['best_val_bal_acc']}; outputs: {out_dir}")
+        return metrics
+    if trainer.world_size > 1:
+        # test on one device: a distributed sampler pads the test set with repeated windows, biasing every metric
+        trainer = hydra.utils.instantiate(cfg.trainer, devices=1, num_nodes=1, strategy="auto",
+                                          callbacks=_instantiate_all({"bar": cfg.callbacks.get("progress_bar")}),
+                                          logger=loggers or False)
+    # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
+    trainer.test(model, datamodule=datamodule, ckpt_path=best if test_weights == "best" else None, verbose=False)
+    metrics = {**model.test_results, "test/confusion": model.test_confusion, **metrics,
+               "test_windows": len(datamodule.test_set),
+               "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)"}
     write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
     atomic_write_json(out_dir / "metrics.json", metrics)
     leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
@@ -187,6 +216,17 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     print(format_confusion(model.test_confusion, datamodule.classes))
     print(f"outputs: {out_dir}")
     return metrics
+
+
+def _best_score(checkpoint: Any, best: str | None) -> float | None:
+    """The monitored score of the best checkpoint (read from the file when spawned DDP ranks kept it)."""
+    if not best:
+        return None
+    if checkpoint.best_model_score is not None:
+        return float(checkpoint.best_model_score)
+    state = torch.load(best, map_location="cpu", weights_only=True)["callbacks"]
+    return float(next(v["best_model_score"] for k, v in state.items() if k.startswith("ModelCheckpoint")
+                      and v.get("best_model_path") == best))
 
 
 def run(cfg: DictConfig) -> dict[str, Any] | None:
@@ -218,9 +258,16 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> None:
-    run(cfg)
+def main(cfg: DictConfig) -> float | None:
+    metrics = run(cfg)
+    if cfg.get("optimized_metric"):  # the objective a Hydra sweeper (Optuna) maximises; NaN marks a failed trial
+        value = (metrics or {}).get(cfg.optimized_metric)
+        return float("nan") if value is None else float(value)
+    return None
 
 
 if __name__ == "__main__":
-    main()
+    # run the importable module's main, not __main__'s: submitit pickles the task function by reference then
+    from emg_lightning.train import main as importable_main
+
+    importable_main()

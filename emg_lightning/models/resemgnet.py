@@ -64,6 +64,7 @@ class ResEMGNet(nn.Module):
         dropout: float = 0.1,
         pooling: str = "avgmax",
         convs_per_block: int = 2,
+        width_multiplier: float = 1.0,
     ) -> None:
         super().__init__()
         n = len(widths)
@@ -73,6 +74,11 @@ class ResEMGNet(nn.Module):
         if pooling not in ("avg", "max", "avgmax"):
             raise ValueError(f"pooling must be avg, max or avgmax, got {pooling!r}")
         self.num_classes, self.pooling = num_classes, pooling
+        if width_multiplier <= 0:
+            raise ValueError(f"width_multiplier must be > 0, got {width_multiplier}")
+        # one knob for "model width" (hyperparameter searches): every channel count scaled, at least one channel
+        stem_channels = max(1, round(stem_channels * width_multiplier)) if stem_channels > 0 else 0
+        widths = [max(1, round(w * width_multiplier)) for w in widths]
         self.stem: nn.Module = nn.Identity()  # stem_channels 0: the blocks read the raw signal
         if stem_channels > 0:
             self.stem = nn.Sequential(

@@ -1,0 +1,174 @@
+"""Scale-out paths: SLURM (a real single-node cluster from scripts/local_slurm.sh), submitit's local executor,
+joblib, requeue after SLURM's pre-timeout signal, DDP on the CPU, and GPU claiming. Tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+# 12 subjects in 2 class-stratified folds (6 test, 3 validation, 3 training subjects each); deterministic training
+DATA = ["data.synthetic.subjects_per_class={normal:4,als:4,myopathy:4}", "data.synthetic.records_per_subject=[2,2]",
+        "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2",
+        "trainer.deterministic=true"]
+TWO_FOLDS = ["split=group_kfold", "split.k=2"]
+ONE_CPU_JOBS = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.gpus_per_node=0"]
+SLURM = ["launcher=slurm", *ONE_CPU_JOBS, "hydra.launcher.mem_gb=null", "hydra.launcher.timeout_min=20"]
+
+
+def emg_cv(cv_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "emg_lightning.cv", *DATA, *args, f"cv_dir={cv_dir}"], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def summary(cv_dir: Path) -> dict:
+    data = json.loads((cv_dir / "cv_summary.json").read_text())
+    return {"pooled": data["pooled"], "per_fold": data["per_fold"]}
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory) -> dict:
+    cv_dir = tmp_path_factory.mktemp("sequential") / "cv"
+    result = emg_cv(cv_dir, *TWO_FOLDS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return summary(cv_dir)
+
+
+def slurm_ready() -> bool:
+    return shutil.which("sinfo") is not None and subprocess.run(
+        ["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout.strip() in ("idle", "mix", "alloc")
+
+
+@pytest.fixture(scope="module")
+def local_slurm() -> None:
+    """The single-node cluster of scripts/local_slurm.sh (CI starts it); started here when possible."""
+    if slurm_ready():
+        return
+    if os.geteuid() != 0:
+        pytest.skip("SLURM test: no running SLURM and not root, so scripts/local_slurm.sh up cannot start one")
+    started = subprocess.run([str(REPO / "scripts" / "local_slurm.sh"), "up"], capture_output=True, text=True,
+                             timeout=600)
+    if started.returncode != 0 or not slurm_ready():
+        pytest.skip(f"SLURM test: scripts/local_slurm.sh up failed: {(started.stderr or started.stdout).strip()}")
+
+
+def test_slurm_job_array_cv_gives_the_sequential_summary(local_slurm, sequential, tmp_path):
+    result = emg_cv(tmp_path / "cv", *TWO_FOLDS, *SLURM)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Submitit 'slurm' sweep output dir" in result.stdout + result.stderr
+    assert len(list((tmp_path / "cv" / ".submitit").iterdir())) >= 2  # one SLURM job per fold
+    assert summary(tmp_path / "cv") == sequential
+
+
+def test_submitit_local_executor_cv_gives_the_sequential_summary(sequential, tmp_path):
+    result = emg_cv(tmp_path / "cv", *TWO_FOLDS, "launcher=submitit_local", *ONE_CPU_JOBS)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary(tmp_path / "cv") == sequential
+
+
+def test_local_parallel_cv_gives_the_sequential_summary(sequential, tmp_path):
+    result = emg_cv(tmp_path / "cv", *TWO_FOLDS, "launcher=local_parallel", "hydra.launcher.n_jobs=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary(tmp_path / "cv") == sequential
+
+
+def last_epoch(path: Path) -> int:
+    try:
+        return torch.load(path, weights_only=True)["epoch"]
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return -1
+
+
+def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_slurm, tmp_path):
+    slow = ["model=alsnet", "data.batch_size=4", "trainer.max_epochs=5", "callbacks.early_stopping.patience=100",
+            "split=fixed", "split.test_subjects=[SA01,SM01,SN01]"]
+    reference = emg_cv(tmp_path / "reference", *slow)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    cv_dir = tmp_path / "cv"
+    command = [sys.executable, "-m", "emg_lightning.cv", *DATA, *slow, *SLURM, f"cv_dir={cv_dir}"]
+    sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fold = cv_dir / "seed_0" / "fold_00"
+    deadline = time.time() + 600
+    while last_epoch(fold / "checkpoints" / "last.ckpt") < 1 and time.time() < deadline and sweep.poll() is None:
+        time.sleep(0.1)
+    job_id = next(p.name for p in (cv_dir / ".submitit").iterdir() if p.is_dir() and p.name[0].isdigit())
+    # what SLURM sends signal_delay_s before the time limit (submitit's --signal=USR2@delay), to the job's steps
+    subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    out, err = sweep.communicate(timeout=900)
+    assert sweep.returncode == 0, err[-3000:]
+    logs = "".join(p.read_text() for p in (cv_dir / ".submitit").rglob("*.out")) + "".join(
+        p.read_text() for p in (cv_dir / ".submitit").rglob("*.err"))
+    assert "Caught signal SIGUSR2" in logs and "resuming from" in logs
+    resumed = json.loads((fold / "metrics.json").read_text())
+    expected = json.loads((tmp_path / "reference" / "seed_0" / "fold_00" / "metrics.json").read_text())
+    for key in ("test/acc", "test/bal_acc", "test/ece", "best_val_bal_acc", "epochs"):
+        assert resumed[key] == pytest.approx(expected[key], abs=1e-6), key
+    assert (fold / "predictions.csv").read_text() == (
+        tmp_path / "reference" / "seed_0" / "fold_00" / "predictions.csv").read_text()
+
+
+def test_ddp_on_cpu_with_two_processes_trains_and_tests_one_fold(tmp_path):
+    tiny = ["data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}", "data.synthetic.records_per_subject=[2,2]",
+            "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2"]
+    result = subprocess.run([sys.executable, "-m", "emg_lightning.train", *tiny, "trainer=ddp_cpu",
+                             f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "distributed_backend=gloo" in result.stdout + result.stderr and "All distributed processes" in (
+        result.stdout + result.stderr)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()[1:]
+    # tested on one device: every test window once, none repeated by a distributed sampler
+    assert len(rows) == metrics["test_windows"] == len({tuple(r.split(",")[2:5]) for r in rows}) == 6
+    assert metrics["best_val_bal_acc"] is not None
+
+
+def test_each_parallel_job_claims_a_gpu_of_its_own(tmp_path):
+    from emg_lightning.devices import claim_device
+    from emg_lightning.errors import ConfigError
+
+    with claim_device(2, tmp_path) as first, claim_device(2, tmp_path) as second:
+        assert {first, second} == {0, 1}
+        with pytest.raises(ConfigError, match="no free GPU among 2"):
+            with claim_device(2, tmp_path, timeout_s=0.2, poll_s=0.05):
+                pass
+    with claim_device(2, tmp_path) as again:  # released when the jobs end
+        assert again == 0
+    with pytest.raises(ConfigError, match="needs at least one GPU"):
+        with claim_device(0, tmp_path):
+            pass
+
+
+def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_path):
+    tiny = ["data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}", "data.synthetic.records_per_subject=[2,2]",
+            "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2"]
+    result = subprocess.run([sys.executable, "-m", "emg_lightning.train", "hparams_search=optuna", *tiny,
+                             "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}"], cwd=REPO,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = sorted(p.name for p in tmp_path.glob("trial_*"))
+    assert trials == ["trial_0", "trial_1"]
+    for trial in trials:
+        metrics = json.loads((tmp_path / trial / "metrics.json").read_text())
+        assert metrics["tested"] is False and not any(k.startswith("test/") for k in metrics)  # test never seen
+        assert not (tmp_path / trial / "predictions.csv").exists()
+        assert 0.0 <= metrics["best_val_bal_acc"] <= 1.0
+    table = (tmp_path / "search_results.md").read_text()
+    assert ("| trial | best_val_bal_acc | model.optimizer.lr | label_smoothing.epsilon | model.net.width_multiplier |"
+            in table)
+    values = [json.loads((tmp_path / t / "metrics.json").read_text())["best_val_bal_acc"] for t in trials]
+    rows = [line for line in table.splitlines() if line.startswith("| trial_")]
+    assert len(rows) == 2 and float(rows[0].split("|")[2]) == pytest.approx(max(values), abs=1e-4)  # best first
+    best = (tmp_path / "optimization_results.yaml").read_text()
+    assert "best_value" in best
