@@ -19,11 +19,15 @@ TINY_SOURCE = {"source": "synthetic", "synthetic": {"subjects_per_class": {"norm
 
 @pytest.mark.slow
 def test_benchmark_reports_every_figure_for_each_model(tmp_path):
-    report = run_benchmark(TINY_SOURCE, ["features", "resemgnet"], ["cpu"], repeats=2, target_s=0.2,
+    report = run_benchmark(TINY_SOURCE, ["features", "resemgnet"], ["native", "cpu"], repeats=2, target_s=0.2,
                            cache=str(tmp_path), batch_size=4)
-    assert report["data"]["cpu"]["windows"] == 36 and report["data"]["cpu"]["window_samples"] == 2343
-    assert report["data"]["cpu"]["cold_build_s"] > 0 and report["data"]["cpu"]["warm_load_and_setup_s"] >= 0
-    assert [r["model"] for r in report["models"]] == ["features", "resemgnet"]
+    assert list(report["data"]) == ["23437.5 Hz", "2343.75 Hz"]  # each rate's cache timed once
+    for cache in report["data"].values():
+        assert cache["windows"] == 36 and cache["cold_build_s"] > 0 and cache["warm_load_and_setup_s"] >= 0
+    assert report["data"]["2343.75 Hz"]["window_samples"] == 2343
+    # features_loso is the baseline's CPU configuration: no separate "cpu" row
+    assert [(r["model"], r["rate"]) for r in report["models"]] == [("features", "native"), ("resemgnet", "native"),
+                                                                   ("resemgnet", "cpu")]
     for row in report["models"]:
         assert row["batch_size"] == 4 and row["steps"] >= 3 and len(row["ratios"]) == 2
         for key in ("framework_windows_per_s", "plain_windows_per_s", "loader_windows_per_s", "latency_ms_batch1",
@@ -44,7 +48,7 @@ def test_emg_bench_cli_writes_json_and_rejects_bad_options(tmp_path):
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "--models: unknown lstm" in bad.stderr and "Traceback" not in bad.stderr
     result = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "features",
-                             "--rates", "cpu", "--repeats", "1", "--seconds", "0.2", "--json", str(out)],
+                             "--rates", "native", "--repeats", "1", "--seconds", "0.2", "--json", str(out)],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())

@@ -178,7 +178,9 @@ class EMGDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
         sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        return DataLoader(dataset, sampler=BatchSampler(sampler, self.batch_size, drop_last=False), batch_size=None,
+        # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
+        drop_last = shuffle and len(dataset) % self.batch_size == 1
+        return DataLoader(dataset, sampler=BatchSampler(sampler, self.batch_size, drop_last=drop_last), batch_size=None,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 
     def train_dataloader(self) -> DataLoader:
