@@ -12,14 +12,13 @@ TORCH_INDEX_URL ?=
 ARGS ?=
 BENCH_ARGS ?=
 PYTEST_ARGS ?=
-BENCH_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test data bench-data clean
+.PHONY: help install train test data bench bench-data slurm-up slurm-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +42,15 @@ test: $(STAMP) ## run the tests (real-data tests run when EMGLAB_DIR is set)
 
 data: $(STAMP) ## summarise a data source: make data ARGS="data=emglab data.root=/path/to/emglab-n2001-bb"
 	$(BIN)/emg-data $(ARGS)
+
+bench: $(STAMP) ## framework vs plain PyTorch, loader, latency, memory (~4 min): writes experiments/benchmarks.json
+	$(BIN)/emg-bench --json experiments/benchmarks.json $(BENCH_ARGS)
+
+slurm-up: ## start a single-node SLURM cluster on this machine (root; installs slurm + munge from Debian)
+	scripts/local_slurm.sh up
+
+slurm-down: ## stop it
+	scripts/local_slurm.sh down
 
 bench-data: $(STAMP) ## data-path benchmark: make bench-data BENCH_ARGS="--emglab /path/to/emglab-n2001-bb"
 	$(BIN)/python -m emg_lightning.benchmarks.data_path $(BENCH_ARGS)

@@ -79,7 +79,7 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_matches_an_uninterrupted_run(t
 
 
 def test_a_rerun_in_the_same_folder_logs_into_the_same_wandb_run(tmp_path):
-    from emg_lightning.train import wandb_run_id
+    from emg_lightning.run_folder import wandb_run_id
 
     first = wandb_run_id(tmp_path)
     assert len(first) == 12 and (tmp_path / "wandb_run_id").read_text().strip() == first
