@@ -230,3 +230,10 @@ def test_unknown_test_weights_is_one_clear_line(tmp_path):
     result = run_cli(*TINY_DATA, "test_weights=final", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: test_weights='final' is unknown")
+
+
+def test_compiled_network_keeps_checkpoint_keys():
+    plain = EMGClassifier(net={"name": "resemgnet"})
+    compiled = EMGClassifier(net={"name": "resemgnet"}, compile_net=True)
+    assert list(compiled.state_dict()) == list(plain.state_dict())  # loadable without torch.compile
+    assert compiled.hparams.compile_net is True and not any("_orig_mod" in k for k in compiled.state_dict())
