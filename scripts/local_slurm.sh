@@ -59,26 +59,34 @@ start_munge() {
     su -s /bin/sh munge -c munged || die "munged did not start"
 }
 
+wait_gone() {  # a stopping daemon still saves its state for a moment: wait until it has exited
+    for _ in $(seq 1 30); do pgrep -x "$1" >/dev/null || return 0; sleep 1; done
+    die "$1 did not stop"
+}
+
 up() {
     [ "$(id -u)" = 0 ] || die "starting a local SLURM needs root"
     install_packages
     write_config
     start_munge
-    pgrep -x slurmctld >/dev/null || slurmctld || die "slurmctld did not start (see $STATE/log/slurmctld.log)"
-    pgrep -x slurmd >/dev/null || slurmd || die "slurmd did not start (see $STATE/log/slurmd.log)"
     for _ in $(seq 1 60); do
-        if sinfo -h -o "%t" 2>/dev/null | grep -qE "idle|mix|alloc"; then
+        # (re)start whichever daemon is not running, e.g. one that exited while starting
+        pgrep -x slurmctld >/dev/null || slurmctld || die "slurmctld did not start (see $STATE/log/slurmctld.log)"
+        pgrep -x slurmd >/dev/null || slurmd || die "slurmd did not start (see $STATE/log/slurmd.log)"
+        if timeout 5 sinfo -h -o "%t" 2>/dev/null | grep -qE "idle|mix|alloc"; then
             echo "local_slurm: up ($HOST, $CPUS CPUs, partition debug)"; return
         fi
-        scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
+        timeout 5 scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
         sleep 1
     done
-    die "the node did not become idle: $(sinfo 2>&1 | tail -1)"
+    die "the node did not become idle within a minute: $(timeout 5 sinfo 2>&1 | tail -1)"
 }
 
 down() {
     pkill -x slurmd 2>/dev/null || true
     pkill -x slurmctld 2>/dev/null || true
+    wait_gone slurmd
+    wait_gone slurmctld
     echo "local_slurm: down"
 }
 
