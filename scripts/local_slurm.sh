@@ -22,9 +22,15 @@ install_packages() {
         || die "apt-get could not install slurmctld slurmd slurm-client munge"
 }
 
+MARKER="# written by emg-lightning scripts/local_slurm.sh"
+
 write_config() {
+    if [ -f /etc/slurm/slurm.conf ] && ! grep -q "^ClusterName=emglocal$" /etc/slurm/slurm.conf; then
+        die "/etc/slurm/slurm.conf exists and is not ours: not replacing a real cluster's configuration"
+    fi
     mkdir -p /etc/slurm "$STATE/ctld" "$STATE/d" "$STATE/log"
     cat > /etc/slurm/slurm.conf <<CONF
+$MARKER
 ClusterName=emglocal
 SlurmctldHost=$HOST
 SlurmUser=root
