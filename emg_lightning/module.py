@@ -80,30 +80,32 @@ class EMGClassifier(L.LightningModule):
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self(batch["x"])
         y = batch["y"]
-        if stage == "train" and self.smoothing["name"] == "none":
-            loss = F.cross_entropy(logits, y)  # = soft cross-entropy with one-hot targets, fused
-        elif stage == "train":
-            targets = self._training_targets(logits, y)
-            # the smoothing actually applied: mean target mass moved off the true class, times K / (K - 1)
-            true_mass = targets.detach().gather(1, y[:, None]).sum()
-            self._epoch_sums["train"]["label_smoothing_epsilon"] += (
-                (len(y) - true_mass) * self.num_classes / (self.num_classes - 1))
-            loss = soft_cross_entropy(logits, targets)
-        else:  # evaluation loss on hard labels, comparable across smoothing settings
-            loss = F.cross_entropy(logits, y)
         if stage == "train":
-            # training figures from a confusion matrix counted here: a torchmetrics update costs more than a small
-            # network's step; validation and test use the full torchmetrics collections
-            k = self.num_classes
-            counts = torch.bincount(y * k + logits.detach().argmax(dim=-1), minlength=k * k).view(k, k)
-            self._epoch_sums["train"]["confusion"] = self._epoch_sums["train"]["confusion"] + counts
-            return loss_and_sums(self._epoch_sums["train"], loss, len(y))
+            return self._training_loss(logits, y)
+        loss = F.cross_entropy(logits, y)  # evaluation loss on hard labels, comparable across smoothing settings
         probabilities = logits.detach().softmax(dim=-1)
         self.metrics[f"{stage}_metrics"].update(probabilities, y)
         if stage == "test":  # kept per window for predictions.csv, so any metric can be recomputed from disk
             self._test_batches.append({"probabilities": probabilities.float().cpu(), "y": y.cpu(),
                                        **{k: batch[k].cpu() for k in ("subject", "record", "window") if k in batch}})
         return loss_and_sums(self._epoch_sums[stage], loss, len(y))
+
+    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        sums = self._epoch_sums["train"]
+        if self.smoothing["name"] == "none":
+            loss = F.cross_entropy(logits, y)  # = soft cross-entropy with one-hot targets, fused
+        else:
+            targets = self._training_targets(logits, y)
+            # the smoothing actually applied: mean target mass moved off the true class, times K / (K - 1)
+            true_mass = targets.detach().gather(1, y[:, None]).sum()
+            sums["label_smoothing_epsilon"] += (len(y) - true_mass) * self.num_classes / (self.num_classes - 1)
+            loss = soft_cross_entropy(logits, targets)
+        # training figures from a confusion matrix counted here: a torchmetrics update costs more than a small
+        # network's step; validation and test use the full torchmetrics collections
+        k = self.num_classes
+        counts = torch.bincount(y * k + logits.detach().argmax(dim=-1), minlength=k * k).view(k, k)
+        sums["confusion"] = sums["confusion"] + counts
+        return loss_and_sums(sums, loss, len(y))
 
     def _training_targets(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.online_smoothing is not None:

@@ -68,6 +68,13 @@ def _instantiate_all(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
 
 
+def network_settings(net: dict[str, Any], datamodule: EMGDataModule) -> dict[str, Any]:
+    """``model.net`` with what the data decides filled in: ``sample_rate: null`` becomes the windows' actual rate."""
+    if "sample_rate" in net and net["sample_rate"] is None:
+        return {**net, "sample_rate": datamodule.sample_rate}
+    return net
+
+
 def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
     loggers = []
     for node in (cfg.get("logger") or {}).values():
@@ -97,10 +104,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     datamodule.setup()  # bad folds and empty data fail here, before any logger starts
-    net = _plain(cfg.model.net)
-    if "sample_rate" in net and net["sample_rate"] is None:  # models that need it get the data's actual rate
-        net["sample_rate"] = datamodule.sample_rate
-    model = EMGClassifier(net=net, class_names=datamodule.classes,
+    model = EMGClassifier(net=network_settings(_plain(cfg.model.net), datamodule), class_names=datamodule.classes,
                           optimizer=_plain(cfg.model.optimizer), scheduler=_plain(cfg.model.scheduler),
                           label_smoothing=_plain(cfg.label_smoothing), compile_net=bool(cfg.get("compile", False)))
     callbacks = _instantiate_all(cfg.get("callbacks"))

@@ -22,6 +22,7 @@ memory, and the time per epoch of a full LOSO fold at the measured speed.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import platform
 import statistics
@@ -35,12 +36,13 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 
 from emg_lightning.benchmarks.data_path import loader_throughput, timed
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.io import atomic_write_json
 from emg_lightning.module import EMGClassifier, build_optimizer
-from emg_lightning.train import compose_config
+from emg_lightning.train import compose_config, network_settings
 
 MODELS = ("alsnet", "resemgnet", "features")
 RATES = ("native", "cpu")
@@ -104,19 +106,22 @@ def peak_memory_mb() -> dict[str, float]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def composed(group_option: str) -> DictConfig:
+    """emg-train's configuration with one group option (``model=alsnet``), composed once per process."""
+    return compose_config([group_option])
+
+
 def build_classifier(model: str, datamodule: EMGDataModule, compiled: bool) -> EMGClassifier:
-    cfg = compose_config([f"model={model}"]).model
-    net = dict(cfg.net)
-    if "sample_rate" in net and net["sample_rate"] is None:
-        net["sample_rate"] = datamodule.sample_rate
-    return EMGClassifier(net=net, class_names=datamodule.classes, optimizer=dict(cfg.optimizer),
-                         scheduler={"name": "none"}, compile_net=compiled)
+    cfg = OmegaConf.to_container(composed(f"model={model}").model, resolve=True)
+    return EMGClassifier(net=network_settings(cfg["net"], datamodule), class_names=datamodule.classes,
+                         optimizer=cfg["optimizer"], scheduler={"name": "none"}, compile_net=compiled)
 
 
 def framework_run(setting: Setting, datamodule: EMGDataModule, warmup: int, steps: int) -> float:
     """Windows/s of ``Trainer.fit`` over ``steps`` batches after ``warmup`` batches."""
     model = build_classifier(setting.model, datamodule, setting.compiled)
-    trainer_cfg = compose_config(["trainer=gpu" if torch.cuda.is_available() else "trainer=cpu"]).trainer
+    trainer_cfg = composed("trainer=gpu" if torch.cuda.is_available() else "trainer=cpu").trainer
     clock = StepClock()
     # max_steps, not one epoch: a measurement may span epochs, and pays the framework's epoch-end work when it does
     trainer = L.Trainer(accelerator=trainer_cfg.accelerator, devices=1, precision=setting.precision,
@@ -131,9 +136,10 @@ def plain_run(setting: Setting, datamodule: EMGDataModule, windows: torch.Tensor
               warmup: int, steps: int) -> float:
     """The same network, optimiser and batches in a hand-written loop over an in-memory tensor."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = build_classifier(setting.model, datamodule, compiled=False).net.to(device).train()
+    classifier = build_classifier(setting.model, datamodule, compiled=False)
+    net = classifier.net.to(device).train()
     forward = torch.compile(net) if setting.compiled else net
-    optimizer = build_optimizer(net.parameters(), dict(compose_config([f"model={setting.model}"]).model.optimizer))
+    optimizer = build_optimizer(net.parameters(), classifier.optimizer_cfg)  # the framework's optimiser settings
     order = torch.randperm(len(windows))
     bf16 = setting.precision == "bf16-mixed"
     times = []
