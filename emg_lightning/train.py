@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.devices import claim_device
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.io import atomic_write_json, atomic_write_text
+from emg_lightning.malloc import configure_malloc
 from emg_lightning.run_folder import previous_run, wandb_run_id, write_predictions
 from emg_lightning.metrics.summary import format_confusion, format_metrics
 from emg_lightning.module import EMGClassifier
@@ -88,6 +90,7 @@ def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test with the best checkpoint, write metrics.json and config.yaml; return the metrics."""
     out_dir = Path(cfg.paths.output_dir)
+    logging.getLogger(__name__).info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
     settings = resolved_config(cfg)
     state = previous_run(out_dir, settings)
     if state == "finished":

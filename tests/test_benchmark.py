@@ -38,9 +38,9 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
         assert row["framework_windows_per_s"] == max(row["framework_runs"]) and len(row["plain_runs"]) == 2
         assert row["loader_to_training"] == pytest.approx(
             row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01)
-    report.update(date="2026-11-23", machine="test", source="tiny")
+    report.update(date="2026-11-23", machine="test", source="tiny", malloc="system allocator (malloc=system)")
     table = format_report(report)
-    assert "framework w/s" in table and "features" in table and "resemgnet" in table
+    assert "malloc: system allocator" in table and "framework w/s" in table and "features" in table and "resemgnet" in table
 
 
 @pytest.mark.slow
@@ -49,10 +49,14 @@ def test_emg_bench_cli_writes_json_and_rejects_bad_options(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "lstm"],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "--models: unknown lstm" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--malloc", "jemalloc"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--malloc: invalid choice: 'jemalloc'" in bad.stderr
     result = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "features",
                              "--rates", "native", "--repeats", "1", "--seconds", "0.2", "--json", str(out)],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["models"][0]["model"] == "features" and report["command"].startswith("emg-bench")
+    assert report["models"][0]["peak_rss_mb"] > 0 and report["malloc"]  # the allocator setting is on record
     assert "ratio" in result.stdout and "total" in result.stdout

@@ -125,6 +125,7 @@ def test_emg_train_subprocess_run(tmp_path):
     (["data=emglab", "data.root=/nonexistent/emglab"], "error: EMGLab directory /nonexistent/emglab does not exist"),
     (TINY_DATA + ["data.normalization=minmax"], "error: data.normalization='minmax' is unknown"),
     (TINY_DATA + ["model.optimizer.name=lion"], "error: model.optimizer.name='lion' is unknown"),
+    (TINY_DATA + ["malloc=jemalloc"], "error: malloc='jemalloc' is unknown: use reuse"),
 ])
 def test_bad_settings_give_one_clear_line(args, message, tmp_path):
     result = run_cli(*args, f"hydra.run.dir={tmp_path}")

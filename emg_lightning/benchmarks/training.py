@@ -13,7 +13,8 @@ process:
   measured alternately ``--repeats`` times after a warm-up; the ratio of the best of each (noise on a shared machine
   only slows a measurement down), and the median of the pairwise ratios;
 - DataLoader windows/s from the cache alone, and its ratio to the framework's training windows/s;
-- inference latency per one-second window (batch 1, and batched), peak resident memory of training;
+- inference latency per one-second window (batch 1, and batched); peak resident memory of a fresh process that
+  trains the setting (a few framework steps);
 - cache cold build and warm load times.
 On a CUDA machine each model also gets bf16 mixed precision and compiled (``torch.compile``) variants, GPU peak
 memory, and the time per epoch of a full LOSO fold at the measured speed.
@@ -22,8 +23,10 @@ memory, and the time per epoch of a full LOSO fold at the measured speed.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import math
+import multiprocessing
 import platform
 import statistics
 import tempfile
@@ -41,6 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 from emg_lightning.benchmarks.data_path import loader_throughput, timed
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.io import atomic_write_json
+from emg_lightning.malloc import MALLOC_MODES, configure_malloc
 from emg_lightning.module import EMGClassifier, build_optimizer
 from emg_lightning.train import compose_config, network_settings
 
@@ -84,26 +88,29 @@ class StepClock(L.Callback):
         self.sizes.append(len(batch["y"]))
 
 
-def reset_peak_memory() -> None:
-    """Resets the process's peak resident set size (Linux) and CUDA's peak allocation counter."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-
-
-def peak_memory_mb() -> dict[str, float]:
-    out: dict[str, float] = {}
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set size (Linux)."""
     try:
         line = next(r for r in Path("/proc/self/status").read_text().splitlines() if r.startswith("VmHWM"))
-        out["peak_rss_mb"] = round(int(line.split()[1]) / 1024, 1)
+        return round(int(line.split()[1]) / 1024, 1)
     except (OSError, StopIteration):
-        pass
-    if torch.cuda.is_available():
-        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
+        return None
+
+
+def peak_rss_of_training(setting: Setting, source: dict[str, Any], cache: str, steps: int = 3) -> float | None:
+    """Peak resident memory (MB) of a fresh process that builds this setting's data and model and trains a few
+    framework steps: this process keeps the heap of every earlier row (malloc=reuse), so its own peak says nothing
+    about one model. The child inherits the malloc setting through the environment."""
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        return pool.submit(_train_and_report_peak_rss, setting, source, cache, steps).result()
+
+
+def _train_and_report_peak_rss(setting: Setting, source: dict[str, Any], cache: str, steps: int) -> float | None:
+    datamodule = make_datamodule(source, setting.sample_rate, setting.batch_size, cache)
+    datamodule.setup()
+    framework_run(setting, datamodule, warmup=1, steps=steps)
+    return peak_rss_mb()
 
 
 @functools.lru_cache(maxsize=None)
@@ -167,7 +174,8 @@ def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, 
     rows = np.arange(len(train))
     batch = train[rows]  # the same windows, read once into memory for the plain loop
     windows, labels = batch["x"], batch["y"]
-    reset_peak_memory()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     probe = plain_run(setting, datamodule, windows, labels, warmup=1, steps=1)
     steps = int(min(max(target_s * probe / setting.batch_size, 3), 200))
     framework, plain = [], []
@@ -180,7 +188,8 @@ def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, 
             "plain_windows_per_s": round(max(plain), 2), "framework_to_plain": round(max(framework) / max(plain), 3),
             "median_pair_ratio": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
             "framework_runs": [round(f, 2) for f in framework], "plain_runs": [round(p, 2) for p in plain],
-            **peak_memory_mb()}
+            **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available()
+               else {})}
 
 
 def inference_latency_ms(setting: Setting, datamodule: EMGDataModule, batch_size: int, target_s: float) -> float:
@@ -246,6 +255,7 @@ def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], r
                "loader_to_training": round(loader / figures["framework_windows_per_s"], 1),
                "latency_ms_batch1": inference_latency_ms(setting, datamodule, 1, target_s / 4),
                "latency_ms_batched": inference_latency_ms(setting, datamodule, setting.batch_size, target_s / 4),
+               "peak_rss_mb": peak_rss_of_training(setting, source, cache),
                "fold_train_windows": fold_windows,
                "epoch_s_estimate": round(fold_windows / figures["framework_windows_per_s"], 3)}
         report["models"].append(row)
@@ -253,7 +263,8 @@ def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], r
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"emg-bench, {report['date']}: {report['machine']}; data: {report['source']}", ""]
+    lines = [f"emg-bench, {report['date']}: {report['machine']}; data: {report['source']}",
+             f"malloc: {report['malloc']}", ""]
     for rate, d in report["data"].items():
         lines.append(f"cache at {rate}: {d['windows']} windows x {d['window_samples']} samples, cold build "
                      f"{d['cold_build_s']} s, warm load + setup {d['warm_load_and_setup_s']} s")
@@ -267,10 +278,14 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{r['framework_to_plain']:.3f}", f"{r['loader_windows_per_s']:g}",
                      f"{r['loader_to_training']:g}x",
                      f"{r['latency_ms_batch1']:g}", f"{batched:g}",
-                     f"{r.get('peak_gpu_mb', r.get('peak_rss_mb', float('nan'))):g}", f"{r['epoch_s_estimate']:g}"))
+                     _figure(r.get("peak_gpu_mb", r.get("peak_rss_mb"))), f"{r['epoch_s_estimate']:g}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:g}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -282,6 +297,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="alternating framework/plain measurements")
     parser.add_argument("--seconds", type=float, default=3.0, help="target duration of one measurement")
     parser.add_argument("--batch-size", type=int, help="one batch size for all (default: per model and rate)")
+    parser.add_argument("--malloc", default="reuse", choices=MALLOC_MODES,
+                        help="CPU allocator setting, as emg-train's malloc= (default reuse; system = before it)")
     parser.add_argument("--json", help="also write the report here (JSON)")
     args = parser.parse_args(argv)
     models, rates = args.models.split(","), args.rates.split(",")
@@ -295,6 +312,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--repeats and --batch-size must be >= 1")
     source = ({"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab
               else {"source": "synthetic"})
+    malloc = configure_malloc(args.malloc)
     torch.manual_seed(0)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
@@ -303,6 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {"date": time.strftime("%Y-%m-%d"), "source": args.emglab or "synthetic (default spec)",
               "machine": f"{platform.machine()} {device}, {torch.get_num_threads()} torch threads, "
                          f"torch {torch.__version__}, lightning {L.__version__}",
+              "malloc": malloc,
               "command": "emg-bench " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
               **report, "total_s": round(time.perf_counter() - started, 1)}
     print(format_report(report))

@@ -1,0 +1,81 @@
+"""malloc=reuse: freed CPU memory is reused instead of page-faulted in again on every training step."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from emg_lightning import malloc
+from emg_lightning.errors import ConfigError
+from emg_lightning.malloc import CHILD_ENVIRONMENT, configure_malloc
+
+# Allocates, fills and frees a 64 MiB tensor twelve times (like one training step's activation map) and reports the
+# minor page faults of the last three rounds, what configure_malloc said, and what a child process inherits. With
+# reuse the heap first grows by a few blocks (a freed block is not reused until the free lists hold one that fits
+# the aligned request), then serves every round from memory it already has.
+FAULTS_PER_ROUND = r"""
+import json, os, resource, subprocess, sys
+import torch
+from emg_lightning.malloc import configure_malloc
+said = configure_malloc(sys.argv[1])
+faults = []
+for _ in range(12):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    block = torch.empty(16 * 2**20)  # 64 MiB of float32
+    block.fill_(1.0)
+    del block
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('MALLOC_MMAP_MAX_'))"],
+                       capture_output=True, text=True).stdout.strip()
+print(json.dumps({"said": said, "faults": faults[-3:], "child_mmap_max": child}))
+"""
+
+
+def run_in_fresh_process(mode: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in CHILD_ENVIRONMENT and k != "LD_PRELOAD"}
+    result = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND, mode], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
+def test_reuse_stops_page_faulting_freed_memory_back_in():
+    system, reuse = run_in_fresh_process("system"), run_in_fresh_process("reuse")
+    if "glibc" not in reuse["said"]:
+        pytest.skip(f"not a glibc system: {reuse['said']}")
+    pages = 64 * 2**20 // os.sysconf("SC_PAGESIZE")
+    # glibc's defaults hand a block this size back to the kernel on free: every round faults it in again
+    assert min(system["faults"]) > pages // 2, system
+    assert max(reuse["faults"]) < pages // 20, reuse
+    assert reuse["child_mmap_max"] == "0" and system["child_mmap_max"] == "None"
+
+
+def test_unknown_mode_names_the_setting():
+    with pytest.raises(ConfigError, match=r"malloc='tcmalloc' is unknown: use reuse .* or system"):
+        configure_malloc("tcmalloc")
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "jemalloc preloaded (LD_PRELOAD): left as it is"),
+    ("MALLOC_TRIM_THRESHOLD_", "0", "malloc settings from the environment (MALLOC_TRIM_THRESHOLD_)"),
+    ("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0", "malloc settings from the environment (GLIBC_TUNABLES)"),
+])
+def test_an_allocator_the_user_chose_is_left_alone(monkeypatch, variable, value, expected):
+    monkeypatch.setattr(malloc, "_applied", False)
+    for key in (*CHILD_ENVIRONMENT, "GLIBC_TUNABLES", "LD_PRELOAD"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setattr(malloc, "_glibc", lambda: pytest.fail("mallopt must not be called"))
+    assert configure_malloc("reuse").startswith(expected)
+    assert "MALLOC_MMAP_MAX_" not in os.environ
+
+
+def test_system_mode_changes_nothing(monkeypatch):
+    monkeypatch.setattr(malloc, "_applied", False)
+    monkeypatch.setattr(malloc, "_glibc", lambda: pytest.fail("mallopt must not be called"))
+    assert configure_malloc("system") == "system allocator (malloc=system)"
