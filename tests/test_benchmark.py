@@ -40,7 +40,8 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
             row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01)
     report.update(date="2026-11-23", machine="test", source="tiny", malloc="system allocator (malloc=system)")
     table = format_report(report)
-    assert "malloc: system allocator" in table and "framework w/s" in table and "features" in table and "resemgnet" in table
+    assert "malloc: system allocator" in table and "framework w/s" in table
+    assert "features" in table and "resemgnet" in table
 
 
 @pytest.mark.slow
