@@ -10,8 +10,9 @@ process:
 - training windows/s through the framework's real path (EMGClassifier + EMGDataModule + ``Trainer.fit`` with the
   emg-train configuration's trainer, training metrics and logging calls; validation, checkpoints and loggers off)
   and through a plain loop (the same network, batch size, optimiser and windows, already in memory as one tensor),
-  measured alternately ``--repeats`` times after a warm-up; the ratio of the best of each (noise on a shared machine
-  only slows a measurement down), and the median of the pairwise ratios;
+  alternating step by step inside ``--repeats`` fits (after each framework step, one plain step), so that a shared
+  machine's slow phases hit both alike; the ratio of the two throughputs over all step pairs, the median of the
+  per-step ratios, and each fit's ratio;
 - DataLoader windows/s from the cache alone, and its ratio to the framework's training windows/s;
 - inference latency per one-second window (batch 1, and batched); peak resident memory of a fresh process that
   trains the setting (a few framework steps);
@@ -74,18 +75,64 @@ class Setting:
         return " ".join([self.model, self.rate, *extras, *(["compiled"] if self.compiled else [])])
 
 
-class StepClock(L.Callback):
-    """Wall-clock time at the end of every training batch (data fetch, forward, backward, step and hooks)."""
+class PlainLoop:
+    """The hand-written loop: the same network (built from the same config), optimiser and batch size, over the
+    training windows already in memory as one tensor (so the framework's cache reads count against it)."""
 
-    def __init__(self) -> None:
-        self.ends: list[float] = []
-        self.sizes: list[int] = []
+    def __init__(self, setting: Setting, datamodule: EMGDataModule, windows: torch.Tensor, labels: torch.Tensor):
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        classifier = build_classifier(setting.model, datamodule, compiled=False)
+        self.net = classifier.net.to(self.device).train()
+        self.forward = torch.compile(self.net) if setting.compiled else self.net
+        self.optimizer = build_optimizer(self.net.parameters(), classifier.optimizer_cfg)  # the framework's settings
+        self.windows, self.labels, self.order = windows, labels, torch.randperm(len(windows))
+        self.batch_size, self.bf16, self.steps = setting.batch_size, setting.precision == "bf16-mixed", 0
+
+    def step(self) -> float:
+        """One training step on the next batch; its wall-clock seconds."""
+        start = time.perf_counter()
+        index = self.order[(torch.arange(self.batch_size) + self.steps * self.batch_size) % len(self.windows)]
+        x = self.windows[index].to(self.device, non_blocking=True)
+        y = self.labels[index].to(self.device, non_blocking=True)
+        with torch.enable_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.forward(x)
+            if logits.shape[-1] == 1:  # ALSNet's binary head: sigmoid = softmax over [0, z]
+                loss = F.binary_cross_entropy_with_logits(logits[:, 0], y.float())
+            else:
+                loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.steps += 1
+        return time.perf_counter() - start
+
+
+class AlternatingClock(L.Callback):
+    """Times each framework training step and runs one plain-loop step after it: the two alternate step by step,
+    so a shared machine's slow phases (seconds long) slow both alike. A framework step runs from the end of the
+    previous plain step to the end of its batch: data fetch, transfer, every hook, forward, loss, backward,
+    optimiser step, and the epoch end when one falls in between."""
+
+    def __init__(self, plain: PlainLoop) -> None:
+        self.plain = plain
+        self.framework_s: list[float] = []
+        self.framework_windows: list[int] = []
+        self.plain_s: list[float] = []
+        self._since: float | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if torch.cuda.is_available():
             torch.cuda.synchronize()
-        self.ends.append(time.perf_counter())
-        self.sizes.append(len(batch["y"]))
+        now = time.perf_counter()
+        if self._since is not None:  # the first step holds fit()'s start-up: not a step
+            self.framework_s.append(now - self._since)
+            self.framework_windows.append(len(batch["y"]))
+            self.plain_s.append(self.plain.step())
+        else:
+            self.plain.step()
+        self._since = time.perf_counter()
 
 
 def peak_rss_mb() -> float | None:
@@ -109,7 +156,7 @@ def peak_rss_of_training(setting: Setting, source: dict[str, Any], cache: str, s
 def _train_and_report_peak_rss(setting: Setting, source: dict[str, Any], cache: str, steps: int) -> float | None:
     datamodule = make_datamodule(source, setting.sample_rate, setting.batch_size, cache)
     datamodule.setup()
-    framework_run(setting, datamodule, warmup=1, steps=steps)
+    fit_trainer(setting, datamodule, steps, callbacks=[])
     return peak_rss_mb()
 
 
@@ -125,69 +172,45 @@ def build_classifier(model: str, datamodule: EMGDataModule, compiled: bool) -> E
                          optimizer=cfg["optimizer"], scheduler={"name": "none"}, compile_net=compiled)
 
 
-def framework_run(setting: Setting, datamodule: EMGDataModule, warmup: int, steps: int) -> float:
-    """Windows/s of ``Trainer.fit`` over ``steps`` batches after ``warmup`` batches."""
+def fit_trainer(setting: Setting, datamodule: EMGDataModule, steps: int, callbacks: list) -> None:
+    """``Trainer.fit`` for ``steps`` batches with emg-train's trainer settings; validation, checkpoints, loggers
+    and the progress bar off."""
     model = build_classifier(setting.model, datamodule, setting.compiled)
     trainer_cfg = composed("trainer=gpu" if torch.cuda.is_available() else "trainer=cpu").trainer
-    clock = StepClock()
     # max_steps, not one epoch: a measurement may span epochs, and pays the framework's epoch-end work when it does
     trainer = L.Trainer(accelerator=trainer_cfg.accelerator, devices=1, precision=setting.precision,
-                        max_steps=warmup + steps, limit_val_batches=0, num_sanity_val_steps=0,
+                        max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
                         log_every_n_steps=trainer_cfg.log_every_n_steps, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[clock])
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
     trainer.fit(model, train_dataloaders=datamodule.train_dataloader())
-    return sum(clock.sizes[warmup:]) / (clock.ends[-1] - clock.ends[warmup - 1])
-
-
-def plain_run(setting: Setting, datamodule: EMGDataModule, windows: torch.Tensor, labels: torch.Tensor,
-              warmup: int, steps: int) -> float:
-    """The same network, optimiser and batches in a hand-written loop over an in-memory tensor."""
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    classifier = build_classifier(setting.model, datamodule, compiled=False)
-    net = classifier.net.to(device).train()
-    forward = torch.compile(net) if setting.compiled else net
-    optimizer = build_optimizer(net.parameters(), classifier.optimizer_cfg)  # the framework's optimiser settings
-    order = torch.randperm(len(windows))
-    bf16 = setting.precision == "bf16-mixed"
-    times = []
-    for i in range(warmup + steps):
-        index = order[(torch.arange(setting.batch_size) + i * setting.batch_size) % len(windows)]
-        x, y = windows[index].to(device, non_blocking=True), labels[index].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = forward(x)
-            if logits.shape[-1] == 1:  # ALSNet's binary head: sigmoid = softmax over [0, z]
-                loss = F.binary_cross_entropy_with_logits(logits[:, 0], y.float())
-            else:
-                loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter())
-    return steps * setting.batch_size / (times[-1] - times[warmup - 1])
 
 
 def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, target_s: float) -> dict[str, Any]:
-    """Framework and plain windows/s, measured alternately; steps sized so one measurement takes ~``target_s``."""
-    train = datamodule.train_set
-    rows = np.arange(len(train))
-    batch = train[rows]  # the same windows, read once into memory for the plain loop
+    """Framework and plain windows/s from ``repeats`` fits, each alternating framework and plain steps; steps
+    sized so that one fit's framework steps take ~``target_s``. The first 2 pairs of each fit are warm-up."""
+    batch = datamodule.train_set[np.arange(len(datamodule.train_set))]  # read once into memory for the plain loop
     windows, labels = batch["x"], batch["y"]
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    probe = plain_run(setting, datamodule, windows, labels, warmup=1, steps=1)
-    steps = int(min(max(target_s * probe / setting.batch_size, 3), 200))
-    framework, plain = [], []
+    probe = PlainLoop(setting, datamodule, windows, labels)
+    probe.step()
+    steps = int(min(max(target_s / probe.step(), 3), 300))
+    warmup = 2
+    fits = []
     for _ in range(repeats):
-        framework.append(framework_run(setting, datamodule, warmup=2, steps=steps))
-        plain.append(plain_run(setting, datamodule, windows, labels, warmup=2, steps=steps))
-    ratios = [f / p for f, p in zip(framework, plain)]
-    # best of the repeats, as timeit advises: on a shared machine noise only ever slows a measurement down
-    return {"steps": steps, "framework_windows_per_s": round(max(framework), 2),
-            "plain_windows_per_s": round(max(plain), 2), "framework_to_plain": round(max(framework) / max(plain), 3),
-            "median_pair_ratio": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
-            "framework_runs": [round(f, 2) for f in framework], "plain_runs": [round(p, 2) for p in plain],
+        clock = AlternatingClock(PlainLoop(setting, datamodule, windows, labels))
+        fit_trainer(setting, datamodule, warmup + steps + 1, [clock])
+        fits.append((clock.framework_windows[warmup:], clock.framework_s[warmup:], clock.plain_s[warmup:]))
+    framework_runs = [sum(w) / sum(f) for w, f, _ in fits]
+    plain_runs = [len(p) * setting.batch_size / sum(p) for _, _, p in fits]
+    framework = sum(sum(w) for w, _, _ in fits) / sum(sum(f) for _, f, _ in fits)
+    plain = sum(len(p) for _, _, p in fits) * setting.batch_size / sum(sum(p) for _, _, p in fits)
+    step_ratios = [(n / f) / (setting.batch_size / p) for w, fs, ps in fits for n, f, p in zip(w, fs, ps)]
+    return {"steps": steps, "framework_windows_per_s": round(framework, 2), "plain_windows_per_s": round(plain, 2),
+            "framework_to_plain": round(framework / plain, 3),
+            "median_step_ratio": round(statistics.median(step_ratios), 3),
+            "ratios": [round(f / p, 3) for f, p in zip(framework_runs, plain_runs)],
+            "framework_runs": [round(f, 2) for f in framework_runs], "plain_runs": [round(p, 2) for p in plain_runs],
             **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available()
                else {})}
 
@@ -294,8 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
     parser.add_argument("--rates", default=",".join(RATES),
                         help="native (23,437.5 Hz) and/or cpu (each model's CPU-sized experiment)")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating framework/plain measurements")
-    parser.add_argument("--seconds", type=float, default=3.0, help="target duration of one measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="fits per setting, each alternating framework and "
+                        "plain steps")
+    parser.add_argument("--seconds", type=float, default=4.0, help="framework training time per fit (the plain "
+                        "steps take about as long again)")
     parser.add_argument("--batch-size", type=int, help="one batch size for all (default: per model and rate)")
     parser.add_argument("--malloc", default="reuse", choices=MALLOC_MODES,
                         help="CPU allocator setting, as emg-train's malloc= (default reuse; system = before it)")
