@@ -31,6 +31,7 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
         assert row["batch_size"] == 4 and row["steps"] >= 3 and len(row["ratios"]) == 2
         for key in ("framework_windows_per_s", "plain_windows_per_s", "loader_windows_per_s", "latency_ms_batch1",
                     "latency_ms_batched", "peak_rss_mb", "epoch_s_estimate"):
+            assert row[key] is not None, key
             assert math.isfinite(row[key]) and row[key] > 0, key
         assert row["framework_to_plain"] == pytest.approx(
             row["framework_windows_per_s"] / row["plain_windows_per_s"], abs=2e-3)
@@ -39,7 +40,7 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
             runs = row[f"{side}_runs"]
             assert len(runs) == 2 and min(runs) - 0.01 <= row[f"{side}_windows_per_s"] <= max(runs) + 0.01
         assert row["ratios"] == [round(f / p, 3) for f, p in zip(row["framework_runs"], row["plain_runs"])]
-        assert 0 < row["median_step_ratio"] < 10
+        assert 0 < row["median_step_ratio"] < 10 and row["page_faults_per_step_pair"] >= 0
         assert row["loader_to_training"] == pytest.approx(
             row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01)
     report.update(date="2026-11-23", machine="test", source="tiny", malloc="system allocator (malloc=system)")

@@ -9,14 +9,16 @@ The cold build uses a fresh temporary cache folder; the recordings themselves ma
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.io import atomic_write_json
+from emg_lightning.malloc import MALLOC_MODES, configure_malloc
 from emg_lightning.models import ALSNet
 
 
@@ -59,8 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-rate", type=float, default=None, help="resampling target (default: native)")
     parser.add_argument("--batch-size", type=int, default=48, help="ALSNet's batch size")
     parser.add_argument("--steps", type=int, default=3, help="timed ALSNet training steps")
+    parser.add_argument("--malloc", default="reuse", choices=MALLOC_MODES, help="as emg-train's malloc=")
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
+    malloc = configure_malloc(args.malloc)
     source = {"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab \
         else {"source": "synthetic"}
     with tempfile.TemporaryDirectory() as cache:
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "malloc": malloc,
         "data": args.emglab or "synthetic (default spec)",
         "windows": len(cold), "window_samples": length, "sample_rate_hz": cold.sample_rate,
         "cache_bytes": int(cold.windows.nbytes),
@@ -86,8 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     for key, value in report.items():
         print(f"{key:<{width}}  {value}")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(report, handle, indent=2)
+        atomic_write_json(Path(args.json), report)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,15 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import functools
+import logging
 import math
 import multiprocessing
 import platform
+import resource
 import statistics
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,10 +157,19 @@ def peak_rss_of_training(setting: Setting, source: dict[str, Any], cache: str, s
 
 
 def _train_and_report_peak_rss(setting: Setting, source: dict[str, Any], cache: str, steps: int) -> float | None:
+    quiet_lightning()
     datamodule = make_datamodule(source, setting.sample_rate, setting.batch_size, cache)
     datamodule.setup()
     fit_trainer(setting, datamodule, steps, callbacks=[])
     return peak_rss_mb()
+
+
+def quiet_lightning() -> None:
+    """The report is the output: no Lightning banners, tips or warnings about the settings a benchmark uses on
+    purpose (no validation loader, no logger)."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
 
 
 @functools.lru_cache(maxsize=None)
@@ -197,10 +209,13 @@ def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, 
     steps = int(min(max(target_s / probe.step(), 3), 300))
     warmup = 2
     fits = []
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(repeats):
         clock = AlternatingClock(PlainLoop(setting, datamodule, windows, labels))
         fit_trainer(setting, datamodule, warmup + steps + 1, [clock])
         fits.append((clock.framework_windows[warmup:], clock.framework_s[warmup:], clock.plain_s[warmup:]))
+    # minor page faults: what malloc=reuse removes (memory handed back to the kernel and faulted in again)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / (repeats * (warmup + steps + 1))
     framework_runs = [sum(w) / sum(f) for w, f, _ in fits]
     plain_runs = [len(p) * setting.batch_size / sum(p) for _, _, p in fits]
     framework = sum(sum(w) for w, _, _ in fits) / sum(sum(f) for _, f, _ in fits)
@@ -211,6 +226,7 @@ def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, 
             "median_step_ratio": round(statistics.median(step_ratios), 3),
             "ratios": [round(f / p, 3) for f, p in zip(framework_runs, plain_runs)],
             "framework_runs": [round(f, 2) for f in framework_runs], "plain_runs": [round(p, 2) for p in plain_runs],
+            "page_faults_per_step_pair": round(faults),
             **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available()
                else {})}
 
@@ -292,7 +308,7 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"cache at {rate}: {d['windows']} windows x {d['window_samples']} samples, cold build "
                      f"{d['cold_build_s']} s, warm load + setup {d['warm_load_and_setup_s']} s")
     header = ("model", "rate", "prec", "batch", "framework w/s", "plain w/s", "ratio", "loader w/s", "loader/train",
-              "lat b1 ms", "lat bN ms", "peak MB", "epoch s")
+              "lat b1 ms", "lat bN ms", "peak MB", "faults/pair", "epoch s")
     rows = [header]
     for r in report["models"]:
         batched = r["latency_ms_batched"]
@@ -301,7 +317,8 @@ def format_report(report: dict[str, Any]) -> str:
                      f"{r['framework_to_plain']:.3f}", f"{r['loader_windows_per_s']:g}",
                      f"{r['loader_to_training']:g}x",
                      f"{r['latency_ms_batch1']:g}", f"{batched:g}",
-                     _figure(r.get("peak_gpu_mb", r.get("peak_rss_mb"))), f"{r['epoch_s_estimate']:g}"))
+                     _figure(r.get("peak_gpu_mb", r.get("peak_rss_mb"))), str(r["page_faults_per_step_pair"]),
+                     f"{r['epoch_s_estimate']:g}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
@@ -338,6 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     source = ({"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab
               else {"source": "synthetic"})
     malloc = configure_malloc(args.malloc)
+    quiet_lightning()
     torch.manual_seed(0)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
