@@ -13,8 +13,9 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError
 from emg_lightning.io import atomic_write_text
 
-# Settings that do not change a run's result: a rerun may differ in them and still resume or skip the folder.
-RUNTIME_KEYS = ("claim_device", "ckpt_path")
+# Settings that do not change a run's result: a rerun may differ in them (or a folder written before they existed may
+# lack them) and still resume or skip the folder. malloc changes speed and memory, never a computed number.
+RUNTIME_KEYS = ("claim_device", "ckpt_path", "malloc")
 
 
 def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:

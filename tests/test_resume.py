@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from conftest import REPO, TINY_DATA
+from emg_lightning.errors import ConfigError
+from emg_lightning.run_folder import previous_run
 
 RUN = [*TINY_DATA, "model=alsnet", "data.batch_size=4", "trainer.max_epochs=6", "trainer.deterministic=true",
        "callbacks.early_stopping.patience=100", "logger=csv"]
@@ -85,3 +88,16 @@ def test_a_rerun_in_the_same_folder_logs_into_the_same_wandb_run(tmp_path):
     assert len(first) == 12 and (tmp_path / "wandb_run_id").read_text().strip() == first
     assert wandb_run_id(tmp_path) == first
     assert wandb_run_id(tmp_path / "other") != first
+
+
+def test_a_rerun_may_change_only_runtime_settings(tmp_path):
+    """Where and how a run executes (the GPU it claimed, the allocator) is not part of what it computed: a rerun
+    with another malloc, or a folder written before malloc existed, is still the same run; a model change is not."""
+    settings = {"seed": 0, "model": {"net": {"name": "alsnet"}}, "claim_device": False, "malloc": "reuse"}
+    older = {k: v for k, v in settings.items() if k != "malloc"}
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
+    (tmp_path / "metrics.json").write_text("{}")
+    assert previous_run(tmp_path, settings) == "finished"
+    assert previous_run(tmp_path, {**settings, "malloc": "system", "claim_device": True}) == "finished"
+    with pytest.raises(ConfigError, match="already holds a run with other settings"):
+        previous_run(tmp_path, {**settings, "model": {"net": {"name": "resemgnet"}}})

@@ -13,6 +13,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +21,16 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.io import atomic_write_json
 from emg_lightning.malloc import MALLOC_MODES, configure_malloc
 from emg_lightning.models import ALSNet
+from emg_lightning.train import compose_config
+
+
+def data_source(emglab: str | None) -> dict[str, Any]:
+    """EMGDataModule arguments for the benchmarks: EMGLab N2001 with emg-train's ``data=emglab`` trims, or (None)
+    the embedded synthetic data set."""
+    if not emglab:
+        return {"source": "synthetic"}
+    trims = compose_config(["data=emglab", f"data.root={emglab}"]).data.trim_after_s
+    return {"source": "emglab", "root": emglab, "trim_after_s": dict(trims)}
 
 
 def timed(fn):
@@ -65,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args(argv)
     malloc = configure_malloc(args.malloc)
-    source = {"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab \
-        else {"source": "synthetic"}
+    source = data_source(args.emglab)
     with tempfile.TemporaryDirectory() as cache:
         make = lambda: EMGDataModule(**source, sample_rate=args.sample_rate, batch_size=args.batch_size,  # noqa: E731
                                      cache_dir=cache)

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from emg_lightning.benchmarks.data_path import loader_throughput, timed
+from emg_lightning.benchmarks.data_path import data_source, loader_throughput, timed
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.io import atomic_write_json
 from emg_lightning.malloc import MALLOC_MODES, configure_malloc
@@ -352,8 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--emglab {args.emglab}: no .hea files there; pass the emglab-n2001-bb folder")
     if args.repeats < 1 or (args.batch_size is not None and args.batch_size < 1):
         parser.error("--repeats and --batch-size must be >= 1")
-    source = ({"source": "emglab", "root": args.emglab, "trim_after_s": {"N2001A08": 10.69}} if args.emglab
-              else {"source": "synthetic"})
+    source = data_source(args.emglab)
     malloc = configure_malloc(args.malloc)
     quiet_lightning()
     torch.manual_seed(0)
