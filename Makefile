@@ -2,6 +2,7 @@
 #   make train            train one leave-one-subject-out fold (synthetic data unless you pass ARGS)
 #   make train ARGS="model=alsnet data=emglab data.root=/path/to/emglab-n2001-bb"
 #   make test             run the test suite
+#   make lint             ruff lint + format check (CI runs it)
 # On a CUDA machine choose the torch build first, e.g.
 #   make train TORCH_REQUIREMENT="torch==2.5.1" TORCH_INDEX_URL=https://download.pytorch.org/whl/cu124
 
@@ -18,7 +19,7 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test data bench bench-data slurm-up slurm-down clean
+.PHONY: help install train test lint format data bench bench-data slurm-up slurm-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +41,14 @@ test: $(STAMP) ## run the tests (real-data tests run when EMGLAB_DIR is set)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests"; exit 1; fi; exit $$rc
 
+lint: $(STAMP) ## ruff: lint and check formatting of the whole tree (CI runs it)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## ruff: fix what can be fixed and format the whole tree
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 data: $(STAMP) ## summarise a data source: make data ARGS="data=emglab data.root=/path/to/emglab-n2001-bb"
 	$(BIN)/emg-data $(ARGS)
 
@@ -53,7 +62,7 @@ slurm-down: ## stop it
 	scripts/local_slurm.sh down
 
 bench-data: $(STAMP) ## data-path benchmark: make bench-data BENCH_ARGS="--emglab /path/to/emglab-n2001-bb"
-	$(BIN)/python -m emg_lightning.benchmarks.data_path $(BENCH_ARGS)
+	$(BIN)/python -m emg_lightning.cli.bench_data $(BENCH_ARGS)
 
 clean: ## remove the virtual environment, logs and caches (not the data cache in ~/.cache)
 	rm -rf $(VENV) logs .pytest_cache

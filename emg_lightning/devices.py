@@ -11,8 +11,8 @@ import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from emg_lightning.errors import ConfigError
 
@@ -20,8 +20,9 @@ LOCK_DIR = Path(os.environ.get("EMG_DEVICE_LOCK_DIR", Path(tempfile.gettempdir()
 
 
 @contextlib.contextmanager
-def claim_device(count: int, lock_dir: Path | None = None, timeout_s: float = 3600.0,
-                 poll_s: float = 1.0) -> Iterator[int]:
+def claim_device(
+    count: int, lock_dir: Path | None = None, timeout_s: float = 3600.0, poll_s: float = 1.0
+) -> Iterator[int]:
     """Index of a device no other job holds, held until the block ends; waits while all ``count`` are busy."""
     if count < 1:
         raise ConfigError("claim_device=true needs at least one GPU: none is visible (use launcher=sequential)")
@@ -43,6 +44,8 @@ def claim_device(count: int, lock_dir: Path | None = None, timeout_s: float = 36
                 handle.close()
             return
         if time.monotonic() > deadline:
-            raise ConfigError(f"no free GPU among {count} after {timeout_s:.0f} s: lower hydra.launcher.n_jobs to "
-                              f"the number of GPUs, or remove stale jobs")
+            raise ConfigError(
+                f"no free GPU among {count} after {timeout_s:.0f} s: lower hydra.launcher.n_jobs to "
+                f"the number of GPUs, or remove stale jobs"
+            )
         time.sleep(poll_s)

@@ -32,8 +32,10 @@ def configure_malloc(mode: str) -> str:
     system allocator as it is (``system``); returns what was done, in words."""
     global _applied
     if mode not in MALLOC_MODES:
-        raise ConfigError(f"malloc={mode!r} is unknown: use reuse (keep freed memory for the next step, faster "
-                          f"CPU training) or system (the C library's defaults)")
+        raise ConfigError(
+            f"malloc={mode!r} is unknown: use reuse (keep freed memory for the next step, faster "
+            f"CPU training) or system (the C library's defaults)"
+        )
     if mode == "system":
         return "system allocator (malloc=system)"
     if _applied:
@@ -60,7 +62,7 @@ def _glibc() -> ctypes.CDLL | None:
         return None
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # only glibc has it (musl does not)
+        _ = libc.gnu_get_libc_version  # only glibc has it (musl does not)
         return libc
     except (OSError, AttributeError):
         return None

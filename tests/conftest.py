@@ -21,6 +21,22 @@ TINY_DATA = [
 ]
 
 
+def compose_train(overrides: list[str], output_dir: Path):
+    """emg-train's configuration as Hydra composes it for a run, writing into ``output_dir`` (in-process runs)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(tmp_path_factory, monkeypatch):
     cache = tmp_path_factory.getbasetemp() / "window-cache"  # shared by the session: build each table once
@@ -40,3 +56,15 @@ def emglab_dir() -> Path:
     if not any(path.glob("*.hea")):
         pytest.skip(f"real-data test: EMGLAB_DIR={path} holds no .hea files")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.gpu`` tests run where CUDA exists and skip, saying why, where it does not."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (trainer=gpu, bf16, compile=true): torch sees none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -5,22 +5,34 @@ import json
 import numpy as np
 import pytest
 
-from emg_lightning.cv_report import report
 from emg_lightning.metrics.aggregate import aggregate, confusion_matrix, pool
+from emg_lightning.reports.cv_summary import report
 
 CLASSES = ["normal", "als"]
 
 
 def row(subject, record, label, p_als, seed="0", window="0"):
-    return {"seed": seed, "subject": subject, "record": record, "label": label, "window": window,
-            "probabilities": np.array([1 - p_als, p_als])}
+    return {
+        "seed": seed,
+        "subject": subject,
+        "record": record,
+        "label": label,
+        "window": window,
+        "probabilities": np.array([1 - p_als, p_als]),
+    }
 
 
 # Subject A (als): record A-r1 windows 0.9, 0.3 (mean 0.6 -> als); record A-r2 windows 0.2, 0.2 (mean 0.2 -> normal)
 #   subject mean of records (0.6 + 0.2) / 2 = 0.4 -> normal
 # Subject C (normal): record C-r1 windows 0.1, 0.6 (mean 0.35 -> normal)
-ROWS = [row("A", "A-r1", "als", 0.9), row("A", "A-r1", "als", 0.3), row("A", "A-r2", "als", 0.2),
-        row("A", "A-r2", "als", 0.2), row("C", "C-r1", "normal", 0.1), row("C", "C-r1", "normal", 0.6)]
+ROWS = [
+    row("A", "A-r1", "als", 0.9),
+    row("A", "A-r1", "als", 0.3),
+    row("A", "A-r2", "als", 0.2),
+    row("A", "A-r2", "als", 0.2),
+    row("C", "C-r1", "normal", 0.1),
+    row("C", "C-r1", "normal", 0.6),
+]
 
 
 def test_pooling_levels_hand_computed():
@@ -33,8 +45,10 @@ def test_pooling_levels_hand_computed():
 
 def test_aggregate_hand_computed_metrics_and_seeds():
     folds = [{"fold": 0, "seed": "0", "rows": ROWS[:4]}, {"fold": 1, "seed": "0", "rows": ROWS[4:]}]
-    second_seed = [dict(r, seed="1", probabilities=np.array([0.0, 1.0]) if r["label"] == "als" else
-                        np.array([1.0, 0.0])) for r in ROWS]  # seed 1 is perfect
+    second_seed = [
+        dict(r, seed="1", probabilities=np.array([0.0, 1.0]) if r["label"] == "als" else np.array([1.0, 0.0]))
+        for r in ROWS
+    ]  # seed 1 is perfect
     folds += [{"fold": 0, "seed": "1", "rows": second_seed[:4]}, {"fold": 1, "seed": "1", "rows": second_seed[4:]}]
     s = aggregate(folds, CLASSES)
     window0 = s["pooled"]["window"]["per_seed"]["0"]
@@ -57,8 +71,11 @@ def test_report_from_files(tmp_path):
         d = tmp_path / f"fold_{fold:02d}"
         d.mkdir()
         lines = ["fold,seed,subject,record,window,label,predicted,p_normal,p_als"]
-        lines += [f"{fold},0,{r['subject']},{r['record']},{r['window']},{r['label']},x,{r['probabilities'][0]},"
-                  f"{r['probabilities'][1]}" for r in rows]
+        lines += [
+            f"{fold},0,{r['subject']},{r['record']},{r['window']},{r['label']},x,{r['probabilities'][0]},"
+            f"{r['probabilities'][1]}"
+            for r in rows
+        ]
         (d / "predictions.csv").write_text("\n".join(lines) + "\n")
         (d / "metrics.json").write_text(json.dumps({"fold": fold, "seed": 0, "split": "loso", "leaky": False}))
     (tmp_path / "fold_02").mkdir()
@@ -74,8 +91,8 @@ def test_report_from_files(tmp_path):
 
 
 def test_cv_summary_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
-    from emg_lightning.cv import log_summary_to_wandb
-    from emg_lightning.train import compose_config
+    from emg_lightning.cli.cv import log_summary_to_wandb
+    from emg_lightning.config import compose_config
 
     test_report_from_files(tmp_path)
     summary = json.loads((tmp_path / "cv_summary.json").read_text())

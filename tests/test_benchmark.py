@@ -9,32 +9,57 @@ import sys
 
 import pytest
 
-from conftest import REPO
 from emg_lightning.benchmarks.training import format_report, run_benchmark
 
-TINY_SOURCE = {"source": "synthetic", "synthetic": {"subjects_per_class": {"normal": 2, "als": 2, "myopathy": 2},
-                                                    "records_per_subject": [2, 2], "duration_s": 3.0}}
+from conftest import REPO
+
+TINY_SOURCE = {
+    "source": "synthetic",
+    "synthetic": {
+        "subjects_per_class": {"normal": 2, "als": 2, "myopathy": 2},
+        "records_per_subject": [2, 2],
+        "duration_s": 3.0,
+    },
+}
 
 
 @pytest.mark.slow
 def test_benchmark_reports_every_figure_for_each_model(tmp_path):
-    report = run_benchmark(TINY_SOURCE, ["features", "resemgnet"], ["native", "cpu"], repeats=2, target_s=0.2,
-                           cache=str(tmp_path), batch_size=4)
+    report = run_benchmark(
+        TINY_SOURCE,
+        ["features", "resemgnet"],
+        ["native", "cpu"],
+        repeats=2,
+        target_s=0.2,
+        cache=str(tmp_path),
+        batch_size=4,
+    )
     assert list(report["data"]) == ["23437.5 Hz", "2343.75 Hz"]  # each rate's cache timed once
     for cache in report["data"].values():
         assert cache["windows"] == 36 and cache["cold_build_s"] > 0 and cache["warm_load_and_setup_s"] >= 0
     assert report["data"]["2343.75 Hz"]["window_samples"] == 2343
     # features_loso is the baseline's CPU configuration: no separate "cpu" row
-    assert [(r["model"], r["rate"]) for r in report["models"]] == [("features", "native"), ("resemgnet", "native"),
-                                                                   ("resemgnet", "cpu")]
+    assert [(r["model"], r["rate"]) for r in report["models"]] == [
+        ("features", "native"),
+        ("resemgnet", "native"),
+        ("resemgnet", "cpu"),
+    ]
     for row in report["models"]:
         assert row["batch_size"] == 4 and row["steps"] >= 3 and len(row["ratios"]) == 2
-        for key in ("framework_windows_per_s", "plain_windows_per_s", "loader_windows_per_s", "latency_ms_batch1",
-                    "latency_ms_batched", "peak_rss_mb", "epoch_s_estimate"):
+        for key in (
+            "framework_windows_per_s",
+            "plain_windows_per_s",
+            "loader_windows_per_s",
+            "latency_ms_batch1",
+            "latency_ms_batched",
+            "peak_rss_mb",
+            "epoch_s_estimate",
+        ):
             assert row[key] is not None, key
             assert math.isfinite(row[key]) and row[key] > 0, key
         assert row["framework_to_plain"] == pytest.approx(
-            row["framework_windows_per_s"] / row["plain_windows_per_s"], abs=2e-3)
+            row["framework_windows_per_s"] / row["plain_windows_per_s"], abs=2e-3
+        )
         # every fit's steps pooled: the overall throughput lies between the fits'
         for side in ("framework", "plain"):
             runs = row[f"{side}_runs"]
@@ -42,7 +67,8 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
         assert row["ratios"] == [round(f / p, 3) for f, p in zip(row["framework_runs"], row["plain_runs"])]
         assert 0 < row["median_step_ratio"] < 10 and row["page_faults_per_step_pair"] >= 0
         assert row["loader_to_training"] == pytest.approx(
-            row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01)
+            row["loader_windows_per_s"] / row["framework_windows_per_s"], rel=0.01
+        )
     report.update(date="2026-11-23", machine="test", source="tiny", malloc="system allocator (malloc=system)")
     table = format_report(report)
     assert "malloc: system allocator" in table and "framework w/s" in table
@@ -52,15 +78,38 @@ def test_benchmark_reports_every_figure_for_each_model(tmp_path):
 @pytest.mark.slow
 def test_emg_bench_cli_writes_json_and_rejects_bad_options(tmp_path):
     out = tmp_path / "bench.json"
-    bad = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "lstm"],
-                         cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.bench", "--models", "lstm"], cwd=REPO, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "--models: unknown lstm" in bad.stderr and "Traceback" not in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--malloc", "jemalloc"],
-                         cwd=REPO, capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.bench", "--malloc", "jemalloc"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "--malloc: invalid choice: 'jemalloc'" in bad.stderr
-    result = subprocess.run([sys.executable, "-m", "emg_lightning.benchmarks.training", "--models", "features",
-                             "--rates", "native", "--repeats", "1", "--seconds", "0.2", "--json", str(out)],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emg_lightning.cli.bench",
+            "--models",
+            "features",
+            "--rates",
+            "native",
+            "--repeats",
+            "1",
+            "--seconds",
+            "0.2",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["models"][0]["model"] == "features" and report["command"].startswith("emg-bench")

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.slow
 
 
 def run_cv(cv_dir, *args):
-    result = subprocess.run([sys.executable, "-m", "emg_lightning.cv", *TINY_DATA, *args, f"cv_dir={cv_dir}"],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, *args, f"cv_dir={cv_dir}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return result
 
 
@@ -70,4 +75,5 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
 def test_cv_bad_settings_are_one_line(tmp_path):
     result = run_cv(tmp_path / "cv", "seeds=[a]")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "error: seeds=[a] must be a list of integers, e.g. seeds=[0,1,2]")
+        "error: seeds=[a] must be a list of integers, e.g. seeds=[0,1,2]"
+    )

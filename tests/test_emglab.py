@@ -68,7 +68,7 @@ def test_real_n2001_records_subjects_and_windows(emglab_dir):
     assert len(records) == 340
     subjects = {r.subject: r.label for r in records}
     assert len(subjects) == 22
-    counts = {c: sum(1 for l in subjects.values() if l == c) for c in ("als", "normal", "myopathy")}
+    counts = {c: sum(1 for label in subjects.values() if label == c) for c in ("als", "normal", "myopathy")}
     assert counts == {"als": 7, "normal": 9, "myopathy": 6}
     settings = WindowSettings(trim_after_s={"N2001A08": 10.69})
     table = build_table(iter(records), settings)

@@ -78,11 +78,19 @@ def test_stage_metrics_from_torchmetrics():
     assert 0.0 <= scalars["auroc_macro"] <= 1.0
 
 
-@pytest.mark.parametrize("kind, epoch, expected", [
-    ("linear", 0, 0.2), ("linear", 5, 0.1), ("linear", 10, 0.0),
-    ("cosine", 0, 0.2), ("cosine", 5, 0.1), ("cosine", 10, 0.0),
-    ("two_stage", 4, 0.2), ("two_stage", 5, 0.0),
-])
+@pytest.mark.parametrize(
+    "kind, epoch, expected",
+    [
+        ("linear", 0, 0.2),
+        ("linear", 5, 0.1),
+        ("linear", 10, 0.0),
+        ("cosine", 0, 0.2),
+        ("cosine", 5, 0.1),
+        ("cosine", 10, 0.0),
+        ("two_stage", 4, 0.2),
+        ("two_stage", 5, 0.0),
+    ],
+)
 def test_scheduled_epsilon_hand_computed(kind, epoch, expected):
     assert scheduled_epsilon(0.2, epoch, 10, kind) == pytest.approx(expected)
     assert scheduled_epsilon(0.2, 2, 10, "two_stage", switch_epoch=2) == 0.0

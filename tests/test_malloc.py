@@ -37,8 +37,9 @@ print(json.dumps({"said": said, "faults": faults[-3:], "child_mmap_max": child})
 
 def run_in_fresh_process(mode: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in CHILD_ENVIRONMENT and k != "LD_PRELOAD"}
-    result = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND, mode], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", FAULTS_PER_ROUND, mode], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -60,11 +61,14 @@ def test_unknown_mode_names_the_setting():
         configure_malloc("tcmalloc")
 
 
-@pytest.mark.parametrize("variable, value, expected", [
-    ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "jemalloc preloaded (LD_PRELOAD): left as it is"),
-    ("MALLOC_TRIM_THRESHOLD_", "0", "malloc settings from the environment (MALLOC_TRIM_THRESHOLD_)"),
-    ("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0", "malloc settings from the environment (GLIBC_TUNABLES)"),
-])
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        ("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "jemalloc preloaded (LD_PRELOAD): left as it is"),
+        ("MALLOC_TRIM_THRESHOLD_", "0", "malloc settings from the environment (MALLOC_TRIM_THRESHOLD_)"),
+        ("GLIBC_TUNABLES", "glibc.malloc.mmap_max=0", "malloc settings from the environment (GLIBC_TUNABLES)"),
+    ],
+)
 def test_an_allocator_the_user_chose_is_left_alone(monkeypatch, variable, value, expected):
     monkeypatch.setattr(malloc, "_applied", False)
     for key in (*CHILD_ENVIRONMENT, "GLIBC_TUNABLES", "LD_PRELOAD"):

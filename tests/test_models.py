@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from emg_lightning.models import ALSNet, EMGFeatureNet, ResEMGNet, build_model, count_parameters
+from emg_lightning.models import MODELS, ALSNet, EMGFeatureNet, ResEMGNet, build_model, count_parameters
 from emg_lightning.models.features import emg_features, feature_count, feature_names
 
 
@@ -71,8 +71,17 @@ def test_models_backpropagate():
 
 
 # conf/model/resemgnet_alsnet_lineage.yaml
-ALSNET_LINEAGE = dict(num_classes=3, stem_channels=0, widths=(32, 64, 128), kernels=(11, 9, 7), strides=(1, 1, 1),
-                      dilations=(1, 2, 3), convs_per_block=1, dropout=0.0, pooling="max")
+ALSNET_LINEAGE = dict(
+    num_classes=3,
+    stem_channels=0,
+    widths=(32, 64, 128),
+    kernels=(11, 9, 7),
+    strides=(1, 1, 1),
+    dilations=(1, 2, 3),
+    convs_per_block=1,
+    dropout=0.0,
+    pooling="max",
+)
 
 
 def test_resemgnet_alsnet_lineage_wraps_alsnets_stages_in_residual_blocks():
@@ -81,7 +90,10 @@ def test_resemgnet_alsnet_lineage_wraps_alsnets_stages_in_residual_blocks():
     assert isinstance(net.stem, torch.nn.Identity)
     convs = [m for m in net.blocks.modules() if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] > 1]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.dilation[0]) for c in convs] == [
-        (1, 32, 11, 1), (32, 64, 9, 2), (64, 128, 7, 3)]  # ALSNet's stages, one convolution per block
+        (1, 32, 11, 1),
+        (32, 64, 9, 2),
+        (64, 128, 7, 3),
+    ]  # ALSNet's stages, one convolution per block
     projections = [b.shortcut[0] for b in net.blocks]
     assert all(p.kernel_size == (1,) for p in projections)
     assert net(torch.randn(2, 1, 2343)).shape == (2, 3)
@@ -99,7 +111,8 @@ def test_emg_features_of_a_sine_match_their_formulas():
     assert len(values) == feature_count(rate) == len(names)
     per_period = int(rate / f)  # 40 samples: the mean |x| of the sampled sine, a bit below 2A/pi
     assert math.exp(values["log_mav"]) == pytest.approx(
-        a * sum(abs(math.sin(2 * math.pi * k / per_period)) for k in range(per_period)) / per_period, rel=1e-4)
+        a * sum(abs(math.sin(2 * math.pi * k / per_period)) for k in range(per_period)) / per_period, rel=1e-4
+    )
     assert math.exp(values["log_rms"]) == pytest.approx(a / math.sqrt(2), rel=1e-3)
     assert math.exp(values["log_peak"]) == pytest.approx(a, rel=1e-3)
     # waveform length per sample: 4 A f / fs for a sine
@@ -137,3 +150,60 @@ def test_feature_baseline_trains_only_its_head():
     assert all(p.grad is not None for p in net.parameters())
     with pytest.raises(ValueError, match="sample_rate must be a positive"):
         EMGFeatureNet(sample_rate=0)
+
+
+# -- every registered network: the contract a new model must meet ---------------------------------------------------
+
+REGISTRY = sorted(MODELS)
+
+
+def registered(name: str, num_classes: int = 3) -> nn.Module:
+    kwargs = {"sample_rate": 2343.75} if name == "features" else {}
+    return build_model(name, num_classes=num_classes, **kwargs)
+
+
+@pytest.mark.parametrize("name", REGISTRY)
+@pytest.mark.parametrize("length", [1171, 2343, 4687])
+def test_every_network_maps_any_window_length_to_class_logits(name, length):
+    torch.manual_seed(0)
+    net = registered(name).eval()
+    out = net(torch.randn(4, 1, length) * 50)
+    assert out.shape == (4, 3) and torch.isfinite(out).all()
+    assert net.__doc__ and all(word in net.__doc__ for word in ("Input:", "Output:", "Parameters:", "Paper:"))
+
+
+@pytest.mark.parametrize("name", REGISTRY)
+def test_every_network_reloads_from_a_checkpoint_with_identical_outputs(name, tmp_path):
+    import lightning as L
+
+    from emg_lightning.classifier import EMGClassifier
+
+    torch.manual_seed(0)
+    net = {"name": name, **({"sample_rate": 2343.75} if name == "features" else {})}
+    model = EMGClassifier(net=net, class_names=["normal", "als", "myopathy"])
+    model.net(torch.randn(8, 1, 2343) * 50)  # move BatchNorm running statistics away from their initial values
+    model.eval()
+    path = tmp_path / "model.ckpt"
+    torch.save(
+        {
+            "state_dict": model.state_dict(),
+            "hyper_parameters": dict(model.hparams),
+            "pytorch-lightning_version": L.__version__,
+        },
+        path,
+    )
+    reloaded = EMGClassifier.load_from_checkpoint(path, map_location="cpu").eval()  # weights_only: primitives
+    x = torch.randn(3, 1, 2343) * 50
+    assert torch.equal(model(x), reloaded(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", REGISTRY)
+def test_every_network_compiles(name):
+    torch.manual_seed(0)
+    net = registered(name).eval()
+    x = torch.randn(2, 1, 2343) * 50
+    with torch.no_grad():
+        eager = net(x)
+        compiled = torch.compile(net)(x)
+    assert torch.allclose(eager, compiled, rtol=1e-4, atol=1e-4)

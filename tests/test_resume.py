@@ -15,17 +15,31 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY_DATA
 from emg_lightning.errors import ConfigError
-from emg_lightning.run_folder import previous_run
+from emg_lightning.runs import previous_run
 
-RUN = [*TINY_DATA, "model=alsnet", "data.batch_size=4", "trainer.max_epochs=6", "trainer.deterministic=true",
-       "callbacks.early_stopping.patience=100", "logger=csv"]
+from conftest import REPO, TINY_DATA
+
+RUN = [
+    *TINY_DATA,
+    "model=alsnet",
+    "data.batch_size=4",
+    "trainer.max_epochs=6",
+    "trainer.deterministic=true",
+    "callbacks.early_stopping.patience=100",
+    "logger=csv",
+]
 
 
 def emg_train(out_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "emg_lightning.train", *RUN, *extra, f"hydra.run.dir={out_dir}"],
-                            cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "emg_lightning.cli.train", *RUN, *extra, f"hydra.run.dir={out_dir}"],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def last_epoch(out_dir: Path) -> int:
@@ -82,7 +96,7 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_matches_an_uninterrupted_run(t
 
 
 def test_a_rerun_in_the_same_folder_logs_into_the_same_wandb_run(tmp_path):
-    from emg_lightning.run_folder import wandb_run_id
+    from emg_lightning.runs import wandb_run_id
 
     first = wandb_run_id(tmp_path)
     assert len(first) == 12 and (tmp_path / "wandb_run_id").read_text().strip() == first

@@ -19,17 +19,28 @@ from conftest import REPO
 pytestmark = pytest.mark.slow
 
 # 12 subjects in 2 class-stratified folds (6 test, 3 validation, 3 training subjects each); deterministic training
-DATA = ["data.synthetic.subjects_per_class={normal:4,als:4,myopathy:4}", "data.synthetic.records_per_subject=[2,2]",
-        "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2",
-        "trainer.deterministic=true"]
+DATA = [
+    "data.synthetic.subjects_per_class={normal:4,als:4,myopathy:4}",
+    "data.synthetic.records_per_subject=[2,2]",
+    "data.synthetic.duration_s=3.0",
+    "data.sample_rate=2343.75",
+    "logger=none",
+    "trainer.max_epochs=2",
+    "trainer.deterministic=true",
+]
 TWO_FOLDS = ["split=group_kfold", "split.k=2"]
 ONE_CPU_JOBS = ["hydra.launcher.cpus_per_task=1", "hydra.launcher.gpus_per_node=0"]
 SLURM = ["launcher=slurm", *ONE_CPU_JOBS, "hydra.launcher.mem_gb=null", "hydra.launcher.timeout_min=20"]
 
 
 def emg_cv(cv_dir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emg_lightning.cv", *DATA, *args, f"cv_dir={cv_dir}"], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.cv", *DATA, *args, f"cv_dir={cv_dir}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def summary(cv_dir: Path) -> dict:
@@ -63,15 +74,18 @@ def local_slurm() -> None:
     packages are installed and we are root; test jobs never go to any other cluster."""
     cluster = slurm_cluster()
     if cluster not in (None, "emglocal"):
-        pytest.skip(f"SLURM test: this machine talks to SLURM cluster {cluster!r}, not the local test cluster: "
-                    f"no test jobs are sent there")
+        pytest.skip(
+            f"SLURM test: this machine talks to SLURM cluster {cluster!r}, not the local test cluster: "
+            f"no test jobs are sent there"
+        )
     if cluster is None:
         if os.geteuid() != 0:
             pytest.skip("SLURM test: no local SLURM running and not root to start one (as root: make slurm-up)")
         if shutil.which("slurmctld") is None or shutil.which("munged") is None:
             pytest.skip("SLURM test: slurm packages absent: `make slurm-up` installs and starts them (CI does)")
-        started = subprocess.run([str(REPO / "scripts" / "local_slurm.sh"), "up"], capture_output=True, text=True,
-                                 timeout=300)
+        started = subprocess.run(
+            [str(REPO / "scripts" / "local_slurm.sh"), "up"], capture_output=True, text=True, timeout=300
+        )
         if started.returncode != 0:
             pytest.skip(f"SLURM test: scripts/local_slurm.sh up failed: {(started.stderr or started.stdout).strip()}")
 
@@ -104,13 +118,19 @@ def last_epoch(path: Path) -> int:
 
 
 def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_slurm, tmp_path):
-    slow = ["model=alsnet", "data.batch_size=4", "trainer.max_epochs=5", "callbacks.early_stopping.patience=100",
-            "split=fixed", "split.test_subjects=[SA01,SM01,SN01]"]
+    slow = [
+        "model=alsnet",
+        "data.batch_size=4",
+        "trainer.max_epochs=5",
+        "callbacks.early_stopping.patience=100",
+        "split=fixed",
+        "split.test_subjects=[SA01,SM01,SN01]",
+    ]
     reference = emg_cv(tmp_path / "reference", *slow)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     cv_dir = tmp_path / "cv"
-    command = [sys.executable, "-m", "emg_lightning.cv", *DATA, *slow, *SLURM, f"cv_dir={cv_dir}"]
+    command = [sys.executable, "-m", "emg_lightning.cli.cv", *DATA, *slow, *SLURM, f"cv_dir={cv_dir}"]
     sweep = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     fold = cv_dir / "seed_0" / "fold_00"
     deadline = time.time() + 600
@@ -122,24 +142,38 @@ def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_sl
     out, err = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, err[-3000:]
     logs = "".join(p.read_text() for p in (cv_dir / ".submitit").rglob("*.out")) + "".join(
-        p.read_text() for p in (cv_dir / ".submitit").rglob("*.err"))
+        p.read_text() for p in (cv_dir / ".submitit").rglob("*.err")
+    )
     assert "Caught signal SIGUSR2" in logs and "resuming from" in logs
     resumed = json.loads((fold / "metrics.json").read_text())
     expected = json.loads((tmp_path / "reference" / "seed_0" / "fold_00" / "metrics.json").read_text())
     for key in ("test/acc", "test/bal_acc", "test/ece", "best_val_bal_acc", "epochs"):
         assert resumed[key] == pytest.approx(expected[key], abs=1e-6), key
     assert (fold / "predictions.csv").read_text() == (
-        tmp_path / "reference" / "seed_0" / "fold_00" / "predictions.csv").read_text()
+        tmp_path / "reference" / "seed_0" / "fold_00" / "predictions.csv"
+    ).read_text()
 
 
 def test_ddp_on_cpu_with_two_processes_trains_and_tests_one_fold(tmp_path):
-    tiny = ["data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}", "data.synthetic.records_per_subject=[2,2]",
-            "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2"]
-    result = subprocess.run([sys.executable, "-m", "emg_lightning.train", *tiny, "trainer=ddp_cpu",
-                             f"hydra.run.dir={tmp_path}"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    tiny = [
+        "data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}",
+        "data.synthetic.records_per_subject=[2,2]",
+        "data.synthetic.duration_s=3.0",
+        "data.sample_rate=2343.75",
+        "logger=none",
+        "trainer.max_epochs=2",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *tiny, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stdout + result.stderr and "All distributed processes" in (
-        result.stdout + result.stderr)
+        result.stdout + result.stderr
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     rows = (tmp_path / "predictions.csv").read_text().splitlines()[1:]
     # tested on one device: every test window once, none repeated by a distributed sampler
@@ -164,11 +198,29 @@ def test_each_parallel_job_claims_a_gpu_of_its_own(tmp_path):
 
 
 def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_path):
-    tiny = ["data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}", "data.synthetic.records_per_subject=[2,2]",
-            "data.synthetic.duration_s=3.0", "data.sample_rate=2343.75", "logger=none", "trainer.max_epochs=2"]
-    result = subprocess.run([sys.executable, "-m", "emg_lightning.train", "hparams_search=optuna", *tiny,
-                             "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path}"], cwd=REPO,
-                            capture_output=True, text=True, timeout=600)
+    tiny = [
+        "data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}",
+        "data.synthetic.records_per_subject=[2,2]",
+        "data.synthetic.duration_s=3.0",
+        "data.sample_rate=2343.75",
+        "logger=none",
+        "trainer.max_epochs=2",
+    ]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emg_lightning.cli.train",
+            "hparams_search=optuna",
+            *tiny,
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = sorted(p.name for p in tmp_path.glob("trial_*"))
     assert trials == ["trial_0", "trial_1"]
@@ -178,8 +230,10 @@ def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_pat
         assert not (tmp_path / trial / "predictions.csv").exists()
         assert 0.0 <= metrics["best_val_bal_acc"] <= 1.0
     table = (tmp_path / "search_results.md").read_text()
-    assert ("| trial | best_val_bal_acc | model.optimizer.lr | label_smoothing.epsilon | model.net.width_multiplier |"
-            in table)
+    assert (
+        "| trial | best_val_bal_acc | model.optimizer.lr | label_smoothing.epsilon | model.net.width_multiplier |"
+        in table
+    )
     values = [json.loads((tmp_path / t / "metrics.json").read_text())["best_val_bal_acc"] for t in trials]
     rows = [line for line in table.splitlines() if line.startswith("| trial_")]
     assert len(rows) == 2 and float(rows[0].split("|")[2]) == pytest.approx(max(values), abs=1e-4)  # best first

@@ -12,8 +12,11 @@ from emg_lightning.data.splits import (
 )
 from emg_lightning.errors import ConfigError
 
-LABELS = {**{f"A{i:02d}": "als" for i in range(1, 8)}, **{f"C{i:02d}": "normal" for i in range(1, 10)},
-          **{f"M{i:02d}": "myopathy" for i in range(2, 8)}}
+LABELS = {
+    **{f"A{i:02d}": "als" for i in range(1, 8)},
+    **{f"C{i:02d}": "normal" for i in range(1, 10)},
+    **{f"M{i:02d}": "myopathy" for i in range(2, 8)},
+}
 
 
 def test_every_subject_is_held_out_exactly_once():
@@ -66,8 +69,9 @@ def test_leakage_guard_refuses_shared_subjects():
 
 
 def test_unknown_strategy_is_refused():
-    with pytest.raises(ConfigError, match="split.name=.kfold. is unknown; available: loso, group_kfold, fixed, "
-                                          "random_windows"):
+    with pytest.raises(
+        ConfigError, match="split.name=.kfold. is unknown; available: loso, group_kfold, fixed, random_windows"
+    ):
         make_fold(LABELS, 0, strategy="kfold")
 
 

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from emg_lightning.data.readers.synthetic import ADC_GAIN, NATIVE_RATE_HZ, SyntheticSpec, generate
-from emg_lightning.data.signal_stats import record_statistics, roc_auc
+from emg_lightning.data.readers.synthetic.signal_stats import record_statistics, roc_auc
 
-SMALL = SyntheticSpec(subjects_per_class=(("normal", 5), ("als", 5), ("myopathy", 5)), records_per_subject=(3, 3),
-                      duration_s=4.0, seed=7)
+SMALL = SyntheticSpec(
+    subjects_per_class=(("normal", 5), ("als", 5), ("myopathy", 5)), records_per_subject=(3, 3), duration_s=4.0, seed=7
+)
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,9 @@ def stats(records):
 
 
 def test_generator_is_deterministic_from_its_seed():
-    spec = SyntheticSpec(subjects_per_class=(("als", 1), ("myopathy", 1)), records_per_subject=(2, 2),
-                         duration_s=1.5, seed=3)
+    spec = SyntheticSpec(
+        subjects_per_class=(("als", 1), ("myopathy", 1)), records_per_subject=(2, 2), duration_s=1.5, seed=3
+    )
     first, second = list(generate(spec)), list(generate(spec))
     assert [r.name for r in first] == [r.name for r in second]
     assert all(np.array_equal(a.digital, b.digital) for a, b in zip(first, second))

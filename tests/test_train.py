@@ -10,25 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate as hydra_instantiate
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
+from hydra.utils import instantiate as hydra_instantiate
 
-from conftest import CONFIG_DIR, REPO, TINY_DATA
-from emg_lightning.module import EMGClassifier
-from emg_lightning.train import build_datamodule, train
+from emg_lightning.classifier import EMGClassifier
+from emg_lightning.config import build_datamodule
+from emg_lightning.training import train
 
-
-def compose_train(overrides: list[str], output_dir: Path):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
+from conftest import REPO, TINY_DATA, compose_train
 
 
 @pytest.fixture(autouse=True)
@@ -37,10 +26,25 @@ def clear_hydra():
     GlobalHydra.instance().clear()
 
 
-@pytest.mark.parametrize("option", ["model=alsnet", "model=resemgnet", "data=emglab", "trainer=gpu", "logger=wandb",
-                                    "logger=csv", "label_smoothing=fixed", "label_smoothing=schedule",
-                                    "label_smoothing=confidence", "label_smoothing=online", "data=wfdb",
-                                    "split=group_kfold", "split=fixed", "split=random_windows"])
+@pytest.mark.parametrize(
+    "option",
+    [
+        "model=alsnet",
+        "model=resemgnet",
+        "data=emglab",
+        "trainer=gpu",
+        "logger=wandb",
+        "logger=csv",
+        "label_smoothing=fixed",
+        "label_smoothing=schedule",
+        "label_smoothing=confidence",
+        "label_smoothing=online",
+        "data=wfdb",
+        "split=group_kfold",
+        "split=fixed",
+        "split=random_windows",
+    ],
+)
 def test_every_config_option_composes(option, tmp_path):
     cfg = compose_train([option], tmp_path)
     assert cfg.data.fold == 0 and cfg.seed == 0
@@ -88,8 +92,9 @@ def test_other_splits_train_and_say_whether_they_leak(split, leaky, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("smoothing", ["label_smoothing=schedule", "label_smoothing=confidence",
-                                       "label_smoothing=online"])
+@pytest.mark.parametrize(
+    "smoothing", ["label_smoothing=schedule", "label_smoothing=confidence", "label_smoothing=online"]
+)
 def test_adaptive_smoothing_trains_and_logs_its_epsilon(smoothing, tmp_path):
     cfg = compose_train(TINY_DATA + [smoothing, "logger=csv", "trainer.max_epochs=3"], tmp_path)
     train(cfg)
@@ -107,8 +112,14 @@ def test_adaptive_smoothing_trains_and_logs_its_epsilon(smoothing, tmp_path):
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "emg_lightning.train", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -120,13 +131,19 @@ def test_emg_train_subprocess_run(tmp_path):
     assert metrics["fold"] == 0 and (tmp_path / "csv" / "metrics.csv").is_file()
 
 
-@pytest.mark.parametrize("args, message", [
-    (TINY_DATA + ["data.fold=99"], "error: data.fold=99 is out of range: split=loso has 6 folds (0..5)"),
-    (["data=emglab", "data.root=/nonexistent/emglab"], "error: EMGLab directory /nonexistent/emglab does not exist"),
-    (TINY_DATA + ["data.normalization=minmax"], "error: data.normalization='minmax' is unknown"),
-    (TINY_DATA + ["model.optimizer.name=lion"], "error: model.optimizer.name='lion' is unknown"),
-    (TINY_DATA + ["malloc=jemalloc"], "error: malloc='jemalloc' is unknown: use reuse"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (TINY_DATA + ["data.fold=99"], "error: data.fold=99 is out of range: split=loso has 6 folds (0..5)"),
+        (
+            ["data=emglab", "data.root=/nonexistent/emglab"],
+            "error: EMGLab directory /nonexistent/emglab does not exist",
+        ),
+        (TINY_DATA + ["data.normalization=minmax"], "error: data.normalization='minmax' is unknown"),
+        (TINY_DATA + ["model.optimizer.name=lion"], "error: model.optimizer.name='lion' is unknown"),
+        (TINY_DATA + ["malloc=jemalloc"], "error: malloc='jemalloc' is unknown: use reuse"),
+    ],
+)
 def test_bad_settings_give_one_clear_line(args, message, tmp_path):
     result = run_cli(*args, f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
@@ -140,7 +157,8 @@ def test_missing_data_root_says_what_to_set(tmp_path, monkeypatch):
     result = run_cli("data=emglab", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
+        "error: data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR"
+    )
 
 
 def test_unknown_model_lists_the_options(tmp_path):
@@ -153,31 +171,45 @@ def test_unknown_model_lists_the_options(tmp_path):
 @pytest.mark.realdata
 def test_emglab_smoke_run(emglab_dir, tmp_path):
     """Real recordings through the same path; 1 epoch, a few batches, at a fifth of the native rate."""
-    result = run_cli("data=emglab", f"data.root={emglab_dir}", "data.sample_rate=4687.5", "model=alsnet",
-                     "logger=none", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
-                     "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=2", "data.fold=21",
-                     f"hydra.run.dir={tmp_path}", timeout=600)
+    result = run_cli(
+        "data=emglab",
+        f"data.root={emglab_dir}",
+        "data.sample_rate=4687.5",
+        "model=alsnet",
+        "logger=none",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3",
+        "+trainer.limit_val_batches=2",
+        "+trainer.limit_test_batches=2",
+        "data.fold=21",
+        f"hydra.run.dir={tmp_path}",
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test_subjects"] == ["M07"]
 
 
-@pytest.mark.parametrize("experiment, split", [("resemgnet_loso_cpu", "loso"),
-                                               ("resemgnet_random_windows_cpu", "random_windows")])
+@pytest.mark.parametrize(
+    "experiment, split", [("resemgnet_loso_cpu", "loso"), ("resemgnet_random_windows_cpu", "random_windows")]
+)
 def test_experiment_configs_compose(experiment, split, tmp_path):
     cfg = compose_train([f"experiment={experiment}"], tmp_path)
     assert cfg.split.name == split and cfg.data.source == "emglab" and cfg.data.sample_rate == 2343.75
     assert cfg.model.net.name == "resemgnet" and cfg.experiment_name == experiment
 
 
-@pytest.mark.parametrize("experiment, split, model, classes, rate", [
-    ("alsnet_paper", "random_windows", "alsnet", ["normal", "als"], None),
-    ("alsnet_loso", "loso", "alsnet", ["normal", "als"], None),
-    ("alsnet_loso_cpu", "loso", "alsnet", ["normal", "als"], 1171.875),
-    ("resemgnet_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
-    ("resemgnet_alsnet_lineage_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
-    ("features_loso", "loso", "features", ["normal", "als", "myopathy"], None),
-])
+@pytest.mark.parametrize(
+    "experiment, split, model, classes, rate",
+    [
+        ("alsnet_paper", "random_windows", "alsnet", ["normal", "als"], None),
+        ("alsnet_loso", "loso", "alsnet", ["normal", "als"], None),
+        ("alsnet_loso_cpu", "loso", "alsnet", ["normal", "als"], 1171.875),
+        ("resemgnet_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
+        ("resemgnet_alsnet_lineage_loso", "loso", "resemgnet", ["normal", "als", "myopathy"], None),
+        ("features_loso", "loso", "features", ["normal", "als", "myopathy"], None),
+    ],
+)
 def test_reproduction_experiments_compose(experiment, split, model, classes, rate, tmp_path):
     cfg = compose_train([f"experiment={experiment}"], tmp_path)
     assert (cfg.experiment_name, cfg.split.name, cfg.model.net.name) == (experiment, split, model)
@@ -188,15 +220,24 @@ def test_reproduction_experiments_compose(experiment, split, model, classes, rat
 def test_alsnet_experiments_carry_the_papers_recipe(experiment, tmp_path):
     cfg = compose_train([f"experiment={experiment}"], tmp_path)
     assert dict(cfg.model.optimizer) == {"name": "adam", "lr": 1e-3, "eps": 1e-7, "weight_decay": 0.0}
-    assert dict(cfg.model.scheduler) == {"name": "plateau", "monitor": "val/loss", "factor": 0.1, "patience": 5,
-                                         "min_lr": 1e-10}
+    assert dict(cfg.model.scheduler) == {
+        "name": "plateau",
+        "monitor": "val/loss",
+        "factor": 0.1,
+        "patience": 5,
+        "min_lr": 1e-10,
+    }
     assert cfg.data.batch_size == 48 and cfg.data.normalization == "none" and cfg.label_smoothing.name == "none"
     assert cfg.test_weights == "last"  # the paper reports the final epoch's weights, not the best checkpoint
     stopping = hydra_instantiate(cfg.callbacks.early_stopping)
     assert (stopping.monitor, stopping.patience, stopping.mode) == ("val/loss", 25, "min")
     assert cfg.trainer.max_epochs == (6 if experiment.endswith("_cpu") else 100)
-    model = EMGClassifier(net=dict(cfg.model.net), class_names=list(cfg.data.classes),
-                          optimizer=dict(cfg.model.optimizer), scheduler=dict(cfg.model.scheduler))
+    model = EMGClassifier(
+        net=dict(cfg.model.net),
+        class_names=list(cfg.data.classes),
+        optimizer=dict(cfg.model.optimizer),
+        scheduler=dict(cfg.model.scheduler),
+    )
     assert model.net.head.out_features == 1  # ALS vs Normal: the paper's single sigmoid output
     optimizers = model.configure_optimizers()
     adam, plateau = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
@@ -208,8 +249,10 @@ def test_alsnet_experiments_carry_the_papers_recipe(experiment, tmp_path):
 @pytest.mark.slow
 def test_last_weights_are_the_final_epochs_and_features_get_the_datas_rate(tmp_path):
     """test_weights=last tests what fit() ended with (last.ckpt), not the best checkpoint."""
-    cfg = compose_train(TINY_DATA + ["model=features", "test_weights=last", "trainer.max_epochs=3",
-                                     "data.classes=[normal,als]"], tmp_path)
+    cfg = compose_train(
+        TINY_DATA + ["model=features", "test_weights=last", "trainer.max_epochs=3", "data.classes=[normal,als]"],
+        tmp_path,
+    )
     metrics = train(cfg)
     assert metrics["test_weights"] == "last" and metrics["class_names"] == ["normal", "als"]
     last = tmp_path / "checkpoints" / "last.ckpt"
@@ -224,7 +267,7 @@ def test_last_weights_are_the_final_epochs_and_features_get_the_datas_rate(tmp_p
     batch = next(iter(datamodule.test_dataloader()))
     with torch.no_grad():
         p_als = model(batch["x"]).softmax(-1)[:, 1]
-    assert [float(r[8]) for r in rows[:len(p_als)]] == pytest.approx(p_als.tolist(), abs=1e-5)
+    assert [float(r[8]) for r in rows[: len(p_als)]] == pytest.approx(p_als.tolist(), abs=1e-5)
 
 
 def test_unknown_test_weights_is_one_clear_line(tmp_path):

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 import wfdb
 
-from conftest import REPO
 from emg_lightning.data.cache import build_table
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.readers import wfdb_dir
-from emg_lightning.data.windows import WindowSettings, window_record
 from emg_lightning.data.records import Recording
+from emg_lightning.data.windows import WindowSettings, window_record
 from emg_lightning.errors import ConfigError, DataError
+
+from conftest import REPO
 
 PATTERN = r"(?P<label>[ACM])(?P<subject>\d+)_\d+"
 LABELS = {"A": "als", "C": "normal", "M": "myopathy"}
@@ -26,8 +27,18 @@ def write_wfdb(folder, name, fs=4000, seconds=2.5, seed=0, saturate=False, unit=
     d = np.round(rng.standard_normal((int(fs * seconds), 1)) * 400).astype(np.int16)
     if saturate:
         d[:50, 0] = -32768
-    wfdb.wrsamp(name, fs=fs, units=[unit], sig_name=["emg"], d_signal=d, fmt=["16"], adc_gain=[10.0],
-                baseline=[0], write_dir=str(folder), comments=["muscle: biceps"])
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[unit],
+        sig_name=["emg"],
+        d_signal=d,
+        fmt=["16"],
+        adc_gain=[10.0],
+        baseline=[0],
+        write_dir=str(folder),
+        comments=["muscle: biceps"],
+    )
     return d[:, 0]
 
 
@@ -40,7 +51,7 @@ def wfdb_folder(tmp_path):
 
 def test_pattern_labels_and_digital_samples(wfdb_folder):
     labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, LABELS, None)
-    assert [(h.stem, s, l) for h, s, l in labelled][:2] == [("A1_0", "1", "als"), ("A2_3", "2", "als")]
+    assert [(h.stem, s, label) for h, s, label in labelled][:2] == [("A1_0", "1", "als"), ("A2_3", "2", "als")]
     record = wfdb_dir.read_record(*labelled[0])
     assert record.digital.dtype == np.int16 and record.digital[0] == -32768  # saturation kept, never NaN
     assert record.adc_gain == 10.0 and record.sample_rate == 4000 and record.metadata["muscle"] == "biceps"
@@ -60,15 +71,18 @@ def test_manifest_labels(wfdb_folder):
     manifest = wfdb_folder / "labels.csv"
     manifest.write_text("record,subject,label\nA1_0,P1,als\nC1_1,P2,normal\n")
     labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), None, None, str(manifest))
-    assert [(h.stem, s, l) for h, s, l in labelled] == [("A1_0", "P1", "als"), ("C1_1", "P2", "normal")]
+    assert [(h.stem, s, label) for h, s, label in labelled] == [("A1_0", "P1", "als"), ("C1_1", "P2", "normal")]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("rec;subj;lab\n", "needs a header row with the columns record, subject, label"),
-    ("record,subject,label\nA1_0,P1,sick\n", "line 2: unknown label 'sick'"),
-    ("record,subject,label\nZZ_9,P1,als\n", "names records absent from the folder: ['ZZ_9']"),
-    (b"\xff\xfe\x00bad", "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("rec;subj;lab\n", "needs a header row with the columns record, subject, label"),
+        ("record,subject,label\nA1_0,P1,sick\n", "line 2: unknown label 'sick'"),
+        ("record,subject,label\nZZ_9,P1,als\n", "names records absent from the folder: ['ZZ_9']"),
+        (b"\xff\xfe\x00bad", "cannot be read"),
+    ],
+)
 def test_unreadable_or_wrong_manifest(wfdb_folder, content, message):
     manifest = wfdb_folder / "labels.csv"
     manifest.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -108,8 +122,18 @@ def test_mixed_rates_are_resampled_when_a_target_rate_is_set(wfdb_folder):
 
 
 def test_wfdb_folder_trains_through_the_datamodule(wfdb_folder, tmp_path):
-    dm = EMGDataModule(source="wfdb", root=str(wfdb_folder), pattern=PATTERN, label_map=LABELS, window_s=0.5,
-                       fold=1, split={"val_subjects_per_class": 0}, cache_dir=str(tmp_path / "cache"))
+    dm = EMGDataModule.from_config(
+        {
+            "source": "wfdb",
+            "root": str(wfdb_folder),
+            "pattern": PATTERN,
+            "label_map": LABELS,
+            "window_s": 0.5,
+            "fold": 1,
+        },
+        split={"val_subjects_per_class": 0},
+        cache_dir=str(tmp_path / "cache"),
+    )
     dm.setup()
     assert dm.subjects == ["1", "2"] and dm.fold.test == ("2",)
     batch = next(iter(dm.train_dataloader()))
@@ -129,30 +153,37 @@ def test_bandpass_removes_out_of_band_power():
 
 def test_robust_scale_is_fitted_on_training_subjects_only(tmp_path):
     spec = {"subjects_per_class": {"normal": 2, "als": 2}, "records_per_subject": [1, 1], "duration_s": 2.0}
-    common = dict(synthetic=spec, classes=["normal", "als"], sample_rate=2343.75, split={"val_subjects_per_class": 0},
-                  cache_dir=str(tmp_path))
+    data = dict(synthetic=spec, classes=["normal", "als"], sample_rate=2343.75)
+    common = dict(split={"val_subjects_per_class": 0}, cache_dir=str(tmp_path))
     scales = {}
     for fold in range(4):
-        dm = EMGDataModule(normalization="robust", fold=fold, **common)
+        dm = EMGDataModule.from_config({**data, "normalization": "robust", "fold": fold}, **common)
         dm.setup()
         scales[dm.fold.test] = dm.robust_scale_uv
         x = next(iter(dm.test_dataloader()))["x"]
-        raw = EMGDataModule(normalization="none", fold=fold, **common)
+        raw = EMGDataModule.from_config({**data, "normalization": "none", "fold": fold}, **common)
         raw.setup()
-        assert np.allclose(x.numpy() * dm.robust_scale_uv, next(iter(raw.test_dataloader()))["x"].numpy(),
-                           rtol=1e-4, atol=1e-3)
+        assert np.allclose(
+            x.numpy() * dm.robust_scale_uv, next(iter(raw.test_dataloader()))["x"].numpy(), rtol=1e-4, atol=1e-3
+        )
     assert len(set(scales.values())) == 4  # each fold's scale comes from its own training subjects
 
 
 def run_emg_data(*args):
-    return subprocess.run([sys.executable, "-m", "emg_lightning.data_summary", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.data", *args], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_emg_data_on_synthetic_data(tmp_path):
     out = tmp_path / "summary.json"
-    result = run_emg_data("--json", str(out), "data.synthetic.subjects_per_class={normal:2,als:1,myopathy:1}",
-                          "data.synthetic.records_per_subject=[2,2]", "data.synthetic.duration_s=3.2")
+    result = run_emg_data(
+        "--json",
+        str(out),
+        "data.synthetic.subjects_per_class={normal:2,als:1,myopathy:1}",
+        "data.synthetic.records_per_subject=[2,2]",
+        "data.synthetic.duration_s=3.2",
+    )
     assert result.returncode == 0, result.stderr
     assert "8 records, 4 subjects, 24 windows" in result.stdout
     summary = json.loads(out.read_text())

@@ -33,8 +33,8 @@ def test_hop_gives_overlapping_windows():
 def test_flat_and_saturated_windows_are_dropped_and_counted():
     r = recording()
     digital = r.digital.copy()
-    digital[int(2 * FS):int(3 * FS) + 5] = 0  # window 2 flat (dead electrode)
-    digital[int(5 * FS):int(5.5 * FS)] = 32767  # window 5 half saturated
+    digital[int(2 * FS) : int(3 * FS) + 5] = 0  # window 2 flat (dead electrode)
+    digital[int(5 * FS) : int(5.5 * FS)] = 32767  # window 5 half saturated
     w = window_record(Recording(r.name, r.subject, r.label, FS, digital, r.adc_gain), WindowSettings())
     assert w.dropped == {"flat": 1, "saturated": 1}
     assert 2 not in w.window_index and 5 not in w.window_index and len(w.windows) == 9
@@ -83,8 +83,9 @@ def test_cache_is_built_once_and_memory_mapped(tmp_path):
 
     def build():
         calls.append(1)
-        return build_table([recording(), recording("N2001A01BB01", subject="A01", label="als", seed=1)],
-                           WindowSettings())
+        return build_table(
+            [recording(), recording("N2001A01BB01", subject="A01", label="als", seed=1)], WindowSettings()
+        )
 
     first = cached_table("t", {"k": 1}, build, tmp_path)
     second = cached_table("t", {"k": 1}, build, tmp_path)

@@ -1,38 +1,15 @@
-"""emg-bench: what the framework costs against a hand-written PyTorch loop, and the data path against the model.
-
-    emg-bench                                   # synthetic data, every model, native and CPU-sized rates
-    emg-bench --emglab /path/to/emglab-n2001-bb --json experiments/benchmarks.json
-    emg-bench --models resemgnet --rates cpu    # a subset
-
-Configurations: "native" = 1-s windows at 23,437.5 Hz; "cpu" = each model's CPU-sized experiment (alsnet_loso_cpu at
-1,171.875 Hz, resemgnet_loso_cpu at 2,343.75 Hz; features_loso already runs at the native rate). For each, in one
-process:
-- training windows/s through the framework's real path (EMGClassifier + EMGDataModule + ``Trainer.fit`` with the
-  emg-train configuration's trainer, training metrics and logging calls; validation, checkpoints and loggers off)
-  and through a plain loop (the same network, batch size, optimiser and windows, already in memory as one tensor),
-  alternating step by step inside ``--repeats`` fits (after each framework step, one plain step), so that a shared
-  machine's slow phases hit both alike; the ratio of the two throughputs over all step pairs, the median of the
-  per-step ratios, and each fit's ratio;
-- DataLoader windows/s from the cache alone, and its ratio to the framework's training windows/s;
-- inference latency per one-second window (batch 1, and batched); peak resident memory of a fresh process that
-  trains the setting (a few framework steps);
-- cache cold build and warm load times.
-On a CUDA machine each model also gets bf16 mixed precision and compiled (``torch.compile``) variants, GPU peak
-memory, and the time per epoch of a full LOSO fold at the measured speed.
-"""
+"""What the framework costs against a hand-written PyTorch loop, and the data path against the model (the
+library behind emg-bench; the command and what it measures: ``emg_lightning/cli/bench.py``)."""
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import functools
 import logging
 import math
 import multiprocessing
-import platform
 import resource
 import statistics
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -43,14 +20,12 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from emg_lightning.benchmarks.data_path import data_source, loader_throughput, timed
+from emg_lightning.benchmarks.data_path import loader_throughput, timed
+from emg_lightning.classifier import EMGClassifier, build_optimizer
+from emg_lightning.config import build_classifier, compose_config
 from emg_lightning.data.datamodule import EMGDataModule
-from emg_lightning.io import atomic_write_json
-from emg_lightning.malloc import MALLOC_MODES, configure_malloc
-from emg_lightning.module import EMGClassifier, build_optimizer
-from emg_lightning.train import compose_config, network_settings
 
 MODELS = ("alsnet", "resemgnet", "features")
 RATES = ("native", "cpu")
@@ -58,9 +33,13 @@ RATES = ("native", "cpu")
 # CPU-sized experiment: alsnet_loso_cpu, resemgnet_loso_cpu; the feature baseline's own CPU experiment
 # (features_loso) runs at the native rate, so it has no separate "cpu" row. Native ALSNet takes ~0.1 s per window
 # per step on 2 cores, hence its small native batch.
-CONFIGURATIONS = {("alsnet", "native"): (None, 8), ("alsnet", "cpu"): (1171.875, 48),
-                  ("resemgnet", "native"): (None, 16), ("resemgnet", "cpu"): (2343.75, 32),
-                  ("features", "native"): (None, 64)}
+CONFIGURATIONS = {
+    ("alsnet", "native"): (None, 8),
+    ("alsnet", "cpu"): (1171.875, 48),
+    ("resemgnet", "native"): (None, 16),
+    ("resemgnet", "cpu"): (2343.75, 32),
+    ("features", "native"): (None, 64),
+}
 
 
 @dataclass
@@ -84,7 +63,7 @@ class PlainLoop:
 
     def __init__(self, setting: Setting, datamodule: EMGDataModule, windows: torch.Tensor, labels: torch.Tensor):
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        classifier = build_classifier(setting.model, datamodule, compiled=False)
+        classifier = benchmark_classifier(setting.model, datamodule, compiled=False)
         self.net = classifier.net.to(self.device).train()
         self.forward = torch.compile(self.net) if setting.compiled else self.net
         self.optimizer = build_optimizer(self.net.parameters(), classifier.optimizer_cfg)  # the framework's settings
@@ -172,28 +151,40 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", module="lightning")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def composed(group_option: str) -> DictConfig:
     """emg-train's configuration with one group option (``model=alsnet``), composed once per process."""
     return compose_config([group_option])
 
 
-def build_classifier(model: str, datamodule: EMGDataModule, compiled: bool) -> EMGClassifier:
-    cfg = OmegaConf.to_container(composed(f"model={model}").model, resolve=True)
-    return EMGClassifier(net=network_settings(cfg["net"], datamodule), class_names=datamodule.classes,
-                         optimizer=cfg["optimizer"], scheduler={"name": "none"}, compile_net=compiled)
+def benchmark_classifier(model: str, datamodule: EMGDataModule, compiled: bool) -> EMGClassifier:
+    """emg-train's classifier for ``model=<model>``, without a learning-rate schedule (steps, not epochs)."""
+    cfg = composed(f"model={model}").copy()
+    cfg.model.scheduler = {"name": "none"}
+    cfg.compile = compiled
+    return build_classifier(cfg, datamodule)
 
 
 def fit_trainer(setting: Setting, datamodule: EMGDataModule, steps: int, callbacks: list) -> None:
     """``Trainer.fit`` for ``steps`` batches with emg-train's trainer settings; validation, checkpoints, loggers
     and the progress bar off."""
-    model = build_classifier(setting.model, datamodule, setting.compiled)
+    model = benchmark_classifier(setting.model, datamodule, setting.compiled)
     trainer_cfg = composed("trainer=gpu" if torch.cuda.is_available() else "trainer=cpu").trainer
     # max_steps, not one epoch: a measurement may span epochs, and pays the framework's epoch-end work when it does
-    trainer = L.Trainer(accelerator=trainer_cfg.accelerator, devices=1, precision=setting.precision,
-                        max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
-                        log_every_n_steps=trainer_cfg.log_every_n_steps, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+    trainer = L.Trainer(
+        accelerator=trainer_cfg.accelerator,
+        devices=1,
+        precision=setting.precision,
+        max_steps=steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=trainer_cfg.log_every_n_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
     trainer.fit(model, train_dataloaders=datamodule.train_dataloader())
 
 
@@ -221,27 +212,33 @@ def training_figures(setting: Setting, datamodule: EMGDataModule, repeats: int, 
     framework = sum(sum(w) for w, _, _ in fits) / sum(sum(f) for _, f, _ in fits)
     plain = sum(len(p) for _, _, p in fits) * setting.batch_size / sum(sum(p) for _, _, p in fits)
     step_ratios = [(n / f) / (setting.batch_size / p) for w, fs, ps in fits for n, f, p in zip(w, fs, ps)]
-    return {"steps": steps, "framework_windows_per_s": round(framework, 2), "plain_windows_per_s": round(plain, 2),
-            "framework_to_plain": round(framework / plain, 3),
-            "median_step_ratio": round(statistics.median(step_ratios), 3),
-            "ratios": [round(f / p, 3) for f, p in zip(framework_runs, plain_runs)],
-            "framework_runs": [round(f, 2) for f in framework_runs], "plain_runs": [round(p, 2) for p in plain_runs],
-            "page_faults_per_step_pair": round(faults),
-            **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available()
-               else {})}
+    return {
+        "steps": steps,
+        "framework_windows_per_s": round(framework, 2),
+        "plain_windows_per_s": round(plain, 2),
+        "framework_to_plain": round(framework / plain, 3),
+        "median_step_ratio": round(statistics.median(step_ratios), 3),
+        "ratios": [round(f / p, 3) for f, p in zip(framework_runs, plain_runs)],
+        "framework_runs": [round(f, 2) for f in framework_runs],
+        "plain_runs": [round(p, 2) for p in plain_runs],
+        "page_faults_per_step_pair": round(faults),
+        **({"peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1)} if torch.cuda.is_available() else {}),
+    }
 
 
 def inference_latency_ms(setting: Setting, datamodule: EMGDataModule, batch_size: int, target_s: float) -> float:
     """Milliseconds per one-second window in eval mode, no gradients, at this batch size."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    net = build_classifier(setting.model, datamodule, compiled=False).net.to(device).eval()
+    net = benchmark_classifier(setting.model, datamodule, compiled=False).net.to(device).eval()
     x = datamodule.test_set[np.arange(min(batch_size, len(datamodule.test_set)))]["x"].to(device)
     x = x.repeat(math.ceil(batch_size / len(x)), 1, 1)[:batch_size]
 
     def once() -> float:
         start = time.perf_counter()
-        with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16,
-                                                    enabled=setting.precision == "bf16-mixed"):
+        with (
+            torch.inference_mode(),
+            torch.autocast(device.type, torch.bfloat16, enabled=setting.precision == "bf16-mixed"),
+        ):
             net(x)
         if device.type == "cuda":
             torch.cuda.synchronize()
@@ -254,11 +251,18 @@ def inference_latency_ms(setting: Setting, datamodule: EMGDataModule, batch_size
 
 
 def make_datamodule(source: dict[str, Any], sample_rate: float | None, batch_size: int, cache: str) -> EMGDataModule:
-    return EMGDataModule(**source, sample_rate=sample_rate, batch_size=batch_size, cache_dir=cache)
+    return EMGDataModule.from_config({**source, "sample_rate": sample_rate, "batch_size": batch_size}, cache_dir=cache)
 
 
-def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], repeats: int, target_s: float,
-                  cache: str, batch_size: int | None = None) -> dict[str, Any]:
+def run_benchmark(
+    source: dict[str, Any],
+    models: list[str],
+    rates: list[str],
+    repeats: int,
+    target_s: float,
+    cache: str,
+    batch_size: int | None = None,
+) -> dict[str, Any]:
     """Every figure for every model x rate (x precision and compilation on CUDA); ``batch_size`` overrides
     the per-rate default."""
     settings: list[Setting] = []
@@ -275,12 +279,16 @@ def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], r
                 settings.append(Setting(model, rate, sample_rate, size, "bf16-mixed", compiled=True))
     report: dict[str, Any] = {"data": {}, "models": []}
     for sample_rate in sorted({s.sample_rate for s in settings}, key=lambda r: -(r or 1e9)):
-        cold, cold_s = timed(lambda: make_datamodule(source, sample_rate, 1, cache).load_table())
+        cold, cold_s = timed(lambda rate=sample_rate: make_datamodule(source, rate, 1, cache).load_table())
         warm = make_datamodule(source, sample_rate, 1, cache)
-        _, warm_s = timed(lambda: (warm.load_table(), warm.setup()))
-        report["data"][f"{cold.sample_rate:g} Hz"] = {"sample_rate_hz": cold.sample_rate, "windows": len(cold),
-                                "window_samples": int(cold.windows.shape[1]), "cold_build_s": round(cold_s, 2),
-                                "warm_load_and_setup_s": round(warm_s, 3)}
+        _, warm_s = timed(lambda dm=warm: (dm.load_table(), dm.setup()))
+        report["data"][f"{cold.sample_rate:g} Hz"] = {
+            "sample_rate_hz": cold.sample_rate,
+            "windows": len(cold),
+            "window_samples": int(cold.windows.shape[1]),
+            "cold_build_s": round(cold_s, 2),
+            "warm_load_and_setup_s": round(warm_s, 3),
+        }
     for setting in settings:
         print(f"[emg-bench] {setting.label} (batch {setting.batch_size}) ...", flush=True)
         datamodule = make_datamodule(source, setting.sample_rate, setting.batch_size, cache)
@@ -288,37 +296,74 @@ def run_benchmark(source: dict[str, Any], models: list[str], rates: list[str], r
         loader = loader_throughput(datamodule)
         figures = training_figures(setting, datamodule, repeats, target_s)
         fold_windows = len(datamodule.train_set)
-        row = {"model": setting.model, "rate": setting.rate, "sample_rate_hz": datamodule.sample_rate,
-               "precision": setting.precision, "compiled": setting.compiled, "batch_size": setting.batch_size,
-               **figures, "loader_windows_per_s": round(loader, 1),
-               "loader_to_training": round(loader / figures["framework_windows_per_s"], 1),
-               "latency_ms_batch1": inference_latency_ms(setting, datamodule, 1, target_s / 4),
-               "latency_ms_batched": inference_latency_ms(setting, datamodule, setting.batch_size, target_s / 4),
-               "peak_rss_mb": peak_rss_of_training(setting, source, cache),
-               "fold_train_windows": fold_windows,
-               "epoch_s_estimate": round(fold_windows / figures["framework_windows_per_s"], 3)}
+        row = {
+            "model": setting.model,
+            "rate": setting.rate,
+            "sample_rate_hz": datamodule.sample_rate,
+            "precision": setting.precision,
+            "compiled": setting.compiled,
+            "batch_size": setting.batch_size,
+            **figures,
+            "loader_windows_per_s": round(loader, 1),
+            "loader_to_training": round(loader / figures["framework_windows_per_s"], 1),
+            "latency_ms_batch1": inference_latency_ms(setting, datamodule, 1, target_s / 4),
+            "latency_ms_batched": inference_latency_ms(setting, datamodule, setting.batch_size, target_s / 4),
+            "peak_rss_mb": peak_rss_of_training(setting, source, cache),
+            "fold_train_windows": fold_windows,
+            "epoch_s_estimate": round(fold_windows / figures["framework_windows_per_s"], 3),
+        }
         report["models"].append(row)
     return report
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"emg-bench, {report['date']}: {report['machine']}; data: {report['source']}",
-             f"malloc: {report['malloc']}", ""]
+    lines = [
+        f"emg-bench, {report['date']}: {report['machine']}; data: {report['source']}",
+        f"malloc: {report['malloc']}",
+        "",
+    ]
     for rate, d in report["data"].items():
-        lines.append(f"cache at {rate}: {d['windows']} windows x {d['window_samples']} samples, cold build "
-                     f"{d['cold_build_s']} s, warm load + setup {d['warm_load_and_setup_s']} s")
-    header = ("model", "rate", "prec", "batch", "framework w/s", "plain w/s", "ratio", "loader w/s", "loader/train",
-              "lat b1 ms", "lat bN ms", "peak MB", "faults/pair", "epoch s")
+        lines.append(
+            f"cache at {rate}: {d['windows']} windows x {d['window_samples']} samples, cold build "
+            f"{d['cold_build_s']} s, warm load + setup {d['warm_load_and_setup_s']} s"
+        )
+    header = (
+        "model",
+        "rate",
+        "prec",
+        "batch",
+        "framework w/s",
+        "plain w/s",
+        "ratio",
+        "loader w/s",
+        "loader/train",
+        "lat b1 ms",
+        "lat bN ms",
+        "peak MB",
+        "faults/pair",
+        "epoch s",
+    )
     rows = [header]
     for r in report["models"]:
         batched = r["latency_ms_batched"]
-        rows.append((r["model"] + (" (compiled)" if r["compiled"] else ""), r["rate"], r["precision"],
-                     str(r["batch_size"]), f"{r['framework_windows_per_s']:g}", f"{r['plain_windows_per_s']:g}",
-                     f"{r['framework_to_plain']:.3f}", f"{r['loader_windows_per_s']:g}",
-                     f"{r['loader_to_training']:g}x",
-                     f"{r['latency_ms_batch1']:g}", f"{batched:g}",
-                     _figure(r.get("peak_gpu_mb", r.get("peak_rss_mb"))), str(r["page_faults_per_step_pair"]),
-                     f"{r['epoch_s_estimate']:g}"))
+        rows.append(
+            (
+                r["model"] + (" (compiled)" if r["compiled"] else ""),
+                r["rate"],
+                r["precision"],
+                str(r["batch_size"]),
+                f"{r['framework_windows_per_s']:g}",
+                f"{r['plain_windows_per_s']:g}",
+                f"{r['framework_to_plain']:.3f}",
+                f"{r['loader_windows_per_s']:g}",
+                f"{r['loader_to_training']:g}x",
+                f"{r['latency_ms_batch1']:g}",
+                f"{batched:g}",
+                _figure(r.get("peak_gpu_mb", r.get("peak_rss_mb"))),
+                str(r["page_faults_per_step_pair"]),
+                f"{r['epoch_s_estimate']:g}",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)
@@ -326,52 +371,3 @@ def format_report(report: dict[str, Any]) -> str:
 
 def _figure(value: float | None) -> str:
     return "n/a" if value is None else f"{value:g}"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--emglab", help="EMGLab N2001 folder (default: the embedded synthetic data set)")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
-    parser.add_argument("--rates", default=",".join(RATES),
-                        help="native (23,437.5 Hz) and/or cpu (each model's CPU-sized experiment)")
-    parser.add_argument("--repeats", type=int, default=3, help="fits per setting, each alternating framework and "
-                        "plain steps")
-    parser.add_argument("--seconds", type=float, default=4.0, help="framework training time per fit (the plain "
-                        "steps take about as long again)")
-    parser.add_argument("--batch-size", type=int, help="one batch size for all (default: per model and rate)")
-    parser.add_argument("--malloc", default="reuse", choices=MALLOC_MODES,
-                        help="CPU allocator setting, as emg-train's malloc= (default reuse; system = before it)")
-    parser.add_argument("--json", help="also write the report here (JSON)")
-    args = parser.parse_args(argv)
-    models, rates = args.models.split(","), args.rates.split(",")
-    for name, values, allowed in (("--models", models, MODELS), ("--rates", rates, RATES)):
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            parser.error(f"{name}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
-    if args.emglab and not any(Path(args.emglab).glob("*.hea")):
-        parser.error(f"--emglab {args.emglab}: no .hea files there; pass the emglab-n2001-bb folder")
-    if args.repeats < 1 or (args.batch_size is not None and args.batch_size < 1):
-        parser.error("--repeats and --batch-size must be >= 1")
-    source = data_source(args.emglab)
-    malloc = configure_malloc(args.malloc)
-    quiet_lightning()
-    torch.manual_seed(0)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as cache:
-        report = run_benchmark(source, models, rates, args.repeats, args.seconds, cache, args.batch_size)
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    report = {"date": time.strftime("%Y-%m-%d"), "source": args.emglab or "synthetic (default spec)",
-              "machine": f"{platform.machine()} {device}, {torch.get_num_threads()} torch threads, "
-                         f"torch {torch.__version__}, lightning {L.__version__}",
-              "malloc": malloc,
-              "command": "emg-bench " + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
-              **report, "total_s": round(time.perf_counter() - started, 1)}
-    print(format_report(report))
-    print(f"total {report['total_s']} s")
-    if args.json:
-        atomic_write_json(Path(args.json), report)
-        print(f"report: {args.json}")
-
-
-if __name__ == "__main__":
-    main()

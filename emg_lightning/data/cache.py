@@ -16,9 +16,9 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -63,11 +63,15 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         gains.add(record.adc_gain)
         rates.add(record.sample_rate)
         if settings.sample_rate is None and len(rates) > 1:
-            raise DataError(f"record {record.name} has sampling rate {record.sample_rate} Hz, others "
-                            f"{sorted(rates - {record.sample_rate})} Hz: set data.sample_rate to resample all")
+            raise DataError(
+                f"record {record.name} has sampling rate {record.sample_rate} Hz, others "
+                f"{sorted(rates - {record.sample_rate})} Hz: set data.sample_rate to resample all"
+            )
         if len(gains) > 1:  # windows are stored in ADC units with one gain per table
-            raise DataError(f"record {record.name} has ADC gain {record.adc_gain}/uV, others "
-                            f"{sorted(gains - {record.adc_gain})}: mixed gains are not supported")
+            raise DataError(
+                f"record {record.name} has ADC gain {record.adc_gain}/uV, others "
+                f"{sorted(gains - {record.adc_gain})}: mixed gains are not supported"
+            )
         at_limits = int(np.count_nonzero((record.digital == -32768) | (record.digital == 32767)))
         if at_limits:
             saturated_records[record.name] = at_limits
@@ -76,8 +80,12 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         dropped.update(result.dropped)
         if len(result.windows) == 0 and not result.dropped:
             skipped.append(record.name)
-            log.warning("record %s (%.2f s) is shorter than one %.2f s window: skipped",
-                        record.name, record.duration_s, settings.window_s)
+            log.warning(
+                "record %s (%.2f s) is shorter than one %.2f s window: skipped",
+                record.name,
+                record.duration_s,
+                settings.window_s,
+            )
             continue
         n = len(result.windows)
         chunks.append(result.windows)
@@ -87,8 +95,10 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         columns["window"] += result.window_index.tolist()
         columns["start_sample"] += result.start_sample.tolist()
     if not chunks:
-        raise DataError("no window survived: every record is shorter than data.window_s or was dropped by the "
-                        "quality rules (data.quality)")
+        raise DataError(
+            "no window survived: every record is shorter than data.window_s or was dropped by the "
+            "quality rules (data.quality)"
+        )
     native_rate = next(iter(rates))
     windows = np.concatenate(chunks)
     summary = {
@@ -100,10 +110,20 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
         "saturated_samples_per_record": saturated_records,
         "record_metadata": record_metadata,
     }
-    log.info("%d records -> %d windows; dropped by the quality rules: %s; records shorter than a window: %d",
-             n_records, len(windows), dict(dropped) or "none", len(skipped))
-    return WindowTable(windows, {k: np.asarray(v) for k, v in columns.items()}, next(iter(gains)),
-                       settings.output_rate(native_rate), summary)
+    log.info(
+        "%d records -> %d windows; dropped by the quality rules: %s; records shorter than a window: %d",
+        n_records,
+        len(windows),
+        dict(dropped) or "none",
+        len(skipped),
+    )
+    return WindowTable(
+        windows,
+        {k: np.asarray(v) for k, v in columns.items()},
+        next(iter(gains)),
+        settings.output_rate(native_rate),
+        summary,
+    )
 
 
 def _save(table: WindowTable, directory: Path) -> None:
@@ -132,8 +152,9 @@ def _load(directory: Path) -> WindowTable:
     return WindowTable(windows, columns, meta["adc_gain"], meta["sample_rate"], meta["summary"])
 
 
-def cached_table(name: str, key_payload: dict, build: Callable[[], WindowTable],
-                 cache_dir: str | os.PathLike) -> WindowTable:
+def cached_table(
+    name: str, key_payload: dict, build: Callable[[], WindowTable], cache_dir: str | os.PathLike
+) -> WindowTable:
     """Load the table for ``key_payload`` from the cache, or build it, store it atomically and load it."""
     cache_dir = Path(cache_dir).expanduser()
     directory = cache_dir / f"{name}-{cache_key(key_payload)}"
@@ -148,8 +169,10 @@ def cached_table(name: str, key_payload: dict, build: Callable[[], WindowTable],
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"cannot create the cache directory {cache_dir} ({exc}): set paths.cache_dir "
-                        f"(or EMG_CACHE_DIR) to a writable folder") from exc
+        raise DataError(
+            f"cannot create the cache directory {cache_dir} ({exc}): set paths.cache_dir "
+            f"(or EMG_CACHE_DIR) to a writable folder"
+        ) from exc
     log.info("building window cache %s", directory)
     table = build()
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=cache_dir))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -15,12 +16,17 @@ from emg_lightning.data.readers.synthetic import SyntheticSpec
 from emg_lightning.data.records import CLASS_NAMES
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, make_fold, random_windows
-from emg_lightning.data.windows import WindowSettings, robust_scale
+from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
 from emg_lightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 NORMALIZATIONS = ("none", "zscore", "robust")
+# The flat data.* keys of the configuration, by the group they belong to (EMGDataModule.from_config).
+WINDOW_KEYS = ("window_s", "hop_s", "sample_rate", "trim_after_s", "bandpass_hz")
+QUALITY_KEYS = ("min_std_uv", "max_saturated_fraction")
+WFDB_KEYS = ("pattern", "label_map", "manifest", "channel")
+DIRECT_KEYS = {"source", "root", "classes", "fold", "synthetic", "normalization", "batch_size", "num_workers"}
 
 
 class WindowDataset(Dataset):
@@ -31,8 +37,16 @@ class WindowDataset(Dataset):
     ``subject`` / ``record`` indices into the DataModule's ``subjects`` / ``records`` lists, ``window`` position.
     """
 
-    def __init__(self, table: WindowTable, rows: np.ndarray, labels: np.ndarray, subjects: np.ndarray,
-                 records: np.ndarray, normalization: str, robust_scale_uv: float = 1.0) -> None:
+    def __init__(
+        self,
+        table: WindowTable,
+        rows: np.ndarray,
+        labels: np.ndarray,
+        subjects: np.ndarray,
+        records: np.ndarray,
+        normalization: str,
+        robust_scale_uv: float = 1.0,
+    ) -> None:
         self.table, self.rows = table, rows
         self.labels, self.subjects, self.records = labels, subjects, records
         self.normalization = normalization
@@ -61,6 +75,23 @@ class WindowDataset(Dataset):
         }
 
 
+class InOrderBatches(SequentialSampler):
+    """Consecutive batches of positions, in order (one memmap read per batch). A ``SequentialSampler``, so
+    Lightning's ``overfit_batches`` keeps it instead of swapping in one that yields single windows."""
+
+    def __init__(self, dataset: Dataset, batch_size: int) -> None:
+        super().__init__(dataset)
+        self.batch_size = batch_size
+
+    def __iter__(self):
+        n = len(self.data_source)
+        for start in range(0, n, self.batch_size):
+            yield list(range(start, min(start + self.batch_size, n)))
+
+    def __len__(self) -> int:
+        return -(-len(self.data_source) // self.batch_size)
+
+
 class EMGDataModule(L.LightningDataModule):
     """Windows of one data source, split by subject: fold ``fold`` holds out its test subject(s); validation
     subjects are drawn from the training subjects only, stratified by class."""
@@ -70,40 +101,34 @@ class EMGDataModule(L.LightningDataModule):
         source: str = "synthetic",
         root: str | None = None,
         classes: Sequence[str] = CLASS_NAMES,
-        window_s: float = 1.0,
-        hop_s: float | None = None,
-        sample_rate: float | None = None,
-        normalization: str = "none",
-        min_std_uv: float = 1.0,
-        max_saturated_fraction: float = 0.05,
-        trim_after_s: dict[str, float] | None = None,
-        bandpass_hz: Sequence[float] | None = None,
-        synthetic: dict[str, Any] | None = None,
-        pattern: str | None = None,
-        label_map: dict[str, str] | None = None,
-        manifest: str | None = None,
-        channel: int = 0,
         fold: int = 0,
+        windows: WindowSettings | None = None,
         split: dict[str, Any] | None = None,
+        wfdb: dict[str, Any] | None = None,
+        synthetic: dict[str, Any] | None = None,
+        normalization: str = "none",
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
     ) -> None:
+        """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
+        ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
+        generator's settings. ``from_config`` takes the flat ``data.*`` keys of the configuration instead."""
         super().__init__()
         unknown = sorted(set(classes) - set(CLASS_NAMES))
         if unknown or len(classes) < 2:
             raise ConfigError(f"data.classes={list(classes)} must name at least two of {list(CLASS_NAMES)}")
         if normalization not in NORMALIZATIONS:
-            raise ConfigError(f"data.normalization={normalization!r} is unknown; available: "
-                              f"{', '.join(NORMALIZATIONS)}")
+            raise ConfigError(
+                f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
+            )
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         self.source, self.root = source, root
         self.classes = list(classes)
-        self.settings = WindowSettings(window_s, hop_s, sample_rate, min_std_uv, max_saturated_fraction,
-                                       dict(trim_after_s or {}), tuple(bandpass_hz) if bandpass_hz else None)
-        self.wfdb_options = {"pattern": pattern, "label_map": dict(label_map or {}), "manifest": manifest,
-                             "channel": channel}
+        self.settings = windows or WindowSettings()
+        self.wfdb_options = {"pattern": None, "manifest": None, "channel": 0, **(wfdb or {})}
+        self.wfdb_options["label_map"] = dict(self.wfdb_options.get("label_map") or {})
         self.synthetic_spec = _synthetic_spec(synthetic or {})
         self.fold_index = fold
         self.split = {"name": "loso", "seed": 0, **(split or {})}
@@ -112,13 +137,38 @@ class EMGDataModule(L.LightningDataModule):
         self.table: WindowTable | None = None
         self.fold: Fold | None = None
 
+    @classmethod
+    def from_config(
+        cls, data: dict[str, Any], split: dict[str, Any] | None = None, cache_dir: str = "~/.cache/emg-lightning"
+    ) -> EMGDataModule:
+        """From the flat ``data.*`` keys users type (``data.window_s``, ``data.min_std_uv``, ``data.pattern`` ...),
+        grouped here into windowing, quality rules and WFDB labelling."""
+        data = dict(data)
+        quality = {k: data.pop(k) for k in QUALITY_KEYS if k in data}
+        windows = {k: data.pop(k) for k in WINDOW_KEYS if k in data}
+        wfdb = {k: data.pop(k) for k in WFDB_KEYS if k in data}
+        unknown = sorted(set(data) - DIRECT_KEYS)
+        if unknown:
+            raise ConfigError(
+                f"data has no settings {unknown}; known: "
+                f"{sorted(DIRECT_KEYS | set(WINDOW_KEYS) | set(QUALITY_KEYS) | set(WFDB_KEYS))}"
+            )
+        if windows.get("trim_after_s") is not None:
+            windows["trim_after_s"] = dict(windows["trim_after_s"])
+        windows["trim_after_s"] = windows.get("trim_after_s") or {}
+        if windows.get("bandpass_hz"):
+            windows["bandpass_hz"] = tuple(windows["bandpass_hz"])
+        settings = WindowSettings(**windows, quality=QualityRules(**quality))
+        return cls(**data, windows=settings, split=split, wfdb=wfdb, cache_dir=cache_dir)
+
     def prepare_data(self) -> None:
         self.load_table()
 
     def load_table(self) -> WindowTable:
         if self.table is None:
-            self.table = load_window_table(self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec,
-                                           **self.wfdb_options)
+            self.table = load_window_table(
+                self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec, **self.wfdb_options
+            )
         return self.table
 
     def subject_labels(self) -> dict[str, str]:
@@ -137,35 +187,53 @@ class EMGDataModule(L.LightningDataModule):
         self.records = sorted(set(table.columns["record"][keep]))
         self.fold = _make_fold(self.subject_labels(), self.fold_index, self.split)
         class_of = {c: i for i, c in enumerate(self.classes)}
-        labels = np.array([class_of.get(l, -1) for l in label_names], dtype=np.int64)
+        labels = np.array([class_of.get(name, -1) for name in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
         record_ids = _index_of(table.columns["record"], self.records)
         if self.fold.leaky:  # random_windows: the split is over windows, not subjects
             kept = np.flatnonzero(keep)
-            parts = random_windows(len(kept), self.split.get("test_fraction", 0.2),
-                                   self.split.get("val_fraction", 0.2), self.split["seed"])
+            parts = random_windows(
+                len(kept), self.split.get("test_fraction", 0.2), self.split.get("val_fraction", 0.2), self.split["seed"]
+            )
             rows = dict(zip(("train", "val", "test"), (kept[p] for p in parts)))
-            log.warning("split=random_windows is LEAKY: windows of the same recordings and subjects are in "
-                        "train, validation and test (the ALSNet paper's protocol)")
+            log.warning(
+                "split=random_windows is LEAKY: windows of the same recordings and subjects are in "
+                "train, validation and test (the ALSNet paper's protocol)"
+            )
         else:
-            rows = {part: np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
-                    for part in ("train", "val", "test")}
+            rows = {
+                part: np.flatnonzero(keep & np.isin(table.columns["subject"], getattr(self.fold, part)))
+                for part in ("train", "val", "test")
+            }
         self.robust_scale_uv = 1.0
         if self.normalization == "robust" and len(rows["train"]):
-            sample = np.random.default_rng(self.split["seed"]).choice(rows["train"], min(256, len(rows["train"])),
-                                                                   replace=False)
+            sample = np.random.default_rng(self.split["seed"]).choice(
+                rows["train"], min(256, len(rows["train"])), replace=False
+            )
             self.robust_scale_uv = robust_scale(table.windows[np.sort(sample)] / table.adc_gain)
-            log.info("robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index,
-                     self.robust_scale_uv)
-        sets = {part: WindowDataset(table, r, labels, subject_ids, record_ids, self.normalization,
-                                    self.robust_scale_uv) for part, r in rows.items()}
+            log.info(
+                "robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index, self.robust_scale_uv
+            )
+        sets = {
+            part: WindowDataset(table, r, labels, subject_ids, record_ids, self.normalization, self.robust_scale_uv)
+            for part, r in rows.items()
+        }
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
         if len(self.train_set) == 0 or len(self.test_set) == 0:
-            raise ConfigError(f"fold {self.fold_index} has {len(self.train_set)} training and {len(self.test_set)} "
-                              f"test windows: check data.classes and the split settings")
-        log.info("fold %d: train %d subjects / %d windows, val %d / %d, test %s / %d windows",
-                 self.fold_index, len(self.fold.train), len(self.train_set), len(self.fold.val), len(self.val_set),
-                 ",".join(self.fold.test), len(self.test_set))
+            raise ConfigError(
+                f"fold {self.fold_index} has {len(self.train_set)} training and {len(self.test_set)} "
+                f"test windows: check data.classes and the split settings"
+            )
+        log.info(
+            "fold %d: train %d subjects / %d windows, val %d / %d, test %s / %d windows",
+            self.fold_index,
+            len(self.fold.train),
+            len(self.train_set),
+            len(self.fold.val),
+            len(self.val_set),
+            ",".join(self.fold.test),
+            len(self.test_set),
+        )
 
     @property
     def sample_rate(self) -> float:
@@ -177,11 +245,20 @@ class EMGDataModule(L.LightningDataModule):
         return len(self.classes)
 
     def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
-        sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
-        drop_last = shuffle and len(dataset) % self.batch_size == 1
-        return DataLoader(dataset, sampler=BatchSampler(sampler, self.batch_size, drop_last=drop_last), batch_size=None,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        overfitting = self.trainer is not None and self.trainer.overfit_batches > 0  # debug=overfit: same batches
+        if shuffle and not overfitting:
+            # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
+            drop_last = len(dataset) % self.batch_size == 1
+            sampler = BatchSampler(RandomSampler(dataset), self.batch_size, drop_last=drop_last)
+        else:
+            sampler = InOrderBatches(dataset, self.batch_size)
+        return DataLoader(
+            dataset,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)

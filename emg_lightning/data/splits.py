@@ -13,8 +13,8 @@ measures the subject, not the disease (EMGLab N2001's controls are also 30 years
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -54,8 +54,9 @@ def group_kfold(labels: Mapping[str, str], k: int, seed: int) -> list[tuple[str,
     return [tuple(sorted(g)) for g in groups]
 
 
-def stratified_validation_subjects(candidates: Sequence[str], labels: Mapping[str, str], per_class: int,
-                                   seed: int) -> tuple[str, ...]:
+def stratified_validation_subjects(
+    candidates: Sequence[str], labels: Mapping[str, str], per_class: int, seed: int
+) -> tuple[str, ...]:
     """Pick ``per_class`` validation subjects of every class among ``candidates`` (the training subjects).
 
     A class keeps at least one training subject: with n subjects it gives at most n - 1 to validation.
@@ -70,14 +71,17 @@ def stratified_validation_subjects(candidates: Sequence[str], labels: Mapping[st
     return tuple(sorted(chosen))
 
 
-def random_windows(n_windows: int, test_fraction: float, val_fraction: float,
-                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def random_windows(
+    n_windows: int, test_fraction: float, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(train, val, test) window positions as the ALSNet paper split them: a shuffled test fraction
     (scikit-learn's ``train_test_split`` rounds the test size up), then the last ``val_fraction`` of the
     remaining training windows as validation (Keras ``validation_split``)."""
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1:
-        raise ConfigError(f"split.test_fraction must be in (0, 1) and split.val_fraction in [0, 1), got "
-                          f"{test_fraction} and {val_fraction}")
+        raise ConfigError(
+            f"split.test_fraction must be in (0, 1) and split.val_fraction in [0, 1), got "
+            f"{test_fraction} and {val_fraction}"
+        )
     order = np.random.default_rng(seed).permutation(n_windows)
     n_test = int(np.ceil(test_fraction * n_windows))
     test, rest = order[:n_test], order[n_test:]
@@ -92,12 +96,15 @@ def assert_no_leakage(fold: Fold) -> None:
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         shared = parts[a] & parts[b]
         if shared:
-            raise ConfigError(f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}; only "
-                              f"split=random_windows may share subjects, and it is reported as leaky")
+            raise ConfigError(
+                f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}; only "
+                f"split=random_windows may share subjects, and it is reported as leaky"
+            )
 
 
-def fold_test_subjects(labels: Mapping[str, str], strategy: str, k: int = 5, seed: int = 0,
-                test_subjects: Sequence[str] = ()) -> list[tuple[str, ...]]:
+def fold_test_subjects(
+    labels: Mapping[str, str], strategy: str, k: int = 5, seed: int = 0, test_subjects: Sequence[str] = ()
+) -> list[tuple[str, ...]]:
     """The test subjects of every fold of a subject-level strategy."""
     if strategy == "loso":
         return leave_one_subject_out(list(labels))
@@ -106,24 +113,33 @@ def fold_test_subjects(labels: Mapping[str, str], strategy: str, k: int = 5, see
     if strategy == "fixed":
         unknown = sorted(set(test_subjects) - set(labels))
         if not test_subjects or unknown:
-            raise ConfigError(f"split.test_subjects must list known subjects (unknown: {unknown}); "
-                              f"known: {sorted(labels)}")
+            raise ConfigError(
+                f"split.test_subjects must list known subjects (unknown: {unknown}); known: {sorted(labels)}"
+            )
         return [tuple(sorted(test_subjects))]
     if strategy == "random_windows":
         return [tuple(sorted(labels))]
     raise ConfigError(f"split.name={strategy!r} is unknown; available: {', '.join(STRATEGIES)}")
 
 
-def make_fold(labels: Mapping[str, str], fold: int, strategy: str = "loso", val_subjects_per_class: int = 1,
-              seed: int = 0, k: int = 5, test_subjects: Sequence[str] = (),
-              val_subjects: Sequence[str] = ()) -> Fold:
+def make_fold(
+    labels: Mapping[str, str],
+    fold: int,
+    strategy: str = "loso",
+    val_subjects_per_class: int = 1,
+    seed: int = 0,
+    k: int = 5,
+    test_subjects: Sequence[str] = (),
+    val_subjects: Sequence[str] = (),
+) -> Fold:
     """Train / validation / test subjects of fold ``fold`` under ``strategy``."""
     if val_subjects_per_class < 0:
         raise ConfigError(f"split.val_subjects_per_class must be >= 0, got {val_subjects_per_class}")
     groups = fold_test_subjects(labels, strategy, k, seed, test_subjects)
     if not 0 <= fold < len(groups):
-        raise ConfigError(f"data.fold={fold} is out of range: split={strategy} has {len(groups)} folds "
-                          f"(0..{len(groups) - 1})")
+        raise ConfigError(
+            f"data.fold={fold} is out of range: split={strategy} has {len(groups)} folds (0..{len(groups) - 1})"
+        )
     if strategy == "random_windows":  # every subject is everywhere: the windows decide
         everyone = tuple(sorted(labels))
         return Fold(fold, everyone, everyone, everyone, leaky=True)

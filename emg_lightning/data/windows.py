@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -14,16 +15,30 @@ from emg_lightning.errors import ConfigError
 
 
 @dataclass(frozen=True)
+class QualityRules:
+    """Which windows are dropped before anyone sees them (counted by reason in the table's summary)."""
+
+    min_std_uv: float = 1.0  # windows quieter than this are flat (dead electrode, saturation runs)
+    max_saturated_fraction: float = 0.05  # windows with more samples at the ADC limits are dropped
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_saturated_fraction <= 1:
+            raise ConfigError(f"data.max_saturated_fraction must be in [0, 1], got {self.max_saturated_fraction}")
+        if self.min_std_uv < 0:
+            raise ConfigError(f"data.min_std_uv must be >= 0, got {self.min_std_uv}")
+
+
+@dataclass(frozen=True)
 class WindowSettings:
-    """How records become windows. Every field is part of the cache key."""
+    """How records become windows: length, hop, rate, filtering, trims and the quality rules. Every field is part
+    of the cache key."""
 
     window_s: float = 1.0
     hop_s: float | None = None  # None: no overlap (hop = window), as ALSNet
     sample_rate: float | None = None  # None: keep the native rate (as the papers)
-    min_std_uv: float = 1.0  # windows quieter than this are flat (dead electrode, saturation runs)
-    max_saturated_fraction: float = 0.05  # windows with more samples at the ADC limits are dropped
     trim_after_s: dict[str, float] = field(default_factory=dict)  # record-name prefix -> keep only [0, t) s
     bandpass_hz: tuple[float, float] | None = None  # zero-phase Butterworth (order 4) before windowing; None: raw
+    quality: QualityRules = field(default_factory=QualityRules)
 
     def __post_init__(self) -> None:
         if self.window_s <= 0:
@@ -34,11 +49,14 @@ class WindowSettings:
             raise ConfigError(f"data.sample_rate must be positive or null (native rate), got {self.sample_rate}")
         if self.bandpass_hz is not None:
             if len(self.bandpass_hz) != 2 or not 0 < self.bandpass_hz[0] < self.bandpass_hz[1]:
-                raise ConfigError(f"data.bandpass_hz must be [low, high] with 0 < low < high, or null; got "
-                                  f"{list(self.bandpass_hz)}")
-        if not 0 <= self.max_saturated_fraction <= 1:
-            raise ConfigError(f"data.quality.max_saturated_fraction must be in [0, 1], got "
-                              f"{self.max_saturated_fraction}")
+                raise ConfigError(
+                    f"data.bandpass_hz must be [low, high] with 0 < low < high, or null; got {list(self.bandpass_hz)}"
+                )
+
+    def cache_key(self) -> dict:
+        """Every field as one flat dict (the key caches were built under before the quality rules had a group)."""
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "quality"}
+        return {**fields, **dataclasses.asdict(self.quality)}
 
     @property
     def hop(self) -> float:
@@ -66,8 +84,10 @@ def resample(x: np.ndarray, native_rate: float, target_rate: float) -> np.ndarra
         return x
     ratio = Fraction(target_rate / native_rate).limit_denominator(1000)
     if abs(float(ratio) * native_rate - target_rate) > 1e-6 * target_rate:
-        raise ConfigError(f"data.sample_rate={target_rate} is not a simple ratio of the native {native_rate} Hz; "
-                          f"pick a rate such as native/2, native/5 or native*2/5")
+        raise ConfigError(
+            f"data.sample_rate={target_rate} is not a simple ratio of the native {native_rate} Hz; "
+            f"pick a rate such as native/2, native/5 or native*2/5"
+        )
     return sps.resample_poly(x, ratio.numerator, ratio.denominator)
 
 
@@ -110,8 +130,10 @@ def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
         if settings.bandpass_hz:
             low, high = settings.bandpass_hz
             if high >= min(fs, out_rate) / 2:
-                raise ConfigError(f"data.bandpass_hz high edge {high} Hz must be below the Nyquist frequency "
-                                  f"{min(fs, out_rate) / 2} Hz")
+                raise ConfigError(
+                    f"data.bandpass_hz high edge {high} Hz must be below the Nyquist frequency "
+                    f"{min(fs, out_rate) / 2} Hz"
+                )
             x = sps.sosfiltfilt(sps.butter(4, [low, high], btype="bandpass", fs=fs, output="sos"), x)
         # ADC units again (rounding error < 0.04 uV, far below the ~2.5 uV noise floor): the cache stays int16
         signal_out = np.clip(np.round(resample(x, fs, out_rate)), -32768, 32767).astype(np.int16)
@@ -119,15 +141,15 @@ def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
     rows, index, starts = [], [], []
     for k in range(n_windows):
         start_native = int(round(k * settings.hop * fs))
-        native = digital[start_native:start_native + native_length]
-        if saturated[start_native:start_native + native_length].mean() > settings.max_saturated_fraction:
+        native = digital[start_native : start_native + native_length]
+        if saturated[start_native : start_native + native_length].mean() > settings.quality.max_saturated_fraction:
             dropped["saturated"] += 1
             continue
-        if native.astype(np.float64).std() / record.adc_gain < settings.min_std_uv:
+        if native.astype(np.float64).std() / record.adc_gain < settings.quality.min_std_uv:
             dropped["flat"] += 1
             continue
         start_out = int(round(k * settings.hop * out_rate))
-        window = signal_out[start_out:start_out + length]
+        window = signal_out[start_out : start_out + length]
         if len(window) < length:  # rounding at the very end of a resampled record
             dropped["short"] += 1
             continue

@@ -29,8 +29,9 @@ def fixed_label_smoothing(labels: torch.Tensor, num_classes: int, epsilon: float
     return onehot * (1.0 - eps) + eps / num_classes
 
 
-def scheduled_epsilon(epsilon: float, epoch: int, total_epochs: int, kind: str = "linear",
-                      switch_epoch: int | None = None) -> float:
+def scheduled_epsilon(
+    epsilon: float, epoch: int, total_epochs: int, kind: str = "linear", switch_epoch: int | None = None
+) -> float:
     """eps at ``epoch`` (0-based) of ``total_epochs``."""
     if kind not in SCHEDULES:
         raise ValueError(f"label_smoothing.schedule={kind!r} is unknown; available: {', '.join(SCHEDULES)}")
@@ -54,9 +55,17 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 
-def smoothed_targets(labels: torch.Tensor, num_classes: int, strategy: str, epsilon: float = 0.0,
-                     epoch: int = 0, total_epochs: int = 1, schedule: str = "linear", switch_epoch: int | None = None,
-                     logits: torch.Tensor | None = None) -> torch.Tensor:
+def smoothed_targets(
+    labels: torch.Tensor,
+    num_classes: int,
+    strategy: str,
+    epsilon: float = 0.0,
+    epoch: int = 0,
+    total_epochs: int = 1,
+    schedule: str = "linear",
+    switch_epoch: int | None = None,
+    logits: torch.Tensor | None = None,
+) -> torch.Tensor:
     if strategy == "none":
         return fixed_label_smoothing(labels, num_classes, 0.0)
     if strategy == "fixed":

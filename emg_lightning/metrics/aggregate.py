@@ -78,9 +78,14 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
     per_fold = []
     for f in sorted(folds, key=lambda f: (str(f["seed"]), f["fold"])):
         window = scores(confusion_matrix(pool(f["rows"], "window"), classes), classes)
-        per_fold.append({"fold": f["fold"], "seed": f["seed"],
-                         "test_subjects": sorted({r["subject"] for r in f["rows"]}),
-                         **{k: window[k] for k in ("n", *HEADLINE)}})
+        per_fold.append(
+            {
+                "fold": f["fold"],
+                "seed": f["seed"],
+                "test_subjects": sorted({r["subject"] for r in f["rows"]}),
+                **{k: window[k] for k in ("n", *HEADLINE)},
+            }
+        )
     pooled: dict[str, dict] = {}
     for level in LEVELS:
         per_seed = {}
@@ -89,8 +94,16 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
             cm = confusion_matrix(pool(rows, level), classes)
             per_seed[str(seed)] = {"confusion": cm.tolist(), **scores(cm, classes)}
         keys = [k for k in next(iter(per_seed.values())) if k not in ("confusion", "n")]
-        pooled[level] = {"per_seed": per_seed,
-                         "across_seeds": {k: mean_std([s[k] for s in per_seed.values()]) for k in keys}}
+        pooled[level] = {
+            "per_seed": per_seed,
+            "across_seeds": {k: mean_std([s[k] for s in per_seed.values()]) for k in keys},
+        }
     over_folds = {k: mean_std([f[k] for f in per_fold]) for k in HEADLINE}
-    return {"classes": classes, "seeds": seeds, "n_folds": len({f["fold"] for f in folds}), "per_fold": per_fold,
-            "over_folds_window": over_folds, "pooled": pooled}
+    return {
+        "classes": classes,
+        "seeds": seeds,
+        "n_folds": len({f["fold"] for f in folds}),
+        "per_fold": per_fold,
+        "over_folds_window": over_folds,
+        "pooled": pooled,
+    }

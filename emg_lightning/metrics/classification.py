@@ -28,12 +28,14 @@ from torchmetrics.classification import (
 
 
 def make_metrics(num_classes: int) -> MetricCollection:
-    return MetricCollection({
-        "acc": MulticlassAccuracy(num_classes, average="micro"),
-        "auroc_macro": MulticlassAUROC(num_classes, average="macro"),
-        "confusion": MulticlassConfusionMatrix(num_classes),
-        "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
-    })
+    return MetricCollection(
+        {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "auroc_macro": MulticlassAUROC(num_classes, average="macro"),
+            "confusion": MulticlassConfusionMatrix(num_classes),
+            "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
+        }
+    )
 
 
 def metrics_from_confusion(confusion: torch.Tensor, class_names: list[str]) -> dict[str, float]:

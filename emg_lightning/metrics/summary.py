@@ -17,6 +17,7 @@ def format_metrics(results: dict[str, float]) -> str:
 def format_confusion(confusion: list[list[int]], class_names: list[str]) -> str:
     width = max(8, *(len(c) + 2 for c in class_names))
     header = " " * (width + 9) + "".join(f"{c:>{width}}" for c in class_names)
-    rows = [f"  true {name:<{width}}  " + "".join(f"{v:>{width}}" for v in row)
-            for name, row in zip(class_names, confusion)]
+    rows = [
+        f"  true {name:<{width}}  " + "".join(f"{v:>{width}}" for v in row) for name, row in zip(class_names, confusion)
+    ]
     return "\n".join([header + "   (columns: predicted)"] + rows)

@@ -16,8 +16,15 @@ _BN = dict(eps=1e-3, momentum=0.01)
 
 
 class ALSNet(nn.Module):
-    """Input (batch, 1, samples), any length >= 45. Output logits (batch, 1) for ``num_classes == 2`` (the paper's
-    sigmoid head: P(ALS) = sigmoid(logit)) or (batch, num_classes) otherwise (softmax head)."""
+    """ALSNet: three dilated convolution stages (conv -> ReLU -> BatchNorm), global average pooling, dense head.
+
+    Input: (batch, 1, samples) float32 in microvolts, one needle channel, any length >= 45 samples; the paper
+    used 1-s windows at 23,437.5 Hz (23,437 samples), unnormalised.
+    Output: logits (batch, 1) for ``num_classes == 2`` (the paper's sigmoid head: P(ALS) = sigmoid(logit)), else
+    (batch, num_classes) for a softmax.
+    Parameters: 85,249 with 2 classes (the paper's count), 85,379 with 3.
+    Paper: Hassan et al., "ALSNet", ICASSP 2022 (architecture exact; see shared/docs/papers.md).
+    """
 
     def __init__(self, num_classes: int = 3, in_channels: int = 1) -> None:
         super().__init__()
@@ -25,9 +32,15 @@ class ALSNet(nn.Module):
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
         self.num_classes = num_classes
         self.features = nn.Sequential(
-            nn.Conv1d(in_channels, 32, kernel_size=11, dilation=1), nn.ReLU(), nn.BatchNorm1d(32, **_BN),
-            nn.Conv1d(32, 64, kernel_size=9, dilation=2), nn.ReLU(), nn.BatchNorm1d(64, **_BN),
-            nn.Conv1d(64, 128, kernel_size=7, dilation=3), nn.ReLU(), nn.BatchNorm1d(128, **_BN),
+            nn.Conv1d(in_channels, 32, kernel_size=11, dilation=1),
+            nn.ReLU(),
+            nn.BatchNorm1d(32, **_BN),
+            nn.Conv1d(32, 64, kernel_size=9, dilation=2),
+            nn.ReLU(),
+            nn.BatchNorm1d(64, **_BN),
+            nn.Conv1d(64, 128, kernel_size=7, dilation=3),
+            nn.ReLU(),
+            nn.BatchNorm1d(128, **_BN),
         )
         self.dense = nn.Sequential(nn.Linear(128, 64), nn.ReLU(), nn.BatchNorm1d(64, **_BN))
         self.head = nn.Linear(64, 1 if num_classes == 2 else num_classes)

@@ -10,7 +10,7 @@ Features (per window; amplitude-like ones on a log scale so that BatchNorm can s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -18,13 +18,23 @@ from torch import nn
 # Needle-EMG band edges in Hz: MUAP energy sits in 100 Hz-2 kHz; fibrillations and noise above.
 DEFAULT_BANDS_HZ = (20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0)
 _TINY = 1e-6
-TIME_DOMAIN_FEATURES = ("log_mav", "log_rms", "log_peak", "log_waveform_length", "zero_crossing_rate",
-                        "slope_sign_change_rate", "log_hjorth_mobility", "log_hjorth_complexity", "skewness",
-                        "excess_kurtosis")
+TIME_DOMAIN_FEATURES = (
+    "log_mav",
+    "log_rms",
+    "log_peak",
+    "log_waveform_length",
+    "zero_crossing_rate",
+    "slope_sign_change_rate",
+    "log_hjorth_mobility",
+    "log_hjorth_complexity",
+    "skewness",
+    "excess_kurtosis",
+)
 
 
-def emg_features(x: torch.Tensor, sample_rate: float, bands_hz: Sequence[float] = DEFAULT_BANDS_HZ,
-                 threshold: float = 0.05) -> torch.Tensor:
+def emg_features(
+    x: torch.Tensor, sample_rate: float, bands_hz: Sequence[float] = DEFAULT_BANDS_HZ, threshold: float = 0.05
+) -> torch.Tensor:
     """Features of windows ``x`` (batch, samples) -> (batch, n_features), named by ``feature_names``.
 
     ``threshold``: a zero crossing counts only with a step larger than this fraction of the window's RMS, a slope
@@ -37,15 +47,22 @@ def emg_features(x: torch.Tensor, sample_rate: float, bands_hz: Sequence[float] 
     step = threshold * rms[:, None]
     zero_crossings = ((x[:, :-1] * x[:, 1:] < 0) & (dx.abs() >= step)).float().mean(-1)
     slope = threshold * dx.pow(2).mean(-1).sqrt()[:, None]
-    slope_changes = ((dx[:, :-1] * dx[:, 1:] < 0) & ((dx[:, :-1].abs() >= slope) | (dx[:, 1:].abs() >= slope)))
+    slope_changes = (dx[:, :-1] * dx[:, 1:] < 0) & ((dx[:, :-1].abs() >= slope) | (dx[:, 1:].abs() >= slope))
     var_x, var_dx, var_ddx = x.var(-1) + _TINY, dx.var(-1) + _TINY, ddx.var(-1) + _TINY
     mobility = (var_dx / var_x).sqrt()
     complexity = (var_ddx / var_dx).sqrt() / mobility
     z = x / (x.std(-1, keepdim=True) + _TINY)
     time_domain = [
-        x.abs().mean(-1).add(_TINY).log(), rms.add(_TINY).log(), x.abs().amax(-1).add(_TINY).log(),
-        dx.abs().mean(-1).add(_TINY).log(), zero_crossings, slope_changes.float().mean(-1),
-        mobility.log(), complexity.log(), z.pow(3).mean(-1), z.pow(4).mean(-1) - 3.0,
+        x.abs().mean(-1).add(_TINY).log(),
+        rms.add(_TINY).log(),
+        x.abs().amax(-1).add(_TINY).log(),
+        dx.abs().mean(-1).add(_TINY).log(),
+        zero_crossings,
+        slope_changes.float().mean(-1),
+        mobility.log(),
+        complexity.log(),
+        z.pow(3).mean(-1),
+        z.pow(4).mean(-1) - 3.0,
     ]
     power = torch.fft.rfft(x, dim=-1).abs().pow(2)
     frequencies = torch.fft.rfftfreq(x.shape[-1], d=1.0 / sample_rate).to(x)
@@ -54,10 +71,14 @@ def emg_features(x: torch.Tensor, sample_rate: float, bands_hz: Sequence[float] 
     cumulative = power.cumsum(-1) / total[:, None]
     median_frequency = frequencies[(cumulative < 0.5).sum(-1).clamp(max=len(frequencies) - 1)]
     edges = _band_edges(sample_rate, bands_hz)
-    band_powers = [(power * ((frequencies >= lo) & (frequencies < hi))).sum(-1) / total
-                   for lo, hi in zip(edges[:-1], edges[1:])]
-    spectral = [mean_frequency.add(1.0).log(), median_frequency.add(1.0).log(),
-                *(p.add(_TINY).log() for p in band_powers)]
+    band_powers = [
+        (power * ((frequencies >= lo) & (frequencies < hi))).sum(-1) / total for lo, hi in zip(edges[:-1], edges[1:])
+    ]
+    spectral = [
+        mean_frequency.add(1.0).log(),
+        median_frequency.add(1.0).log(),
+        *(p.add(_TINY).log() for p in band_powers),
+    ]
     return torch.stack(time_domain + spectral, dim=-1)
 
 
@@ -78,15 +99,29 @@ def feature_count(sample_rate: float, bands_hz: Sequence[float] = DEFAULT_BANDS_
 
 
 class EMGFeatureNet(nn.Module):
-    """Input (batch, 1, samples); output logits (batch, num_classes). ``hidden=()`` is a linear (logistic
-    regression / softmax) classifier on standardised features; e.g. ``hidden=(32,)`` a one-hidden-layer MLP.
+    """The classical feature baseline: fixed time-domain and spectral features, standardised, then a linear head
+    (``hidden=()``, softmax regression) or a small MLP (e.g. ``hidden=(32,)``).
+
+    Input: (batch, 1, samples) float32 in microvolts, one needle channel, at ``sample_rate`` Hz (it sets the
+    spectral bands: pass the windows' real rate), any length >= 16 samples.
+    Output: logits (batch, num_classes).
+    Parameters: 66 with 3 classes at 23,437.5 Hz (21 features x 3 + 3), 60 at 4,687.5 Hz (19 features); none in
+    the features themselves.
+    Paper: none; the baseline both papers omit (Phinyomark et al. 2012 describe the time-domain features).
 
     The features are standardised by a BatchNorm without affine weights: its running statistics play the part of
     the StandardScaler fitted on the training windows."""
 
-    def __init__(self, num_classes: int = 3, in_channels: int = 1, sample_rate: float = 23437.5,
-                 bands_hz: Sequence[float] = DEFAULT_BANDS_HZ, threshold: float = 0.05,
-                 hidden: Sequence[int] = (), dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = 3,
+        in_channels: int = 1,
+        sample_rate: float = 23437.5,
+        bands_hz: Sequence[float] = DEFAULT_BANDS_HZ,
+        threshold: float = 0.05,
+        hidden: Sequence[int] = (),
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if in_channels != 1:
             raise ValueError(f"the feature baseline reads one channel, got in_channels={in_channels}")

@@ -28,8 +28,10 @@ def parse_record_name(name: str, path: Path) -> tuple[str, str]:
     """(subject, label) from a record name such as N2001A01BB02 -> ('A01', 'als')."""
     match = RECORD_NAME.match(name)
     if not match:
-        raise DataError(f"{path}: record name {name!r} is not an EMGLab N2001 name (N2001<A|C|M><nn><muscle><nn>); "
-                        f"use the generic WFDB reader for other data sets")
+        raise DataError(
+            f"{path}: record name {name!r} is not an EMGLab N2001 name (N2001<A|C|M><nn><muscle><nn>); "
+            f"use the generic WFDB reader for other data sets"
+        )
     code = match["code"]
     if code not in LABEL_CODES:
         raise DataError(f"{path}: unknown label code {code!r}; EMGLab codes are A (ALS), C (control), M (myopathy)")
@@ -43,8 +45,10 @@ def read_record(header_path: str | os.PathLike) -> Recording:
     subject, label = parse_record_name(name, header_path)
     header = read_header(header_path)
     if header.n_sig != 1 or header.fmt[0] != "16":
-        raise DataError(f"{header_path}: expected one format-16 signal, found {header.n_sig} signal(s) in format "
-                        f"{header.fmt}; only single-channel 16-bit records are supported")
+        raise DataError(
+            f"{header_path}: expected one format-16 signal, found {header.n_sig} signal(s) in format "
+            f"{header.fmt}; only single-channel 16-bit records are supported"
+        )
     data_path = header_path.with_name(header.file_name[0])
     if not data_path.is_file():
         raise DataError(f"{header_path}: its data file {data_path.name} is missing next to the header")
@@ -52,8 +56,17 @@ def read_record(header_path: str | os.PathLike) -> Recording:
     needed = offset_bytes + 2 * header.sig_len
     actual = data_path.stat().st_size
     if actual < needed:
-        raise DataError(f"{data_path}: holds {actual} bytes but its header needs {needed} "
-                        f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated")
+        raise DataError(
+            f"{data_path}: holds {actual} bytes but its header needs {needed} "
+            f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated"
+        )
     digital = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes).astype(np.int16)
-    return Recording(name=name, subject=subject, label=label, sample_rate=float(header.fs), digital=digital,
-                     adc_gain=float(header.adc_gain[0]), metadata=header_metadata(header))
+    return Recording(
+        name=name,
+        subject=subject,
+        label=label,
+        sample_rate=float(header.fs),
+        digital=digital,
+        adc_gain=float(header.adc_gain[0]),
+        metadata=header_metadata(header),
+    )

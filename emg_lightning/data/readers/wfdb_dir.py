@@ -21,7 +21,6 @@ import wfdb
 from emg_lightning.data.records import CLASS_NAMES, Recording
 from emg_lightning.errors import DataError
 
-
 # The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt.
 UNITS_PER_UV = {"uV": 1.0, "µV": 1.0, "mV": 1e-3, "V": 1e-6}
 
@@ -30,12 +29,16 @@ def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:
     """Header files of a folder, sorted; a clear error when there is nothing to read."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"{kind} directory {root} does not exist: set data.root (or EMGLAB_DIR for EMGLab) to the "
-                        f"folder holding the .hea/.bin files")
+        raise DataError(
+            f"{kind} directory {root} does not exist: set data.root (or EMGLAB_DIR for EMGLab) to the "
+            f"folder holding the .hea/.bin files"
+        )
     headers = sorted(root.glob("*.hea"))
     if not headers:
-        raise DataError(f"{kind} directory {root} holds no .hea header files: point data.root at the folder with "
-                        f"the .hea/.bin pairs")
+        raise DataError(
+            f"{kind} directory {root} holds no .hea header files: point data.root at the folder with "
+            f"the .hea/.bin pairs"
+        )
     return headers
 
 
@@ -46,8 +49,10 @@ def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
         with open(path, newline="") as handle:
             rows = list(csv.DictReader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"manifest {path} cannot be read ({exc}): give data.manifest as a CSV file with the "
-                        f"columns record, subject, label") from exc
+        raise DataError(
+            f"manifest {path} cannot be read ({exc}): give data.manifest as a CSV file with the "
+            f"columns record, subject, label"
+        ) from exc
     if not rows or not {"record", "subject", "label"} <= set(rows[0]):
         raise DataError(f"manifest {path} needs a header row with the columns record, subject, label")
     manifest = {}
@@ -59,20 +64,25 @@ def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
     return manifest
 
 
-def label_records(headers: list[Path], pattern: str | None, label_map: dict[str, str] | None,
-                  manifest: str | None) -> list[tuple[Path, str, str]]:
+def label_records(
+    headers: list[Path], pattern: str | None, label_map: dict[str, str] | None, manifest: str | None
+) -> list[tuple[Path, str, str]]:
     """(header, subject, label) for every record the pattern or manifest labels."""
     if manifest:
         table = read_manifest(manifest)
         by_name = {h.stem: h for h in headers}
         missing = sorted(set(table) - set(by_name))
         if missing:
-            raise DataError(f"manifest {manifest} names records absent from the folder: {missing[:5]}"
-                            f"{' ...' if len(missing) > 5 else ''}")
+            raise DataError(
+                f"manifest {manifest} names records absent from the folder: {missing[:5]}"
+                f"{' ...' if len(missing) > 5 else ''}"
+            )
         return [(by_name[name], subject, label) for name, (subject, label) in sorted(table.items())]
     if not pattern:
-        raise DataError("a WFDB folder needs labels: set data.pattern (regex with groups subject and label) "
-                        "or data.manifest (CSV with record, subject, label)")
+        raise DataError(
+            "a WFDB folder needs labels: set data.pattern (regex with groups subject and label) "
+            "or data.manifest (CSV with record, subject, label)"
+        )
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -87,8 +97,10 @@ def label_records(headers: list[Path], pattern: str | None, label_map: dict[str,
             raise DataError(f"{header}: record name {header.stem!r} does not match data.pattern {pattern!r}")
         label = mapping.get(match["label"], match["label"])
         if label not in CLASS_NAMES:
-            raise DataError(f"{header}: unknown label code {match['label']!r}; map it in data.label_map to one of "
-                            f"{list(CLASS_NAMES)}")
+            raise DataError(
+                f"{header}: unknown label code {match['label']!r}; map it in data.label_map to one of "
+                f"{list(CLASS_NAMES)}"
+            )
         labelled.append((header, match["subject"], label))
     return labelled
 
@@ -104,20 +116,28 @@ def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Rec
     try:
         record = wfdb.rdrecord(base, channels=[channel], physical=False)
     except Exception as exc:
-        raise DataError(f"{data_path}: cannot be read as the header describes ({exc}); the file may be "
-                        f"truncated") from exc
+        raise DataError(
+            f"{data_path}: cannot be read as the header describes ({exc}); the file may be truncated"
+        ) from exc
     digital = record.d_signal[:, 0]
     if len(digital) < meta.sig_len:
-        raise DataError(f"{data_path}: holds {len(digital)} samples but its header says {meta.sig_len}; the file "
-                        f"is truncated")
+        raise DataError(
+            f"{data_path}: holds {len(digital)} samples but its header says {meta.sig_len}; the file is truncated"
+        )
     if digital.min() < -32768 or digital.max() > 32767:
         raise DataError(f"{data_path}: samples exceed 16 bits; only formats of up to 16 bits are supported")
     unit = (meta.units[channel] if meta.units else "") or "uV"
     if unit not in UNITS_PER_UV:
         raise DataError(f"{header}: signal unit {unit!r} is not a voltage; supported: {', '.join(UNITS_PER_UV)}")
-    return Recording(name=header.stem, subject=subject, label=label, sample_rate=float(meta.fs),
-                     digital=digital.astype(np.int16), adc_gain=float(meta.adc_gain[channel]) * UNITS_PER_UV[unit],
-                     metadata=header_metadata(meta))
+    return Recording(
+        name=header.stem,
+        subject=subject,
+        label=label,
+        sample_rate=float(meta.fs),
+        digital=digital.astype(np.int16),
+        adc_gain=float(meta.adc_gain[channel]) * UNITS_PER_UV[unit],
+        metadata=header_metadata(meta),
+    )
 
 
 def read_header(header: Path) -> wfdb.Record:

@@ -57,11 +57,15 @@ class EMGClassifier(L.LightningModule):
         self.net = build_model(name, num_classes=self.num_classes, **net)
         if compile_net:  # in place: checkpoints keep the network's own parameter names, reload without compile
             self.net.compile()
-        self.online_smoothing = (OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
-                                 if self.smoothing["name"] == "online" else None)
+        self.online_smoothing = (
+            OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
+            if self.smoothing["name"] == "online"
+            else None
+        )
         # keys get a suffix: "train" would shadow nn.Module.train
         self.metrics = torch.nn.ModuleDict(
-            {f"{stage}_metrics": make_metrics(self.num_classes) for stage in ("val", "test")})
+            {f"{stage}_metrics": make_metrics(self.num_classes) for stage in ("val", "test")}
+        )
         self._epoch_sums: dict[str, dict[str, Any]] = {}
         for stage in ("train", "val", "test"):
             self._reset_epoch_sums(stage)
@@ -86,8 +90,13 @@ class EMGClassifier(L.LightningModule):
         probabilities = logits.detach().softmax(dim=-1)
         self.metrics[f"{stage}_metrics"].update(probabilities, y)
         if stage == "test":  # kept per window for predictions.csv, so any metric can be recomputed from disk
-            self._test_batches.append({"probabilities": probabilities.float().cpu(), "y": y.cpu(),
-                                       **{k: batch[k].cpu() for k in ("subject", "record", "window") if k in batch}})
+            self._test_batches.append(
+                {
+                    "probabilities": probabilities.float().cpu(),
+                    "y": y.cpu(),
+                    **{k: batch[k].cpu() for k in ("subject", "record", "window") if k in batch},
+                }
+            )
         return loss_and_sums(self._epoch_sums[stage], loss, len(y))
 
     def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -112,8 +121,16 @@ class EMGClassifier(L.LightningModule):
             return self.online_smoothing.targets(logits, y)
         options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
         total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        return smoothed_targets(y, self.num_classes, self.smoothing["name"], self.smoothing["epsilon"],
-                                epoch=self.current_epoch, total_epochs=total, logits=logits, **options)
+        return smoothed_targets(
+            y,
+            self.num_classes,
+            self.smoothing["name"],
+            self.smoothing["epsilon"],
+            epoch=self.current_epoch,
+            total_epochs=total,
+            logits=logits,
+            **options,
+        )
 
     def _reset_epoch_sums(self, stage: str) -> None:
         sums: dict[str, Any] = {"loss": 0.0, "windows": 0}
@@ -158,8 +175,10 @@ class EMGClassifier(L.LightningModule):
         if not sums["windows"]:
             return
         confusion = sums["confusion"].cpu()
-        scalars = {"acc": float(confusion.trace() / confusion.sum()), **metrics_from_confusion(confusion,
-                                                                                                 self.class_names)}
+        scalars = {
+            "acc": float(confusion.trace() / confusion.sum()),
+            **metrics_from_confusion(confusion, self.class_names),
+        }
         self.log("train/loss", sums["loss"] / sums["windows"], prog_bar=True)
         self.log("train/bal_acc", scalars.pop("bal_acc"), prog_bar=True)
         extra = {f"train/{k}": v for k, v in scalars.items() if not math.isnan(v)}
@@ -183,8 +202,10 @@ class EMGClassifier(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # a resumed run draws the same shuffles and dropout masks as an uninterrupted one (Lightning saves no RNG)
-        checkpoint["rng_states"] = {"torch": torch.get_rng_state(),
-                                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+        checkpoint["rng_states"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = checkpoint.get("rng_states")
@@ -211,12 +232,17 @@ class EMGClassifier(L.LightningModule):
         if kind == "plateau":
             monitor = sched.pop("monitor", "val/loss")
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max" if monitor.endswith(("acc", "f1_macro", "auroc_macro")) else "min",
-                factor=sched.get("factor", 0.1), patience=sched.get("patience", 5), min_lr=sched.get("min_lr", 0.0))
+                optimizer,
+                mode="max" if monitor.endswith(("acc", "f1_macro", "auroc_macro")) else "min",
+                factor=sched.get("factor", 0.1),
+                patience=sched.get("patience", 5),
+                min_lr=sched.get("min_lr", 0.0),
+            )
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": monitor}}
         max_epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 100
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs,
-                                                               eta_min=sched.get("min_lr", 0.0))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max_epochs, eta_min=sched.get("min_lr", 0.0)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
 

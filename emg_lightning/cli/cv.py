@@ -11,57 +11,19 @@ again skips finished folds and resumes an interrupted one from its ``last.ckpt``
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import yaml
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from emg_lightning.cv_report import markdown, report
+from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
 from emg_lightning.data.splits import fold_test_subjects
 from emg_lightning.errors import ConfigError
-from emg_lightning.train import USER_ERRORS, build_datamodule, compose_config
-
-TOTAL_ENV = "EMG_CV_TOTAL_JOBS"
-
-
-class CVProgress(Callback):
-    """Prints which fold of how many runs, each finished fold's key metric, and the time left (Hydra callback)."""
-
-    def __init__(self) -> None:
-        self.total = int(os.environ.get(TOTAL_ENV, "0"))
-        self.done = 0
-        self.started = time.monotonic()
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        print(f"[emg-cv] job {self.done + 1}/{self.total or '?'}: fold {config.data.fold}, seed {config.seed}",
-              flush=True)
-
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        self.done += 1
-        out = Path(config.hydra.runtime.output_dir)
-        if (out / "metrics.json").is_file():
-            bal_acc = json.loads((out / "metrics.json").read_text()).get("test/bal_acc")
-            outcome = f"test bal_acc {bal_acc:.3f}" if isinstance(bal_acc, float) else "done"
-        else:
-            outcome = "FAILED (see failed.json)"
-        elapsed = time.monotonic() - self.started
-        left = (self.total - self.done) * elapsed / self.done if self.total else float("nan")
-        print(f"[emg-cv] {self.done}/{self.total or '?'} done: fold {config.data.fold}, seed {config.seed}: {outcome}; "
-              f"elapsed {_duration(elapsed)}, about {_duration(left)} left", flush=True)
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds:  # NaN: total unknown
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+from emg_lightning.reports.cv_summary import markdown, report
+from emg_lightning.sweeps import TOTAL_JOBS_ENV
 
 
 def _take(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
@@ -83,8 +45,11 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
         raise ConfigError(f"seeds={seeds_text} must be a list of integers, e.g. seeds=[0,1,2]")
     labels = build_datamodule(cfg).subject_labels()
     split = OmegaConf.to_container(cfg.split)
-    n_folds = len(fold_test_subjects(labels, split["name"], split.get("k", 5), split.get("seed", 0),
-                                     split.get("test_subjects", ())))
+    n_folds = len(
+        fold_test_subjects(
+            labels, split["name"], split.get("k", 5), split.get("seed", 0), split.get("test_subjects", ())
+        )
+    )
     return cfg, n_folds, seeds, overrides
 
 
@@ -102,11 +67,19 @@ def main(argv: list[str] | None = None) -> None:
     name = f"{cfg.experiment_name}-{cfg.split.name}"
     cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / name).resolve()
     print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
-    command = [sys.executable, "-m", "emg_lightning.train", "-m", *overrides,
-               f"data.fold={','.join(map(str, range(n_folds)))}", f"seed={','.join(map(str, seeds))}",
-               f"hydra.sweep.dir={cv_dir}", "hydra.sweep.subdir='seed_${seed}/fold_${zfill:${data.fold}}'",
-               "+hydra.callbacks.cv_progress._target_=emg_lightning.cv.CVProgress"]
-    env = {**os.environ, TOTAL_ENV: str(n_folds * len(seeds))}
+    command = [
+        sys.executable,
+        "-m",
+        "emg_lightning.cli.train",
+        "-m",
+        *overrides,
+        f"data.fold={','.join(map(str, range(n_folds)))}",
+        f"seed={','.join(map(str, seeds))}",
+        f"hydra.sweep.dir={cv_dir}",
+        "hydra.sweep.subdir='seed_${seed}/fold_${zfill:${data.fold}}'",
+        "+hydra.callbacks.cv_progress._target_=emg_lightning.sweeps.CVProgress",
+    ]
+    env = {**os.environ, TOTAL_JOBS_ENV: str(n_folds * len(seeds))}
     sweep = subprocess.run(command, env=env)
     if sweep.returncode != 0 and not any(cv_dir.rglob("metrics.json")):
         print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
@@ -128,16 +101,24 @@ def log_summary_to_wandb(cfg: DictConfig, summary: dict, cv_dir: Path) -> None:
 
     settings = OmegaConf.to_container(cfg.logger.wandb, resolve=False)
     try:
-        run = wandb.init(project=settings.get("project"), group=cfg.experiment_name, job_type="cv_summary",
-                         name=f"{cfg.experiment_name}-cv-summary", dir=str(cv_dir),
-                         mode="offline" if settings.get("offline", True) else None,
-                         config={"split": summary["protocol"], "seeds": summary["seeds"],
-                                 "n_folds": summary["n_folds"]})
+        run = wandb.init(
+            project=settings.get("project"),
+            group=cfg.experiment_name,
+            job_type="cv_summary",
+            name=f"{cfg.experiment_name}-cv-summary",
+            dir=str(cv_dir),
+            mode="offline" if settings.get("offline", True) else None,
+            config={"split": summary["protocol"], "seeds": summary["seeds"], "n_folds": summary["n_folds"]},
+        )
         for level, pooled in summary["pooled"].items():
             run.summary.update({f"{level}/{k}": v["mean"] for k, v in pooled["across_seeds"].items()})
         columns = ["seed", "fold", "n", "acc", "bal_acc", "f1_macro"]
-        run.log({"per_fold": wandb.Table(columns=columns, data=[[f[c] for c in columns] for f in summary["per_fold"]]),
-                 **{name[:-4]: wandb.Image(str(cv_dir / name)) for name in summary["plots"]}})
+        run.log(
+            {
+                "per_fold": wandb.Table(columns=columns, data=[[f[c] for c in columns] for f in summary["per_fold"]]),
+                **{name[:-4]: wandb.Image(str(cv_dir / name)) for name in summary["plots"]},
+            }
+        )
     finally:
         wandb.finish()
 

@@ -9,8 +9,15 @@ import numpy as np
 from scipy import signal as sps
 
 STATISTICS = (
-    "raw_sd_uv", "hf_sd_uv", "spikes_per_s", "spike_pp_uv", "largest_spike_uv", "half_width_ms",
-    "power_above_500hz", "median_frequency_hz", "kurtosis",
+    "raw_sd_uv",
+    "hf_sd_uv",
+    "spikes_per_s",
+    "spike_pp_uv",
+    "largest_spike_uv",
+    "half_width_ms",
+    "power_above_500hz",
+    "median_frequency_hz",
+    "kurtosis",
 )
 
 
@@ -23,7 +30,7 @@ def record_statistics(x_uv: np.ndarray, fs: float) -> dict[str, float]:
     threshold = max(40.0, 6.0 * mad)
     peaks, _ = sps.find_peaks(np.abs(hf), height=threshold, distance=max(1, int(0.004 * fs)))
     half = int(0.003 * fs)
-    pp = np.array([np.ptp(hf[max(0, p - half): p + half + 1]) for p in peaks]) if len(peaks) else np.array([])
+    pp = np.array([np.ptp(hf[max(0, p - half) : p + half + 1]) for p in peaks]) if len(peaks) else np.array([])
     widths = sps.peak_widths(np.abs(hf), peaks, rel_height=0.5)[0] / fs * 1e3 if len(peaks) else np.array([])
     freqs, psd = sps.welch(x, fs=fs, nperseg=min(len(x), 4096))
     cumulative = np.cumsum(psd)

@@ -20,8 +20,8 @@ in the README compares the result with the statistics measured on N2001.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from scipy import signal as sps
@@ -96,32 +96,58 @@ def draw_subject(label: str, rng: np.random.Generator) -> SubjectPhysiology:
     )
     if label == "normal":
         return SubjectPhysiology(
-            label, 0.0, bulk, rng.lognormal(0.0, 0.1), 0.5, (0.3, 1.2), rng.uniform(8.0, 12.0), 0.02, 0.0,
-            0.016, 6.0, (6.0, 12.0), (0.12, 0.25), fibrillation_mean=0.0, **common,
+            label,
+            0.0,
+            bulk,
+            rng.lognormal(0.0, 0.1),
+            0.5,
+            (0.3, 1.2),
+            rng.uniform(8.0, 12.0),
+            0.02,
+            0.0,
+            0.016,
+            6.0,
+            (6.0, 12.0),
+            (0.12, 0.25),
+            fibrillation_mean=0.0,
+            **common,
         )
     severity = float(rng.beta(2.0, 2.0))
     if label == "myopathy":
         inflammatory = rng.random() < 1 / 3
         fibre_loss = 0.1 + 0.5 * severity
         return SubjectPhysiology(
-            label, severity,
+            label,
+            severity,
             amplitude_factor=bulk * (1.0 - fibre_loss) ** 0.5 * rng.lognormal(0.0, 0.2),
             width_factor=1.0 - 0.55 * (0.3 + 0.7 * severity),
-            extra_phases=1.0 + 3.0 * severity, spacing_ms=(0.2, 1.0),
-            duration_ms=rng.uniform(5.0, 8.0), jitter_ms=0.04, blocking=0.02, satellite_prob=0.08,
-            units_mean=7.0 * (0.9 + 0.6 * severity), rate_hz=(8.0, 14.0), isi_cov=(0.15, 0.3),
-            fibrillation_mean=2.0 if inflammatory else 0.5, **common,
+            extra_phases=1.0 + 3.0 * severity,
+            spacing_ms=(0.2, 1.0),
+            duration_ms=rng.uniform(5.0, 8.0),
+            jitter_ms=0.04,
+            blocking=0.02,
+            satellite_prob=0.08,
+            units_mean=7.0 * (0.9 + 0.6 * severity),
+            rate_hz=(8.0, 14.0),
+            isi_cov=(0.15, 0.3),
+            fibrillation_mean=2.0 if inflammatory else 0.5,
+            **common,
         )
     if label == "als":
         surviving_growth = 1.5 + 2.5 * severity  # surviving units adopt orphaned fibres: x1.5-4
         umn = rng.uniform(0.0, 1.0)
         return SubjectPhysiology(
-            label, severity,
+            label,
+            severity,
             amplitude_factor=bulk * surviving_growth**0.75,
             width_factor=1.0 + 0.5 * (0.3 + 0.7 * severity),
-            extra_phases=1.0 + 3.0 * severity, spacing_ms=(0.5, 4.0),
-            duration_ms=rng.uniform(12.0, 20.0), jitter_ms=0.05 + 0.1 * severity, blocking=0.05 + 0.25 * severity,
-            satellite_prob=0.08, units_mean=6.0 * (1.0 - 0.65 * severity),
+            extra_phases=1.0 + 3.0 * severity,
+            spacing_ms=(0.5, 4.0),
+            duration_ms=rng.uniform(12.0, 20.0),
+            jitter_ms=0.05 + 0.1 * severity,
+            blocking=0.05 + 0.25 * severity,
+            satellite_prob=0.08,
+            units_mean=6.0 * (1.0 - 0.65 * severity),
             rate_hz=(11.0 * (1 - 0.3 * umn), 20.0 * (1 - 0.3 * umn)),
             isi_cov=(0.2 + 0.1 * umn, 0.3 + 0.15 * umn),
             fibrillation_mean=1.5,
@@ -166,35 +192,52 @@ def _draw_muap(phys: SubjectPhysiology, rng: np.random.Generator) -> list[_Compo
     polarity = 1.0 if rng.random() < 0.8 else -1.0
     parts = [_Component(0.0, width, polarity * amplitude, 2, phys.jitter_ms * 0.5, 0.0)]
     for _ in range(rng.poisson(phys.extra_phases)):
-        parts.append(_Component(
-            offset_ms=float(rng.choice([-1, 1]) * rng.uniform(*phys.spacing_ms)),
-            width_ms=width * rng.uniform(0.6, 1.1),
-            amplitude_uv=polarity * amplitude * rng.uniform(0.2, 0.8),
-            order=2, jitter_ms=phys.jitter_ms, blocking=phys.blocking,
-        ))
+        parts.append(
+            _Component(
+                offset_ms=float(rng.choice([-1, 1]) * rng.uniform(*phys.spacing_ms)),
+                width_ms=width * rng.uniform(0.6, 1.1),
+                amplitude_uv=polarity * amplitude * rng.uniform(0.2, 0.8),
+                order=2,
+                jitter_ms=phys.jitter_ms,
+                blocking=phys.blocking,
+            )
+        )
     # Initial and terminal slow phases that give the clinical duration: broad, about 12 % of the spike.
     duration = phys.duration_ms * rng.lognormal(0.0, 0.15)
     parts.append(_Component(0.0, duration / 5.0, -polarity * 0.12 * amplitude, 1, 0.0, 0.0))
     if rng.random() < phys.satellite_prob:
-        parts.append(_Component(
-            offset_ms=rng.uniform(3.0, 20.0), width_ms=rng.uniform(0.2, 0.5),
-            amplitude_uv=polarity * amplitude * rng.uniform(0.1, 0.3), order=2,
-            jitter_ms=rng.uniform(0.05, 0.3), blocking=rng.uniform(0.1, 0.5),
-        ))
+        parts.append(
+            _Component(
+                offset_ms=rng.uniform(3.0, 20.0),
+                width_ms=rng.uniform(0.2, 0.5),
+                amplitude_uv=polarity * amplitude * rng.uniform(0.1, 0.3),
+                order=2,
+                jitter_ms=rng.uniform(0.05, 0.3),
+                blocking=rng.uniform(0.1, 0.5),
+            )
+        )
     return parts
 
 
 def _fibrillation(rng: np.random.Generator) -> list[_Component]:
     amplitude = rng.uniform(20.0, 200.0)
     if rng.random() < 0.2:  # positive sharp wave: sharp positive deflection, slow negative recovery
-        return [_Component(0.0, rng.uniform(0.15, 0.3), amplitude, 2, 0.0, 0.0),
-                _Component(4.0, rng.uniform(3.0, 6.0), -0.35 * amplitude, 2, 0.0, 0.0)]
+        return [
+            _Component(0.0, rng.uniform(0.15, 0.3), amplitude, 2, 0.0, 0.0),
+            _Component(4.0, rng.uniform(3.0, 6.0), -0.35 * amplitude, 2, 0.0, 0.0),
+        ]
     width = rng.uniform(0.15, 0.6)  # bi/triphasic spike, initial positivity, 1-5 ms in all
     return [_Component(0.0, width, -amplitude, 1, 0.002, 0.0)]
 
 
-def _render(out: np.ndarray, times_s: np.ndarray, gains: np.ndarray, parts: list[_Component], fs: float,
-            rng: np.random.Generator) -> None:
+def _render(
+    out: np.ndarray,
+    times_s: np.ndarray,
+    gains: np.ndarray,
+    parts: list[_Component],
+    fs: float,
+    rng: np.random.Generator,
+) -> None:
     """Add one waveform per firing, component by component, with sub-sample timing, jitter and blocking."""
     if len(times_s) == 0:
         return
@@ -212,8 +255,16 @@ def _render(out: np.ndarray, times_s: np.ndarray, gains: np.ndarray, parts: list
         out += np.bincount(idx[inside], weights=values[inside], minlength=n)
 
 
-def _firing_times(rate_hz: float, cov: float, start_s: float, stop_s: float, drive: np.ndarray, fs_drive: float,
-                  doublet_prob: float, rng: np.random.Generator) -> np.ndarray:
+def _firing_times(
+    rate_hz: float,
+    cov: float,
+    start_s: float,
+    stop_s: float,
+    drive: np.ndarray,
+    fs_drive: float,
+    doublet_prob: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Renewal process with gamma ISIs, a 20 ms refractory period and a shared slow common drive."""
     shape = 1.0 / cov**2
     times = []
@@ -241,8 +292,9 @@ def _band_noise(n: int, fs: float, band: tuple[float | None, float | None], rng:
     return coloured / (coloured.std() + 1e-12)
 
 
-def generate_record(phys: SubjectPhysiology, duration_s: float, rng: np.random.Generator,
-                    fs: float = NATIVE_RATE_HZ) -> np.ndarray:
+def generate_record(
+    phys: SubjectPhysiology, duration_s: float, rng: np.random.Generator, fs: float = NATIVE_RATE_HZ
+) -> np.ndarray:
     """One record in microvolts (float64), before clipping and quantisation."""
     n = int(round(duration_s * fs))
     x = np.zeros(n)
@@ -266,8 +318,7 @@ def generate_record(phys: SubjectPhysiology, duration_s: float, rng: np.random.G
             start = step_s
         elif step_units < 0 and unit < -step_units:  # derecruited at the step
             stop = step_s
-        times = _firing_times(rate, rng.uniform(*phys.isi_cov), start, stop, drive, fs_drive,
-                              phys.doublet_prob, rng)
+        times = _firing_times(rate, rng.uniform(*phys.isi_cov), start, stop, drive, fs_drive, phys.doublet_prob, rng)
         wander = np.exp(0.15 * _ar1(len(times), np.exp(-1.0 / max(rate * 0.4, 1.0)), rng))
         _render(x, times, wander, parts, fs, rng)
     for _ in range(rng.poisson(phys.fibrillation_mean)):
@@ -316,7 +367,11 @@ def generate(spec: SyntheticSpec) -> Iterator[Recording]:
                 rng = np.random.default_rng([spec.seed, class_index, subject_no, record_no])
                 x = generate_record(phys, spec.duration_s, rng)
                 yield Recording(
-                    name=f"SYN{subject}R{record_no:02d}", subject=subject, label=class_name,
-                    sample_rate=NATIVE_RATE_HZ, digital=to_digital(x), adc_gain=ADC_GAIN,
+                    name=f"SYN{subject}R{record_no:02d}",
+                    subject=subject,
+                    label=class_name,
+                    sample_rate=NATIVE_RATE_HZ,
+                    digital=to_digital(x),
+                    adc_gain=ADC_GAIN,
                     metadata={"severity": f"{phys.severity:.2f}", "generator_version": str(GENERATOR_VERSION)},
                 )

@@ -1,19 +1,11 @@
-"""Compare per-class record statistics of the synthetic generator (or a real EMGLab folder) with N2001's.
-
-    python -m emg_lightning.data.calibration                 # synthetic, default spec
-    python -m emg_lightning.data.calibration --emglab DIR    # the real recordings, same statistics
-"""
+"""Per-class record statistics of the synthetic generator (or a real EMGLab folder) beside N2001's published
+figures; the command is ``python -m emg_lightning.cli.calibrate``."""
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
 
-from emg_lightning.data.readers import emglab, synthetic
-from emg_lightning.data.signal_stats import STATISTICS, record_statistics, roc_auc
-from emg_lightning.errors import EMGLightningError
+from emg_lightning.data.readers.synthetic.signal_stats import STATISTICS, record_statistics, roc_auc
 
 CLASSES = ("normal", "myopathy", "als")
 # Record-level AUCs measured on N2001 (synthetic-emg.md, section 1.3): (positive, negative, statistic, sign, value)
@@ -40,14 +32,19 @@ def collect(records) -> list[tuple[str, dict[str, float]]]:
 def report(rows: list[tuple[str, dict[str, float]]]) -> str:
     values = lambda label, key: np.array([s[key] for lab, s in rows if lab == label])  # noqa: E731
     counts = {c: sum(1 for lab, _ in rows if lab == c) for c in CLASSES}
-    lines = ["| statistic | " + " | ".join(f"{c} ({counts[c]})" for c in CLASSES) + " |",
-             "|---|" + "---|" * len(CLASSES)]
+    lines = [
+        "| statistic | " + " | ".join(f"{c} ({counts[c]})" for c in CLASSES) + " |",
+        "|---|" + "---|" * len(CLASSES),
+    ]
     for key in STATISTICS:
         cells = []
         for c in CLASSES:
             v = values(c, key)
-            cells.append(f"{np.nanmedian(v):.3g} [{np.nanpercentile(v, 10):.3g}-{np.nanpercentile(v, 90):.3g}]"
-                         if len(v) else "-")
+            cells.append(
+                f"{np.nanmedian(v):.3g} [{np.nanpercentile(v, 10):.3g}-{np.nanpercentile(v, 90):.3g}]"
+                if len(v)
+                else "-"
+            )
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     lines += ["", "| record-level AUC | here | N2001 |", "|---|---|---|"]
     for pos, neg, key, sign, target in N2001_AUCS:
@@ -55,23 +52,3 @@ def report(rows: list[tuple[str, dict[str, float]]]) -> str:
         direction = "higher" if sign > 0 else "lower"
         lines.append(f"| {pos} vs {neg}, {key} ({direction}) | {auc:.2f} | {target:.2f} |")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--emglab", help="an EMGLab N2001 folder instead of the synthetic data")
-    parser.add_argument("--seed", type=int, default=0, help="synthetic seed")
-    args = parser.parse_args(argv)
-    try:
-        if args.emglab:
-            records = map(emglab.read_record, emglab.list_records(args.emglab))
-        else:
-            records = synthetic.generate(synthetic.SyntheticSpec(seed=args.seed))
-        print(report(collect(records)))
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

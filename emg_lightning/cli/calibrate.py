@@ -1,0 +1,34 @@
+"""Compare per-class record statistics of the synthetic generator (or a real EMGLab folder) with N2001's.
+
+python -m emg_lightning.cli.calibrate                 # synthetic, default spec
+python -m emg_lightning.cli.calibrate --emglab DIR    # the real recordings, same statistics
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from emg_lightning.data.readers import emglab, synthetic
+from emg_lightning.data.readers.synthetic.calibration import collect, report
+from emg_lightning.errors import EMGLightningError
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--emglab", help="an EMGLab N2001 folder instead of the synthetic data")
+    parser.add_argument("--seed", type=int, default=0, help="synthetic seed")
+    args = parser.parse_args(argv)
+    try:
+        if args.emglab:
+            records = map(emglab.read_record, emglab.list_records(args.emglab))
+        else:
+            records = synthetic.generate(synthetic.SyntheticSpec(seed=args.seed))
+        print(report(collect(records)))
+    except EMGLightningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""emg-data: what a data source holds before you train on it -- the same Hydra overrides as emg-train.
+
+emg-data data=emglab data.root=/path/to/emglab-n2001-bb
+emg-data data=emglab data.sample_rate=4687.5 --json summary.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
+from emg_lightning.data.summary import format_summary, summarise
+from emg_lightning.files import atomic_write_json
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", help="also write the summary to this JSON file")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for emg-train (data=..., data.root=...)")
+    args = parser.parse_args(argv)
+    try:
+        cfg = compose_config(args.overrides)
+        datamodule = build_datamodule(cfg)
+        table = datamodule.load_table()
+        summary = summarise(table, datamodule.classes)
+    except USER_ERRORS as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    print(
+        f"data={cfg.data.source}"
+        + (f" root={cfg.data.root}" if cfg.data.get("root") else "")
+        + f", window {cfg.data.window_s} s, hop {cfg.data.hop_s or cfg.data.window_s} s"
+    )
+    print(format_summary(summary))
+    if args.json:
+        atomic_write_json(args.json, summary)
+        print(f"summary written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

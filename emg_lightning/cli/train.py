@@ -1,0 +1,30 @@
+"""emg-train: train one fold, test it on the held-out subject(s), write metrics.json (Hydra entry point).
+
+emg-train                                   # ResEMGNet, synthetic data, LOSO fold 0
+emg-train model=alsnet data=emglab data.fold=3 trainer.max_epochs=5
+emg-train debug=fdr                         # one batch of each stage: does everything run?
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from emg_lightning.config import CONFIG_DIR
+from emg_lightning.training import run
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = run(cfg)
+    if cfg.get("optimized_metric"):  # the objective a Hydra sweeper (Optuna) maximises; NaN marks a failed trial
+        value = (metrics or {}).get(cfg.optimized_metric)
+        return float("nan") if value is None else float(value)
+    return None
+
+
+if __name__ == "__main__":
+    # run the importable module's main, not __main__'s: submitit pickles the task function by reference then
+    from emg_lightning.cli.train import main as importable_main
+
+    importable_main()

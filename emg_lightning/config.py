@@ -1,0 +1,119 @@
+"""Compose the Hydra configuration and build the run's objects from it: the one module every command shares.
+
+Commands (``emg_lightning/cli``) parse their arguments, call these builders and print; nothing here imports a command.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from emg_lightning.classifier import EMGClassifier
+from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.errors import EMGLightningError
+from emg_lightning.files import atomic_write_text
+from emg_lightning.runs import wandb_run_id
+
+# The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# What a user can fix from the message alone: commands print these as one line, never as a traceback.
+USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
+
+# ${zfill:${data.fold}} -> "03": emg-cv's fold folders sort and resume by name
+if not OmegaConf.has_resolver("zfill"):
+    OmegaConf.register_new_resolver("zfill", lambda value, width=2: str(value).zfill(int(width)))
+# ${tags_dict:${tags}} -> {baseline: "", v2: ""}: MLflow takes tags as a mapping
+if not OmegaConf.has_resolver("tags_dict"):
+    OmegaConf.register_new_resolver("tags_dict", lambda tags: {str(t): "" for t in (tags or [])})
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The emg-train configuration for these overrides, outside a Hydra run (emg-data, emg-cv, emg-bench)."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose("train", overrides=overrides + ["paths.output_dir=."])
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python data (resolved), or None."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
+def resolved_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run's settings as plain data, without Hydra's own node (present when configs are composed in tests)."""
+    return {k: plain(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in cfg if k != "hydra"}
+
+
+def build_datamodule(cfg: DictConfig) -> EMGDataModule:
+    return EMGDataModule.from_config(plain(cfg.data), split=plain(cfg.split), cache_dir=cfg.paths.cache_dir)
+
+
+def network_settings(net: dict[str, Any], datamodule: EMGDataModule) -> dict[str, Any]:
+    """``model.net`` with what the data decides filled in: ``sample_rate: null`` becomes the windows' actual rate."""
+    if "sample_rate" in net and net["sample_rate"] is None:
+        return {**net, "sample_rate": datamodule.sample_rate}
+    return net
+
+
+def build_classifier(cfg: DictConfig, datamodule: EMGDataModule) -> EMGClassifier:
+    return EMGClassifier(
+        net=network_settings(plain(cfg.model.net), datamodule),
+        class_names=datamodule.classes,
+        optimizer=plain(cfg.model.optimizer),
+        scheduler=plain(cfg.model.scheduler),
+        label_smoothing=plain(cfg.label_smoothing),
+        compile_net=bool(cfg.get("compile", False)),
+    )
+
+
+def instantiate_all(group: DictConfig | dict | None) -> list:
+    """Every ``_target_`` node of a config group (callbacks), skipping those set to null."""
+    return [hydra.utils.instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
+
+
+def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
+    loggers = []
+    for node in (cfg.get("logger") or {}).values():
+        if node is None or "_target_" not in node:
+            continue
+        extra = {"id": wandb_run_id(out_dir), "resume": "allow"} if node._target_.endswith("WandbLogger") else {}
+        loggers.append(hydra.utils.instantiate(node, **extra))
+    return loggers
+
+
+def config_tree(settings: dict[str, Any]) -> Any:
+    """The resolved settings as a rich tree: one branch per group, the groups a reader looks for first."""
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", guide_style="dim")
+    first = [
+        k for k in ("data", "split", "model", "label_smoothing", "trainer", "callbacks", "logger") if k in settings
+    ]
+    for key in first + [k for k in settings if k not in first]:
+        value = settings[key]
+        branch = tree.add(key)
+        text = (
+            OmegaConf.to_yaml(OmegaConf.create({"_": value}))[3:]
+            if not isinstance(value, dict)
+            else OmegaConf.to_yaml(OmegaConf.create(value))
+        )
+        branch.add(Syntax(text.strip() or "{}", "yaml", theme="ansi_dark", background_color="default"))
+    return tree
+
+
+def print_config_tree(settings: dict[str, Any], save_to: Path | None = None) -> None:
+    """Print the tree at the start of a run; ``save_to`` keeps a plain-text copy in the run folder."""
+    from rich.console import Console
+
+    Console().print(config_tree(settings))
+    if save_to is not None:
+        buffer = io.StringIO()
+        Console(file=buffer, no_color=True, width=120).print(config_tree(settings))
+        atomic_write_text(save_to, buffer.getvalue())

@@ -1,0 +1,113 @@
+"""Hydra callbacks that watch a multirun: emg-cv's progress lines, and a hyperparameter search's results table
+(one row per trial, best objective first)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from emg_lightning.files import atomic_write_text
+
+# emg-cv tells its progress callback how many jobs the sweep has
+TOTAL_JOBS_ENV = "EMG_CV_TOTAL_JOBS"
+
+
+class CVProgress(Callback):
+    """Prints which fold of how many runs, each finished fold's key metric, and the time left (Hydra callback)."""
+
+    def __init__(self) -> None:
+        self.total = int(os.environ.get(TOTAL_JOBS_ENV, "0"))
+        self.done = 0
+        self.started = time.monotonic()
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        print(
+            f"[emg-cv] job {self.done + 1}/{self.total or '?'}: fold {config.data.fold}, seed {config.seed}", flush=True
+        )
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self.done += 1
+        out = Path(config.hydra.runtime.output_dir)
+        if (out / "metrics.json").is_file():
+            bal_acc = json.loads((out / "metrics.json").read_text()).get("test/bal_acc")
+            outcome = f"test bal_acc {bal_acc:.3f}" if isinstance(bal_acc, float) else "done"
+        else:
+            outcome = "FAILED (see failed.json)"
+        elapsed = time.monotonic() - self.started
+        left = (self.total - self.done) * elapsed / self.done if self.total else float("nan")
+        print(
+            f"[emg-cv] {self.done}/{self.total or '?'} done: fold {config.data.fold}, seed {config.seed}: {outcome}; "
+            f"elapsed {_duration(elapsed)}, about {_duration(left)} left",
+            flush=True,
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:  # NaN: total unknown
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def search_rows(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
+    """Each trial's swept values and objective, read from its folder (.hydra/overrides.yaml + metrics.json)."""
+    rows = []
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+        trial = overrides_file.parent.parent
+        overrides = yaml.safe_load(overrides_file.read_text()) or []
+        metrics_file = trial / "metrics.json"
+        value = json.loads(metrics_file.read_text()).get(metric) if metrics_file.is_file() else None
+        rows.append(
+            {
+                "trial": trial.name,
+                "objective": math.nan if value is None else float(value),
+                **dict(o.split("=", 1) for o in overrides if "=" in o),
+            }
+        )
+    return sorted(
+        rows, key=lambda r: (math.isnan(r["objective"]), -r["objective"] if r["objective"] == r["objective"] else 0.0)
+    )
+
+
+def _short(value: Any) -> str:
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def format_rows(rows: list[dict[str, Any]], metric: str, keys: list[str]) -> str:
+    """Markdown table: trial, objective, then the ``keys`` (the swept parameters)."""
+    lines = [f"| trial | {metric} | " + " | ".join(keys) + " |", "|---" * (len(keys) + 2) + "|"]
+    for row in rows:
+        value = "failed" if math.isnan(row["objective"]) else f"{row['objective']:.4f}"
+        lines.append(f"| {row['trial']} | {value} | " + " | ".join(_short(row.get(k, "")) for k in keys) + " |")
+    return "\n".join(lines)
+
+
+class SearchResults(Callback):
+    def __init__(self, metric: str = "best_val_bal_acc") -> None:
+        self.metric = metric
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        rows = search_rows(sweep_dir, self.metric)
+        swept = [str(k) for k in (config.hydra.sweeper.get("params") or {})]
+        table = format_rows(rows, self.metric, swept)
+        header = (
+            f"# Hyperparameter search: {len(rows)} trials, objective {self.metric} (validation subjects drawn "
+            f"from the training subjects; test subjects not evaluated)\n\n"
+        )
+        atomic_write_text(sweep_dir / "search_results.md", header + table + "\n")
+        keys = ["trial", "objective", *swept]
+        csv = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows]
+        atomic_write_text(sweep_dir / "search_results.csv", "\n".join(csv) + "\n")
+        print(f"\n{header}{table}\n\nwritten: {sweep_dir}/search_results.md, search_results.csv")

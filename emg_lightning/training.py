@@ -1,0 +1,213 @@
+"""Train one fold: fit, test with the chosen weights, write metrics.json, predictions.csv and config.yaml.
+
+The library behind ``emg-train`` (and every fold of ``emg-cv``); the command itself is ``emg_lightning/cli/train.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import DictConfig, OmegaConf
+
+from emg_lightning.classifier import EMGClassifier
+from emg_lightning.config import (
+    build_classifier,
+    build_datamodule,
+    build_loggers,
+    instantiate_all,
+    print_config_tree,
+    resolved_config,
+)
+from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.devices import claim_device
+from emg_lightning.errors import ConfigError, EMGLightningError
+from emg_lightning.files import atomic_write_json, atomic_write_text
+from emg_lightning.malloc import configure_malloc
+from emg_lightning.metrics.summary import format_confusion, format_metrics
+from emg_lightning.runs import previous_run, write_predictions
+
+TEST_WEIGHTS = ("best", "last")
+
+
+class InterruptedRun(Exception):
+    """Training stopped by SIGTERM; the output folder holds a checkpoint to resume from."""
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, test with the best checkpoint, write metrics.json and config.yaml; return the metrics."""
+    out_dir = Path(cfg.paths.output_dir)
+    logging.getLogger(__name__).info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
+    settings = resolved_config(cfg)
+    state = previous_run(out_dir, settings)
+    if state == "finished":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: already finished in {out_dir}, skipped")
+        return json.loads((out_dir / "metrics.json").read_text())
+    test_weights = cfg.get("test_weights", "best")
+    if test_weights not in TEST_WEIGHTS:
+        raise ConfigError(
+            f"test_weights={test_weights!r} is unknown: use best (checkpoint of the best "
+            f"model_checkpoint.monitor) or last (final-epoch weights, as the ALSNet paper)"
+        )
+    ckpt_path = cfg.get("ckpt_path") or (str(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None)
+    if cfg.get("print_config", True):
+        print_config_tree(settings, save_to=out_dir / "config_tree.log")
+    if state == "resume":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
+    if cfg.seed is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()  # bad folds and empty data fail here, before any logger starts
+    model = build_classifier(cfg, datamodule)
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    loggers = build_loggers(cfg, out_dir)
+    if len(datamodule.val_set) == 0:
+        raise ConfigError(
+            "the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
+            "and early stopping use validation subjects)"
+        )
+    with contextlib.ExitStack() as stack:
+        devices = {}
+        if cfg.get("claim_device") and torch.cuda.device_count() > 1:
+            devices = {"devices": [stack.enter_context(claim_device(torch.cuda.device_count()))]}
+        trainer: L.Trainer = hydra.utils.instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False, **devices
+        )
+        return _fit_and_test(cfg, trainer, model, datamodule, loggers, settings, ckpt_path, test_weights)
+
+
+def _fit_and_test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: EMGClassifier,
+    datamodule: EMGDataModule,
+    loggers: list,
+    settings: dict[str, Any],
+    ckpt_path: str | None,
+    test_weights: str,
+) -> dict[str, Any]:
+    out_dir = Path(cfg.paths.output_dir)
+    for logger in loggers:
+        logger.log_hyperparams(settings)
+    atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        # SLURM preemption, `kill`, a scheduler's stop: stop cleanly, the rerun resumes from checkpoints/last.ckpt
+        raise InterruptedRun(
+            f"interrupted by SIGTERM in epoch {trainer.current_epoch} of fold {cfg.data.fold}, "
+            f"seed {cfg.seed}: run the same command again with hydra.run.dir={out_dir} (emg-cv: "
+            f"the same command) to resume from its last checkpoint"
+        ) from None
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    if trainer.world_size > 1 and not trainer.is_global_zero:
+        return {}
+    fold = datamodule.fold
+    metrics = {
+        "class_names": datamodule.classes,
+        "fold": fold.index,
+        "seed": cfg.seed,
+        "split": cfg.split.name,
+        "leaky": fold.leaky,
+        "test_subjects": list(fold.test),
+        "val_subjects": list(fold.val),
+        "train_subjects": list(fold.train),
+        "best_checkpoint": best,
+        "best_val_bal_acc": _best_score(checkpoint, best),
+        "epochs": trainer.current_epoch,
+    }
+    if not cfg.get("run_test", True):  # hyperparameter searches: the test subjects stay unseen
+        atomic_write_json(out_dir / "metrics.json", {**metrics, "tested": False})
+        print(
+            f"fold {fold.index}, seed {cfg.seed}: trained, not tested (run_test=false); best validation balanced "
+            f"accuracy {metrics['best_val_bal_acc']}; outputs: {out_dir}"
+        )
+        return metrics
+    if trainer.world_size > 1:
+        # test on one device: a distributed sampler pads the test set with repeated windows, biasing every metric
+        bar = {"bar": (cfg.get("callbacks") or {}).get("progress_bar")}
+        trainer = hydra.utils.instantiate(
+            cfg.trainer,
+            devices=1,
+            num_nodes=1,
+            strategy="auto",
+            callbacks=instantiate_all(bar),
+            logger=loggers or False,
+        )
+    # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
+    trainer.test(model, datamodule=datamodule, ckpt_path=best if test_weights == "best" else None, verbose=False)
+    metrics = {
+        **model.test_results,
+        "test/confusion": model.test_confusion,
+        **metrics,
+        "test_windows": len(datamodule.test_set),
+        "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)",
+    }
+    write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
+    atomic_write_json(out_dir / "metrics.json", metrics)
+    leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
+    print(
+        f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
+        f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}"
+    )
+    print(format_metrics(model.test_results))
+    print(format_confusion(model.test_confusion, datamodule.classes))
+    print(f"outputs: {out_dir}")
+    return metrics
+
+
+def _best_score(checkpoint: Any, best: str | None) -> float | None:
+    """The monitored score of the best checkpoint (read from the file when spawned DDP ranks kept it)."""
+    if not best:
+        return None
+    if checkpoint.best_model_score is not None:
+        return float(checkpoint.best_model_score)
+    if checkpoint.monitor is None:  # callbacks=none: Lightning's own checkpoint keeps the last epoch, unscored
+        return None
+    state = torch.load(best, map_location="cpu", weights_only=True)["callbacks"]
+    score = next(
+        v["best_model_score"]
+        for k, v in state.items()
+        if k.startswith("ModelCheckpoint") and v.get("best_model_path") == best
+    )
+    return None if score is None else float(score)
+
+
+def run(cfg: DictConfig) -> dict[str, Any] | None:
+    """Train with a clean global state, and always close the W&B run (folds may share one process)."""
+    import wandb
+
+    try:
+        if wandb.run is not None:
+            wandb.finish()
+        return train(cfg)
+    except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(143)
+    except Exception as exc:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            # one failing fold must not stop the others: record it for the CV report and go on
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            atomic_write_json(
+                Path(cfg.paths.output_dir) / "failed.json", {"fold": cfg.data.fold, "seed": cfg.seed, "error": message}
+            )
+            print(f"error: fold {cfg.data.fold}, seed {cfg.seed} failed: {message}", file=sys.stderr)
+            return None
+        if isinstance(exc, EMGLightningError):
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    finally:
+        if wandb.run is not None:
+            wandb.finish()

@@ -1,0 +1,118 @@
+"""The README's commands still work as written: every emg-train / emg-cv / emg-data / make command in its code
+blocks composes (each group option and key exists), and those that need no real data run (one batch each)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from emg_lightning.config import compose_config
+
+from conftest import REPO
+
+COMMANDS = ("emg-train", "emg-cv", "emg-data")
+CV_OWN_KEYS = ("seeds=", "cv_dir=")
+
+
+def readme_commands() -> list[tuple[str, list[str]]]:
+    """(command, Hydra overrides) of every command line in the README's fenced code blocks."""
+    blocks, block, language = [], None, ""
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.startswith("```"):
+            if block is None:
+                block, language = [], line[3:].strip()
+            else:
+                if language in ("", "bash", "sh"):
+                    blocks.append("\n".join(block))
+                block = None
+        elif block is not None:
+            block.append(line)
+    found = []
+    for text in blocks:
+        for line in text.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.strip().removeprefix("$ "), comments=True)
+            if words[:1] == ["make"] and len(words) > 1 and words[1] in ("train", "data"):
+                args = next((w[5:] for w in words if w.startswith("ARGS=")), "")
+                found.append((f"emg-{words[1]}", shlex.split(args)))
+                continue
+            words = [w.removeprefix(".venv/bin/") for w in words]
+            if words[:3] == ["python", "-m", "emg_lightning.cli.train"]:
+                words = ["emg-train", *words[3:]]
+            if words and words[0] in COMMANDS:
+                found.append((words[0], words[1:]))
+    return found
+
+
+def overrides_of(command: str, args: list[str]) -> list[str]:
+    """What reaches Hydra's composition: emg-cv's own keys and emg-data's flags removed, sweeps at their first value."""
+    kept = []
+    for arg in args:
+        if arg == "-m" or arg.startswith("--") or (command == "emg-cv" and arg.startswith(CV_OWN_KEYS)):
+            continue
+        key, _, value = arg.partition("=")
+        if "," in value and not value.startswith(("[", "{")) and not key.startswith("hydra."):
+            value = value.split(",")[0]  # a -m sweep: one of its jobs
+        kept.append(f"{key}={value}" if _ else arg)
+    return kept
+
+
+README_COMMANDS = readme_commands()
+
+
+def test_the_readme_has_commands_to_check():
+    assert len(README_COMMANDS) >= 15
+    assert {c for c, _ in README_COMMANDS} == set(COMMANDS)
+
+
+@pytest.mark.parametrize("command, args", README_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in README_COMMANDS])
+def test_readme_command_composes(command, args):
+    cfg = compose_config(overrides_of(command, args))
+    assert cfg.data.source in ("synthetic", "emglab", "wfdb")
+
+
+def needs_nothing_from_outside(args: list[str]) -> bool:
+    text = " ".join(args)
+    return not any(
+        word in text
+        for word in (
+            "data=emglab",
+            "data=wfdb",
+            "/path/to",
+            "experiment=",
+            "launcher=slurm",
+            "hparams_search",
+            "trainer=gpu",
+            "trainer=ddp",
+            "launcher=",
+        )
+    )
+
+
+RUNNABLE = [(c, a) for c, a in README_COMMANDS if c == "emg-train" and needs_nothing_from_outside(a)]
+ONE_BATCH = [
+    "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}",  # 9 subjects: the README's data.fold=7 exists
+    "data.synthetic.records_per_subject=[1,1]",
+    "data.synthetic.duration_s=2.0",
+    "logger=none",
+    "++trainer.fast_dev_run=true",
+    "print_config=false",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [a for _, a in RUNNABLE], ids=[" ".join(a)[:80] for _, a in RUNNABLE])
+def test_readme_training_command_runs(args, tmp_path):
+    overrides = overrides_of("emg-train", args)
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *overrides, *ONE_BATCH, f"hydra.run.dir={tmp_path}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "metrics.json").is_file()
