@@ -3,7 +3,6 @@ blocks composes (each group option and key exists), and those that need no real 
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 import sys

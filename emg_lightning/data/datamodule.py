@@ -76,8 +76,9 @@ class WindowDataset(Dataset):
 
 
 class InOrderBatches(SequentialSampler):
-    """Consecutive batches of positions, in order (one memmap read per batch). A ``SequentialSampler``, so
-    Lightning's ``overfit_batches`` keeps it instead of swapping in one that yields single windows."""
+    """Consecutive batches of positions, in order (one memmap read per batch), for ``debug=overfit``: a
+    ``SequentialSampler``, so Lightning's ``overfit_batches`` keeps it instead of swapping in one that yields single
+    windows."""
 
     def __init__(self, dataset: Dataset, batch_size: int) -> None:
         super().__init__(dataset)
@@ -246,12 +247,14 @@ class EMGDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0  # debug=overfit: same batches
-        if shuffle and not overfitting:
+        if overfitting:
+            sampler = InOrderBatches(dataset, self.batch_size)
+        elif shuffle:
             # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
             drop_last = len(dataset) % self.batch_size == 1
             sampler = BatchSampler(RandomSampler(dataset), self.batch_size, drop_last=drop_last)
-        else:
-            sampler = InOrderBatches(dataset, self.batch_size)
+        else:  # a batch sampler, not a SequentialSampler: DDP then distributes whole batches
+            sampler = BatchSampler(SequentialSampler(dataset), self.batch_size, drop_last=False)
         return DataLoader(
             dataset,
             sampler=sampler,
