@@ -14,7 +14,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
-from emg_lightning.errors import ConfigError
+from emg_lightning.errors import ConfigError, DivergedError
 from emg_lightning.losses.label_smoothing import (
     SCHEDULES,
     STRATEGIES,
@@ -88,6 +88,8 @@ class EMGClassifier(L.LightningModule):
             return self._training_loss(logits, y)
         loss = F.cross_entropy(logits, y)  # evaluation loss on hard labels, comparable across smoothing settings
         probabilities = logits.detach().softmax(dim=-1)
+        if stage == "test":
+            self._check_finite_probabilities(probabilities)
         self.metrics[f"{stage}_metrics"].update(probabilities, y)
         if stage == "test":  # kept per window for predictions.csv, so any metric can be recomputed from disk
             self._test_batches.append(
@@ -149,8 +151,29 @@ class EMGClassifier(L.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def _check_finite_probabilities(self, probabilities: torch.Tensor) -> None:
+        bad = int((~torch.isfinite(probabilities)).any(dim=-1).sum())
+        if bad:  # an argmax of NaN is class 0: a diverged network would score perfectly on healthy subjects
+            raise DivergedError(
+                f"the network gave non-finite test probabilities for {bad} of {len(probabilities)} windows of a batch: "
+                f"its weights diverged; lower model.optimizer.lr ({self.optimizer_cfg['lr']}) and train again"
+            )
+
+    def _check_finite_loss(self, stage: str, sums: dict[str, Any]) -> None:
+        """A NaN or infinite loss stops the run before any checkpoint or result of that epoch is written."""
+        if sums["windows"] and not torch.isfinite(torch.as_tensor(sums["loss"])).all():
+            name = "training" if stage == "train" else "validation"
+            raise DivergedError(
+                f"training diverged: the {name} loss became {float(sums['loss'])} in epoch {self.current_epoch}; "
+                f"lower model.optimizer.lr (now {self.optimizer_cfg['lr']}), or check data.normalization and "
+                f"label_smoothing; no metrics.json was written"
+            )
+
     def _end_epoch(self, stage: str) -> None:
         sums = self._epoch_sums[stage]
+        self._check_finite_loss(stage, sums)
+        if stage == "val":  # validation ends before the epoch's checkpoints and training-epoch end: check both
+            self._check_finite_loss("train", self._epoch_sums["train"])
         self._reset_epoch_sums(stage)
         if stage == "train":
             self._end_training_epoch(sums)

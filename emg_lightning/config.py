@@ -17,7 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.datamodule import EMGDataModule
-from emg_lightning.errors import EMGLightningError
+from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
 from emg_lightning.runs import wandb_run_id
 
@@ -117,3 +117,40 @@ def print_config_tree(settings: dict[str, Any], save_to: Path | None = None) -> 
         buffer = io.StringIO()
         Console(file=buffer, no_color=True, width=120).print(config_tree(settings))
         atomic_write_text(save_to, buffer.getvalue())
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse settings that cannot mean anything, before any work: each one line that names the setting."""
+    fold, seed = cfg.data.get("fold"), cfg.get("seed")
+    if not isinstance(fold, int) or isinstance(fold, bool) or fold < 0:
+        raise ConfigError(f"data.fold={fold!r} must be a fold number, 0 or more (emg-cv runs them all)")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ConfigError(f"seed={seed!r} must be an integer (or null to leave the generators unseeded)")
+    trainer = cfg.get("trainer") or {}
+    epochs = trainer.get("max_epochs")
+    if not trainer.get("fast_dev_run") and (not isinstance(epochs, int) or epochs < 1):
+        raise ConfigError(
+            f"trainer.max_epochs={epochs!r} trains nothing: use 1 or more (an untrained network's "
+            f"figures are not results)"
+        )
+    classes = list(cfg.data.get("classes") or [])
+    repeated = sorted({c for c in classes if classes.count(c) > 1})
+    if repeated:
+        raise ConfigError(f"data.classes={classes} names {', '.join(repeated)} more than once: list each class once")
+    lr = cfg.model.optimizer.get("lr")
+    if not _number(lr) or not lr > 0:
+        raise ConfigError(f"model.optimizer.lr={lr!r} must be a positive number, e.g. 1e-3")
+    smoothing = cfg.get("label_smoothing") or {}
+    epsilon = smoothing.get("epsilon", 0.0)
+    if smoothing.get("name", "none") != "none" and (not _number(epsilon) or not 0 <= epsilon < 1):
+        raise ConfigError(
+            f"label_smoothing.epsilon={epsilon!r} must be in [0, 1): the share of target mass moved off the true "
+            f"class (1 would leave none on it)"
+        )
+    per_class = (cfg.get("split") or {}).get("val_subjects_per_class", 1)
+    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 0:
+        raise ConfigError(f"split.val_subjects_per_class={per_class!r} must be 0 or more")

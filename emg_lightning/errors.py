@@ -11,3 +11,7 @@ class ConfigError(EMGLightningError):
 
 class DataError(EMGLightningError):
     """A data file or directory cannot be used as it is."""
+
+
+class DivergedError(EMGLightningError):
+    """Training produced non-finite numbers: no result is written."""

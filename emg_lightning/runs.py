@@ -3,20 +3,70 @@ whether the folder holds a finished, an interrupted or no run of these settings.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import OmegaConf
 
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError
 from emg_lightning.files import atomic_write_text
 
-# Settings that do not change a run's result: a rerun may differ in them (or a folder written before they existed may
-# lack them) and still resume or skip the folder. malloc changes speed and memory, never a computed number; tags and
-# print_config only label and show the run.
-RUNTIME_KEYS = ("claim_device", "ckpt_path", "malloc", "tags", "print_config")
+# Written when fit() has finished: a rerun that finds it (and no metrics.json) tests, it never trains on.
+FIT_FINISHED = "fit_finished.json"
+# What Hydra and the start of a run write before any work (Hydra's log file is <task_name>.log).
+LOCK = ".lock"
+STARTUP_FILES = {".hydra", "train.log", "debug.log", "config_tree.log", LOCK}
+# Settings that do not change a run's result, as dotted paths: a rerun may differ in them (or a folder written before
+# they existed may lack them) and still resume or skip the folder. Where and how it runs (device, allocator, workers,
+# paths, loggers, progress display) and how it is labelled, never what is computed.
+RUNTIME_KEYS = (
+    "claim_device", "ckpt_path", "malloc", "tags", "print_config", "task_name", "paths", "logger",
+    "data.num_workers", "callbacks.progress_bar", "callbacks.model_summary", "trainer.log_every_n_steps",
+    "trainer.accelerator", "trainer.devices", "trainer.enable_progress_bar",
+)  # fmt: skip
+# What differs between the jobs of one CV (each fold folder holds one of each)
+PER_JOB_KEYS = ("data.fold", "seed")
+
+
+def what_matters(settings: dict[str, Any], drop: tuple[str, ...] = RUNTIME_KEYS) -> dict[str, Any]:
+    """``settings`` without the dotted keys in ``drop``: what decides a run's numbers."""
+    kept = dict(settings)
+    for key in drop:
+        head, _, rest = key.partition(".")
+        if not rest:
+            kept.pop(head, None)
+        elif isinstance(kept.get(head), dict):
+            kept[head] = what_matters(kept[head], (rest,))
+    return kept
+
+
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves that differ between two settings trees (a key present in one only counts)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(set(a) | set(b), key=str)
+        return [d for k in keys for d in differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def cv_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """What one CV folder's jobs share: the settings without runtime and per-job (fold, seed) keys."""
+    return what_matters(what_matters(settings), PER_JOB_KEYS)
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """8 hex digits naming one configuration (runtime and per-job keys excluded)."""
+    payload = json.dumps(cv_settings(settings), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:8]
 
 
 def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:
@@ -45,7 +95,8 @@ def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, 
 
 
 def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
-    """'fresh', 'finished' (metrics.json written) or 'resume' (last.ckpt but no metrics) for this output folder.
+    """'fresh', 'finished' (metrics.json written), 'test' (fit finished, testing did not) or 'resume' (last.ckpt but
+    no metrics) for this output folder.
 
     Deterministic folders (emg-cv's fold_NN) make a rerun skip finished folds and resume interrupted ones; a folder
     holding a run with other settings is refused rather than mixed."""
@@ -53,17 +104,67 @@ def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
     if not stored.is_file():
         return "fresh"
 
-    def what_matters(config: dict) -> dict:  # where and how the run was launched may change between attempts
-        return {k: v for k, v in config.items() if k not in RUNTIME_KEYS}
-
-    if what_matters(OmegaConf.to_container(OmegaConf.load(stored))) != what_matters(settings):
+    differ = differing_keys(what_matters(OmegaConf.to_container(OmegaConf.load(stored))), what_matters(settings))
+    if differ:
         raise ConfigError(
-            f"{out_dir} already holds a run with other settings: use another output folder "
-            f"(emg-cv: cv_dir=...) or delete that one"
+            f"{out_dir} already holds a run with other settings ({', '.join(differ[:6])}"
+            f"{' ...' if len(differ) > 6 else ''}): use another output folder (emg-cv: cv_dir=...) or delete that one"
         )
     if (out_dir / "metrics.json").is_file():
         return "finished"
+    if (out_dir / FIT_FINISHED).is_file():
+        return "test"
     return "resume" if (out_dir / "checkpoints" / "last.ckpt").is_file() else "fresh"
+
+
+def set_aside_unreadable_checkpoints(out_dir: Path) -> str | None:
+    """Rename checkpoints that cannot be loaded (a run killed mid-write, a full disk) to ``*.corrupt-N``, so that
+    the fold starts over instead of failing on every rerun; returns what was done, or None if all load."""
+    unreadable = []
+    for path in sorted((out_dir / "checkpoints").glob("*.ckpt")):
+        try:
+            torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated zip, bad pickle, empty file: all mean "not a checkpoint"
+            n = 1
+            while path.with_name(f"{path.name}.corrupt-{n}").exists():
+                n += 1
+            aside = path.with_name(f"{path.name}.corrupt-{n}")
+            path.rename(aside)
+            unreadable.append(f"{path.name} ({type(exc).__name__}) -> {aside.name}")
+    if not unreadable:
+        return None
+    (out_dir / FIT_FINISHED).unlink(missing_ok=True)
+    return f"unreadable checkpoint(s) in {out_dir / 'checkpoints'} set aside: {'; '.join(unreadable)}"
+
+
+@contextlib.contextmanager
+def fold_lock(out_dir: Path) -> Iterator[None]:
+    """One process at a time trains a run folder (two terminals or two SLURM arrays on one CV folder): a second one
+    waits, says so, and then finds the fold finished. The kernel releases the lock when its process dies."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            print(f"{out_dir}: another process (pid {holder}) is training this fold: waiting for it", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_if_untouched(out_dir: Path) -> None:
+    """Remove a run folder that holds nothing but what Hydra wrote at start-up: a run refused before any work
+    leaves no folder that looks like a run."""
+    if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= STARTUP_FILES:
+        shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def wandb_run_id(out_dir: Path) -> str:

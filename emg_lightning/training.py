@@ -25,6 +25,7 @@ from emg_lightning.config import (
     build_classifier,
     build_datamodule,
     build_loggers,
+    check_settings,
     instantiate_all,
     print_config_tree,
     resolved_config,
@@ -35,19 +36,33 @@ from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.malloc import configure_malloc
 from emg_lightning.metrics.summary import format_confusion, format_metrics
-from emg_lightning.runs import previous_run, write_predictions
+from emg_lightning.runs import (
+    FIT_FINISHED,
+    fold_lock,
+    previous_run,
+    remove_if_untouched,
+    set_aside_unreadable_checkpoints,
+    write_predictions,
+)
+
+log = logging.getLogger(__name__)
 
 TEST_WEIGHTS = ("best", "last")
 
 
 class InterruptedRun(Exception):
-    """Training stopped by SIGTERM; the output folder holds a checkpoint to resume from."""
+    """Training or testing stopped by SIGTERM or Ctrl-C; the output folder holds a checkpoint to resume from."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit, test with the best checkpoint, write metrics.json and config.yaml; return the metrics."""
+    """Fit, test with the chosen weights, write metrics.json, predictions.csv and config.yaml; return the metrics."""
+    check_settings(cfg)
     out_dir = Path(cfg.paths.output_dir)
-    logging.getLogger(__name__).info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
+    log.info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
     settings = resolved_config(cfg)
     state = previous_run(out_dir, settings)
     if state == "finished":
@@ -59,11 +74,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             f"test_weights={test_weights!r} is unknown: use best (checkpoint of the best "
             f"model_checkpoint.monitor) or last (final-epoch weights, as the ALSNet paper)"
         )
+    if state in ("resume", "test"):
+        unreadable = set_aside_unreadable_checkpoints(out_dir)
+        if unreadable:
+            print(f"fold {cfg.data.fold}, seed {cfg.seed}: {unreadable}; the fold starts over", file=sys.stderr)
+            log.warning("%s; the fold starts over", unreadable)
+            state = "fresh"
     ckpt_path = cfg.get("ckpt_path") or (str(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None)
     if cfg.get("print_config", True):
         print_config_tree(settings, save_to=out_dir / "config_tree.log")
     if state == "resume":
         print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
+    if state == "test":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: training had finished in {out_dir}; testing")
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
@@ -83,7 +106,26 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer: L.Trainer = hydra.utils.instantiate(
             cfg.trainer, callbacks=callbacks, logger=loggers or False, **devices
         )
-        return _fit_and_test(cfg, trainer, model, datamodule, loggers, settings, ckpt_path, test_weights)
+        return _fit_and_test(cfg, trainer, model, datamodule, loggers, settings, ckpt_path, test_weights, state)
+
+
+@contextlib.contextmanager
+def _interruptible(cfg: DictConfig, trainer: L.Trainer, stage: str):
+    """SIGTERM (SLURM preemption, ``kill``) and Ctrl-C end the run with the command that resumes it."""
+    out_dir = Path(cfg.paths.output_dir)
+    where = f"in epoch {trainer.current_epoch} of fold {cfg.data.fold}, seed {cfg.seed}"
+    hint = (
+        f"run the same command again with hydra.run.dir={out_dir} (emg-cv: the same command) to resume from its "
+        f"last checkpoint"
+    )
+    try:
+        yield
+    except SIGTERMException:
+        raise InterruptedRun(f"interrupted by SIGTERM while {stage} {where}: {hint}", 143) from None
+    except SystemExit:
+        if trainer.interrupted:  # Lightning's KeyboardInterrupt handler exits after a graceful teardown
+            raise InterruptedRun(f"interrupted by Ctrl-C while {stage} {where}: {hint}", 130) from None
+        raise
 
 
 def _fit_and_test(
@@ -95,25 +137,30 @@ def _fit_and_test(
     settings: dict[str, Any],
     ckpt_path: str | None,
     test_weights: str,
+    state: str,
 ) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-    except SIGTERMException:
-        # SLURM preemption, `kill`, a scheduler's stop: stop cleanly, the rerun resumes from checkpoints/last.ckpt
-        raise InterruptedRun(
-            f"interrupted by SIGTERM in epoch {trainer.current_epoch} of fold {cfg.data.fold}, "
-            f"seed {cfg.seed}: run the same command again with hydra.run.dir={out_dir} (emg-cv: "
-            f"the same command) to resume from its last checkpoint"
-        ) from None
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
+        fitted = json.loads((out_dir / FIT_FINISHED).read_text())
+    else:
+        with _interruptible(cfg, trainer, "training"):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        checkpoint = trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+        fitted = {
+            "best_checkpoint": best,
+            "best_val_bal_acc": _best_score(checkpoint, best),
+            "epochs": trainer.current_epoch,
+        }
+        if trainer.is_global_zero:
+            atomic_write_json(out_dir / FIT_FINISHED, fitted)
     if trainer.world_size > 1 and not trainer.is_global_zero:
         return {}
     fold = datamodule.fold
+    best = fitted["best_checkpoint"]
     metrics = {
         "class_names": datamodule.classes,
         "fold": fold.index,
@@ -123,9 +170,7 @@ def _fit_and_test(
         "test_subjects": list(fold.test),
         "val_subjects": list(fold.val),
         "train_subjects": list(fold.train),
-        "best_checkpoint": best,
-        "best_val_bal_acc": _best_score(checkpoint, best),
-        "epochs": trainer.current_epoch,
+        **fitted,
     }
     if not cfg.get("run_test", True):  # hyperparameter searches: the test subjects stay unseen
         atomic_write_json(out_dir / "metrics.json", {**metrics, "tested": False})
@@ -145,8 +190,12 @@ def _fit_and_test(
             callbacks=instantiate_all(bar),
             logger=loggers or False,
         )
-    # "last": the weights in memory when fit() ends, i.e. the final (or early-stopped) epoch's
-    trainer.test(model, datamodule=datamodule, ckpt_path=best if test_weights == "best" else None, verbose=False)
+    # "last": the final (or early-stopped) epoch's weights: in memory after fit(), in last.ckpt after a restart
+    weights = best if test_weights == "best" else None
+    if weights is None and state == "test":
+        weights = str(out_dir / "checkpoints" / "last.ckpt")
+    with _interruptible(cfg, trainer, "testing"):
+        trainer.test(model, datamodule=datamodule, ckpt_path=weights, verbose=False)
     metrics = {
         **model.test_results,
         "test/confusion": model.test_confusion,
@@ -157,13 +206,17 @@ def _fit_and_test(
     write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
     atomic_write_json(out_dir / "metrics.json", metrics)
     leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
-    print(
-        f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
-        f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}"
+    report = "\n".join(
+        [
+            f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
+            f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}",
+            format_metrics(model.test_results),
+            format_confusion(model.test_confusion, datamodule.classes),
+            f"outputs: {out_dir}",
+        ]
     )
-    print(format_metrics(model.test_results))
-    print(format_confusion(model.test_confusion, datamodule.classes))
-    print(f"outputs: {out_dir}")
+    print(report)
+    log.info("test results:%s", report)  # train.log holds the final figures (or the error)
     return metrics
 
 
@@ -188,23 +241,26 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Train with a clean global state, and always close the W&B run (folds may share one process)."""
     import wandb
 
+    out_dir = Path(cfg.paths.output_dir)
     try:
         if wandb.run is not None:
             wandb.finish()
-        return train(cfg)
+        with fold_lock(out_dir):
+            return train(cfg)
     except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
+        log.error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(143)
+        sys.exit(exc.exit_code)
     except Exception as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.error("%s", message)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             # one failing fold must not stop the others: record it for the CV report and go on
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            atomic_write_json(
-                Path(cfg.paths.output_dir) / "failed.json", {"fold": cfg.data.fold, "seed": cfg.seed, "error": message}
-            )
+            atomic_write_json(out_dir / "failed.json", {"fold": cfg.data.fold, "seed": cfg.seed, "error": message})
             print(f"error: fold {cfg.data.fold}, seed {cfg.seed} failed: {message}", file=sys.stderr)
             return None
         if isinstance(exc, EMGLightningError):
+            remove_if_untouched(out_dir)
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         raise

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import wfdb
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "conf"
@@ -68,3 +72,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def write_wfdb(folder, name, fs=4000, seconds=2.5, seed=0, saturate=False, unit="uV"):
+    """One single-channel WFDB record of noise (gain 10 ADC units per ``unit``); returns its samples."""
+    rng = np.random.default_rng(seed)
+    d = np.round(rng.standard_normal((int(fs * seconds), 1)) * 400).astype(np.int16)
+    if saturate:
+        d[:50, 0] = -32768
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[unit],
+        sig_name=["emg"],
+        d_signal=d,
+        fmt=["16"],
+        adc_gain=[10.0],
+        baseline=[0],
+        write_dir=str(folder),
+        comments=["muscle: biceps"],
+    )
+    return d[:, 0]
+
+
+def emg_train(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The real emg-train command in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -4,7 +4,6 @@ a git-ignored local/ config, the printed config tree and run tags. Each runs the
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -14,18 +13,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import REPO, TINY_DATA
-
-
-def emg_train(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.train", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from conftest import REPO, TINY_DATA, emg_train
 
 
 @pytest.mark.slow

@@ -49,9 +49,19 @@ def test_validation_choice_is_reproducible_and_seeded():
 
 def test_a_class_always_keeps_a_training_subject():
     labels = {"A1": "als", "A2": "als", "C1": "normal", "C2": "normal", "C3": "normal"}
-    val = stratified_validation_subjects(["A1", "C1", "C2", "C3"], labels, per_class=5, seed=0)
+    val = stratified_validation_subjects(["A1", "C1", "C2", "C3"], labels, per_class=2, seed=0)
     assert "A1" not in val  # the only ALS training subject stays in training
     assert len([s for s in val if labels[s] == "normal"]) == 2
+
+
+def test_asking_more_validation_subjects_than_a_class_can_give_is_refused():
+    labels = {"A1": "als", "A2": "als", "C1": "normal", "C2": "normal", "C3": "normal"}
+    with pytest.raises(
+        ConfigError,
+        match="val_subjects_per_class=5 is more than class normal can give: it has 3 "
+        r"subjects outside the test set .* \(at most 2\)",
+    ):
+        stratified_validation_subjects(["A1", "C1", "C2", "C3"], labels, per_class=5, seed=0)
 
 
 def test_fold_out_of_range_names_the_setting():

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import wfdb
 
 from emg_lightning.data.cache import build_table
 from emg_lightning.data.datamodule import EMGDataModule
@@ -16,30 +15,11 @@ from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, window_record
 from emg_lightning.errors import ConfigError, DataError
 
-from conftest import REPO
+from conftest import REPO, write_wfdb
 
-PATTERN = r"(?P<label>[ACM])(?P<subject>\d+)_\d+"
+# the subject id keeps its class letter: A1 and C1 are different people
+PATTERN = r"(?P<subject>(?P<label>[ACM])\d+)_\d+"
 LABELS = {"A": "als", "C": "normal", "M": "myopathy"}
-
-
-def write_wfdb(folder, name, fs=4000, seconds=2.5, seed=0, saturate=False, unit="uV"):
-    rng = np.random.default_rng(seed)
-    d = np.round(rng.standard_normal((int(fs * seconds), 1)) * 400).astype(np.int16)
-    if saturate:
-        d[:50, 0] = -32768
-    wfdb.wrsamp(
-        name,
-        fs=fs,
-        units=[unit],
-        sig_name=["emg"],
-        d_signal=d,
-        fmt=["16"],
-        adc_gain=[10.0],
-        baseline=[0],
-        write_dir=str(folder),
-        comments=["muscle: biceps"],
-    )
-    return d[:, 0]
 
 
 @pytest.fixture
@@ -51,7 +31,7 @@ def wfdb_folder(tmp_path):
 
 def test_pattern_labels_and_digital_samples(wfdb_folder):
     labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, LABELS, None)
-    assert [(h.stem, s, label) for h, s, label in labelled][:2] == [("A1_0", "1", "als"), ("A2_3", "2", "als")]
+    assert [(h.stem, s, label) for h, s, label in labelled][:2] == [("A1_0", "A1", "als"), ("A2_3", "A2", "als")]
     record = wfdb_dir.read_record(*labelled[0])
     assert record.digital.dtype == np.int16 and record.digital[0] == -32768  # saturation kept, never NaN
     assert record.adc_gain == 10.0 and record.sample_rate == 4000 and record.metadata["muscle"] == "biceps"
@@ -135,7 +115,7 @@ def test_wfdb_folder_trains_through_the_datamodule(wfdb_folder, tmp_path):
         cache_dir=str(tmp_path / "cache"),
     )
     dm.setup()
-    assert dm.subjects == ["1", "2"] and dm.fold.test == ("2",)
+    assert dm.subjects == ["A1", "A2", "C1", "C2", "M1", "M2"] and dm.fold.test == ("A2",)
     batch = next(iter(dm.train_dataloader()))
     assert batch["x"].shape[1:] == (1, 2000) and set(batch["y"].tolist()) <= {0, 1, 2}
 

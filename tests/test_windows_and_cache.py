@@ -74,7 +74,7 @@ def test_short_records_are_skipped():
 
 def test_mixed_rates_without_a_target_rate_are_refused():
     other = Recording("X2", "C02", "normal", 10_000.0, np.ones(20_000, np.int16), 13.107)
-    with pytest.raises(DataError, match="X2 has sampling rate 10000.0 Hz.*set data.sample_rate"):
+    with pytest.raises(DataError, match="X2 has sampling rate 10000 Hz.*set data.sample_rate"):
         build_table([recording(), other], WindowSettings())
 
 

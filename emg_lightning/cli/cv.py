@@ -2,11 +2,15 @@
 
     emg-cv split=loso                                     # all LOSO folds, seed 0
     emg-cv split=group_kfold split.k=5 seeds=[0,1,2]       # 5 folds x 3 seeds
-    emg-cv model=alsnet data=emglab cv_dir=logs/cv/alsnet  # choose the folder (default logs/cv/<name>-<split>)
+    emg-cv model=alsnet data=emglab cv_dir=logs/cv/alsnet  # choose the folder
 
-Takes the same overrides as emg-train. Folds land in ``<cv_dir>/seed_<s>/fold_<NN>``; running the same command
-again skips finished folds and resumes an interrupted one from its ``last.ckpt``. A failing fold is recorded
-(``failed.json``) and the others go on. Hydra launcher overrides (``hydra/launcher=...``) apply unchanged.
+Takes the same overrides as emg-train. The default folder, ``logs/cv/<experiment_name>-<split>-<hash>``, names the
+configuration (8 hex digits of its settings, runtime keys excluded), so variants never share a folder; a cv_dir
+holding folds of other settings is refused before any job starts. Folds land in ``<cv_dir>/seed_<s>/fold_<NN>``;
+running the same command again skips finished folds and resumes an interrupted one from its ``last.ckpt``; two
+processes on one folder never train the same fold at once (a lock per fold). A failing fold is recorded
+(``failed.json``) and the others go on; a summary with jobs missing is named ``*.partial.*`` and emg-cv exits 1.
+Hydra launcher overrides (``hydra/launcher=...``) apply unchanged.
 """
 
 from __future__ import annotations
@@ -19,11 +23,16 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
-from emg_lightning.data.splits import fold_test_subjects
+from emg_lightning.config import USER_ERRORS, build_datamodule, check_settings, compose_config, resolved_config
+from emg_lightning.data.splits import fold_test_subjects, make_fold
 from emg_lightning.errors import ConfigError
-from emg_lightning.reports.cv_summary import markdown, report
+from emg_lightning.files import atomic_write_json
+from emg_lightning.reports.cv_summary import PLAN, markdown, read_json, report
+from emg_lightning.runs import cv_settings, differing_keys, settings_hash
 from emg_lightning.sweeps import TOTAL_JOBS_ENV
+
+# split.* settings that choose a fold's subjects
+FOLD_KEYS = ("val_subjects_per_class", "seed", "k", "test_subjects", "val_subjects")
 
 
 def _take(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
@@ -33,7 +42,8 @@ def _take(overrides: list[str], key: str) -> tuple[str | None, list[str]]:
 
 
 def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
-    """Composed config, number of folds, seeds, and the overrides that go on to emg-train."""
+    """Composed config, number of folds, seeds, and the overrides that go on to emg-train; every fold's split is
+    drawn here once, so a setting no fold can honour is refused before any job starts."""
     seeds_text, overrides = _take(overrides, "seeds")
     cfg = compose_config(overrides)
     try:
@@ -43,14 +53,51 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
     seeds = seeds if isinstance(seeds, list) else [seeds]
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         raise ConfigError(f"seeds={seeds_text} must be a list of integers, e.g. seeds=[0,1,2]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds={seeds_text} repeats a seed: one run per seed, e.g. seeds=[0,1,2]")
+    check_settings(cfg)
     labels = build_datamodule(cfg).subject_labels()
-    split = OmegaConf.to_container(cfg.split)
+    split = OmegaConf.to_container(cfg.split, resolve=True)
     n_folds = len(
         fold_test_subjects(
             labels, split["name"], split.get("k", 5), split.get("seed", 0), split.get("test_subjects", ())
         )
     )
+    for fold in range(n_folds):
+        make_fold(labels, fold, **{"strategy": split["name"], **{k: v for k, v in split.items() if k in FOLD_KEYS}})
     return cfg, n_folds, seeds, overrides
+
+
+def claim_folder(cv_dir: Path, settings: dict, n_folds: int, seeds: list[int]) -> None:
+    """Refuse a folder that holds folds of other settings; record this sweep's folds and seeds (cv_plan.json)."""
+    shared = cv_settings(settings)
+    plan_path = cv_dir / PLAN
+    before = read_json(plan_path) if plan_path.is_file() else None
+    stored = before["settings"] if before else _settings_of_existing_folds(cv_dir)
+    if stored is not None:
+        differ = differing_keys(stored, shared)
+        if differ:
+            raise ConfigError(
+                f"{cv_dir} holds folds of other settings ({', '.join(differ[:6])}{' ...' if len(differ) > 6 else ''}"
+                f"): choose another cv_dir=, or delete that folder to start over"
+            )
+    old_seeds = before["seeds"] if before else []
+    atomic_write_json(
+        plan_path,
+        {
+            "folds": list(range(n_folds)),
+            "seeds": old_seeds + [s for s in seeds if s not in old_seeds],
+            "settings_hash": settings_hash(settings),
+            "settings": shared,
+        },
+    )
+
+
+def _settings_of_existing_folds(cv_dir: Path) -> dict | None:
+    """The shared settings of a fold folder written before cv_plan.json existed, or None for a new folder."""
+    for stored in sorted(cv_dir.glob("seed_*/fold_*/config.yaml")):
+        return cv_settings(OmegaConf.to_container(OmegaConf.load(stored)))
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,11 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     cv_dir_text, overrides = _take(argv, "cv_dir")
     try:
         cfg, n_folds, seeds, overrides = plan(overrides)
+        settings = resolved_config(cfg)
+        # the default folder names the configuration: a variant of an experiment never lands in another's folder
+        name = f"{cfg.experiment_name}-{cfg.split.name}"
+        cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / f"{name}-{settings_hash(settings)}").resolve()
+        claim_folder(cv_dir, settings, n_folds, seeds)
     except USER_ERRORS as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    name = f"{cfg.experiment_name}-{cfg.split.name}"
-    cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / name).resolve()
     print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
     command = [
         sys.executable,
@@ -84,14 +134,21 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.returncode != 0 and not any(cv_dir.rglob("metrics.json")):
         print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
         sys.exit(sweep.returncode)
-    summary = report(cv_dir, name)
+    try:
+        summary = report(cv_dir, name)
+    except USER_ERRORS as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
     print(markdown(summary))
-    print(f"[emg-cv] written: {cv_dir}/cv_summary.json, cv_summary.md, " + ", ".join(summary["plots"]))
+    print(f"[emg-cv] written in {cv_dir}: " + ", ".join(summary["outputs"]))
     if "wandb" in (cfg.get("logger") or {}):
         log_summary_to_wandb(cfg, summary, cv_dir)
-    missing = n_folds * len(seeds) - len(summary["per_fold"])
-    if missing:
-        print(f"[emg-cv] {missing} job(s) did not finish: run the same command again to retry them", file=sys.stderr)
+    if summary["complete"] is False:
+        print(
+            f"[emg-cv] PARTIAL: {len(summary['missing'])} job(s) have no result (see failed.json): run the same "
+            f"command again to retry them",
+            file=sys.stderr,
+        )
         sys.exit(1)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from emg_lightning.errors import EMGLightningError
 from emg_lightning.reports.cv_summary import markdown, report
 
 
@@ -17,10 +18,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("cv_dir", help="the CV folder (emg-cv's output)")
     parser.add_argument("--name", help="title of the summary (default: the folder's name)")
     args = parser.parse_args(argv)
-    summary = report(args.cv_dir, args.name)
+    try:
+        summary = report(args.cv_dir, args.name)
+    except EMGLightningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     print(markdown(summary))
-    print(f"written: {args.cv_dir}/cv_summary.json, cv_summary.md, " + ", ".join(summary["plots"]))
-    if summary["failed"]:
+    print(f"written in {args.cv_dir}: " + ", ".join(summary["outputs"]))
+    if summary["failed"] or summary["complete"] is False:
         sys.exit(1)
 
 

@@ -28,7 +28,8 @@ from emg_lightning.errors import DataError
 
 log = logging.getLogger(__name__)
 
-TABLE_FORMAT = 1
+# 2: the summary holds native_rates_hz, records_at_other_rates and units, and labels were checked while building
+TABLE_FORMAT = 2
 COLUMNS = ("record", "subject", "label", "window", "start_sample")
 
 
@@ -50,22 +51,63 @@ def cache_key(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def build_table(records: Iterable[Recording], settings: WindowSettings) -> WindowTable:
-    """Window every record; count dropped windows and skipped records by reason."""
+def check_record(record: Recording, seen: dict[str, Recording], subject_of: dict[str, Recording]) -> None:
+    """One row per record and one label per subject: a second row or a second label names both records."""
+    if record.name in seen:
+        first = seen[record.name]
+        raise DataError(
+            f"record {record.name} appears twice (subject {first.subject}, {first.label}; subject {record.subject}, "
+            f"{record.label}): keep one row per record"
+        )
+    seen[record.name] = record
+    first = subject_of.setdefault(record.subject, record)
+    if first.label != record.label:
+        raise DataError(
+            f"subject {record.subject} has records of two labels: {first.name} ({first.label}) and {record.name} "
+            f"({record.label}): a subject has one diagnosis; fix its labels (manifest or data.pattern)"
+        )
+
+
+def build_table(records: Iterable[Recording], settings: WindowSettings, allow_mixed_rates: bool = True) -> WindowTable:
+    """Window every record; count dropped windows and skipped records by reason.
+
+    Refused, naming the record: a record seen twice, a subject with two labels, resampling above a record's own rate
+    (no invented bandwidth), and -- unless ``allow_mixed_rates`` -- a record whose rate differs from the others'."""
     chunks, columns = [], {c: [] for c in COLUMNS}
     dropped: Counter = Counter()
-    gains, rates, skipped = set(), set(), []
+    gains, skipped = set(), []
+    rates: Counter = Counter()
+    rate_of: dict[str, float] = {}
+    seen: dict[str, Recording] = {}
+    subject_of: dict[str, Recording] = {}
+    units: Counter = Counter()
     saturated_records: dict[str, int] = {}
     record_metadata: dict[str, dict[str, str]] = {}
     n_records = 0
     for record in records:
         n_records += 1
+        check_record(record, seen, subject_of)
         gains.add(record.adc_gain)
-        rates.add(record.sample_rate)
-        if settings.sample_rate is None and len(rates) > 1:
+        rates[record.sample_rate] += 1
+        rate_of[record.name] = record.sample_rate
+        units[record.unit] += 1
+        if settings.sample_rate is not None and settings.sample_rate > record.sample_rate:
             raise DataError(
-                f"record {record.name} has sampling rate {record.sample_rate} Hz, others "
-                f"{sorted(rates - {record.sample_rate})} Hz: set data.sample_rate to resample all"
+                f"record {record.name} is recorded at {record.sample_rate:g} Hz: data.sample_rate="
+                f"{settings.sample_rate:g} would invent bandwidth above its {record.sample_rate / 2:g} Hz Nyquist "
+                f"frequency; choose data.sample_rate <= {record.sample_rate:g}"
+            )
+        if len(rates) > 1 and (settings.sample_rate is None or not allow_mixed_rates):
+            others = sorted(set(rates) - {record.sample_rate})
+            what = (
+                "set data.sample_rate to resample all"
+                if settings.sample_rate is None
+                else "this source's records share one rate by definition: check that header, or set "
+                "data.allow_mixed_rates=true to resample each record from its own rate"
+            )
+            raise DataError(
+                f"record {record.name} has sampling rate {record.sample_rate:g} Hz, others "
+                f"{', '.join(f'{r:g}' for r in others)} Hz: {what}"
             )
         if len(gains) > 1:  # windows are stored in ADC units with one gain per table
             raise DataError(
@@ -99,10 +141,13 @@ def build_table(records: Iterable[Recording], settings: WindowSettings) -> Windo
             "no window survived: every record is shorter than data.window_s or was dropped by the "
             "quality rules (data.quality)"
         )
-    native_rate = next(iter(rates))
+    native_rate = rates.most_common(1)[0][0]
     windows = np.concatenate(chunks)
     summary = {
         "records": n_records,
+        "native_rates_hz": {f"{r:g}": n for r, n in sorted(rates.items())},
+        "records_at_other_rates": {name: r for name, r in rate_of.items() if r != native_rate},
+        "units": dict(units),
         "records_skipped_short": skipped,
         "windows": int(len(windows)),
         "windows_dropped": dict(sorted(dropped.items())),

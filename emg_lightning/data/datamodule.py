@@ -26,7 +26,17 @@ NORMALIZATIONS = ("none", "zscore", "robust")
 WINDOW_KEYS = ("window_s", "hop_s", "sample_rate", "trim_after_s", "bandpass_hz")
 QUALITY_KEYS = ("min_std_uv", "max_saturated_fraction")
 WFDB_KEYS = ("pattern", "label_map", "manifest", "channel")
-DIRECT_KEYS = {"source", "root", "classes", "fold", "synthetic", "normalization", "batch_size", "num_workers"}
+DIRECT_KEYS = {
+    "source",
+    "root",
+    "classes",
+    "fold",
+    "synthetic",
+    "normalization",
+    "batch_size",
+    "num_workers",
+    "allow_mixed_rates",
+}
 
 
 class WindowDataset(Dataset):
@@ -108,6 +118,7 @@ class EMGDataModule(L.LightningDataModule):
         wfdb: dict[str, Any] | None = None,
         synthetic: dict[str, Any] | None = None,
         normalization: str = "none",
+        allow_mixed_rates: bool = True,
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
@@ -125,7 +136,7 @@ class EMGDataModule(L.LightningDataModule):
             )
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.source, self.root = source, root
+        self.source, self.root, self.allow_mixed_rates = source, root, bool(allow_mixed_rates)
         self.classes = list(classes)
         self.settings = windows or WindowSettings()
         self.wfdb_options = {"pattern": None, "manifest": None, "channel": 0, **(wfdb or {})}
@@ -168,7 +179,13 @@ class EMGDataModule(L.LightningDataModule):
     def load_table(self) -> WindowTable:
         if self.table is None:
             self.table = load_window_table(
-                self.source, self.settings, self.cache_dir, self.root, self.synthetic_spec, **self.wfdb_options
+                self.source,
+                self.settings,
+                self.cache_dir,
+                self.root,
+                self.synthetic_spec,
+                allow_mixed_rates=self.allow_mixed_rates,
+                **self.wfdb_options,
             )
         return self.table
 

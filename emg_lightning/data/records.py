@@ -26,6 +26,7 @@ class Recording:
     digital: np.ndarray  # int16, shape (n_samples,)
     adc_gain: float  # ADC units per microvolt
     metadata: dict[str, str] = field(default_factory=dict)
+    unit: str = "uV"  # the physical unit the header's gain is in, as read (or assumed, and then said so)
 
     @property
     def microvolts(self) -> np.ndarray:

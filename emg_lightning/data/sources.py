@@ -34,6 +34,7 @@ def load_window_table(
     label_map: dict[str, str] | None = None,
     manifest: str | None = None,
     channel: int = 0,
+    allow_mixed_rates: bool = True,
 ) -> WindowTable:
     window_key = settings.cache_key()
     if source == "synthetic":
@@ -54,8 +55,10 @@ def load_window_table(
             "root": str(Path(root).resolve()),
             "files": _file_identity(headers),
             "windows": window_key,
+            "allow_mixed_rates": allow_mixed_rates,
         }
-        return cached_table(source, key, lambda: build_table(map(emglab.read_record, headers), settings), cache_dir)
+        records = map(emglab.read_record, headers)
+        return cached_table(source, key, lambda: build_table(records, settings, allow_mixed_rates), cache_dir)
     if source == "wfdb":
         if not root:
             raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
@@ -70,5 +73,5 @@ def load_window_table(
             "windows": window_key,
         }
         records = (wfdb_dir.read_record(h, s, label, channel) for h, s, label in labelled)
-        return cached_table(source, key, lambda: build_table(records, settings), cache_dir)
+        return cached_table(source, key, lambda: build_table(records, settings, allow_mixed_rates), cache_dir)
     raise ConfigError(f"data.source={source!r} is unknown; available: {', '.join(SOURCES)}")

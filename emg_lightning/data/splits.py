@@ -59,12 +59,19 @@ def stratified_validation_subjects(
 ) -> tuple[str, ...]:
     """Pick ``per_class`` validation subjects of every class among ``candidates`` (the training subjects).
 
-    A class keeps at least one training subject: with n subjects it gives at most n - 1 to validation.
+    A class keeps at least one training subject: a class with one candidate gives none, and asking a class of
+    n >= 2 candidates for more than n - 1 is refused (it would train on almost nobody and validate on everyone).
     """
     rng = np.random.default_rng(seed)
     chosen: list[str] = []
     for label in sorted({labels[s] for s in candidates}):
         pool = sorted(s for s in candidates if labels[s] == label)
+        if len(pool) >= 2 and per_class > len(pool) - 1:
+            raise ConfigError(
+                f"split.val_subjects_per_class={per_class} is more than class {label} can give: it has "
+                f"{len(pool)} subjects outside the test set and keeps at least one for training (at most "
+                f"{len(pool) - 1})"
+            )
         take = min(per_class, len(pool) - 1)
         if take > 0:
             chosen += [pool[i] for i in sorted(rng.choice(len(pool), size=take, replace=False))]

@@ -1,7 +1,8 @@
 """The CV summary of a cross-validation folder, from its files alone (the library behind emg-cv-report).
 
 Reads every ``predictions.csv`` / ``metrics.json`` pair under DIR (one per fold and seed) and writes, into DIR:
-``cv_summary.json``, ``cv_summary.md`` and PNG plots (pooled confusion matrices per level, per-fold bars).
+``cv_summary.json``, ``cv_summary.md`` and PNG plots (pooled confusion matrices per level, per-fold bars). When
+emg-cv's ``cv_plan.json`` lists jobs that have no result, every output is named ``*.partial.*`` and says so.
 """
 
 from __future__ import annotations
@@ -10,8 +11,18 @@ import json
 import math
 from pathlib import Path
 
+from emg_lightning.errors import DataError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate, read_predictions
+
+# emg-cv's record of the sweep: which folds and seeds the configuration has
+PLAN = "cv_plan.json"
+OUTPUTS = {
+    "json": ("cv_summary", "json"),
+    "markdown": ("cv_summary", "md"),
+    "confusion": ("confusion_matrices", "png"),
+    "per_fold": ("per_fold_accuracy", "png"),
+}
 
 
 def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict]:
@@ -21,20 +32,39 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
         predictions = metrics_path.with_name("predictions.csv")
         if not predictions.is_file():
             continue
-        metrics = json.loads(metrics_path.read_text())
+        metrics = read_json(metrics_path)
         fold_classes, rows = read_predictions(predictions)
         if classes is not None and fold_classes != classes:
-            raise SystemExit(
-                f"error: {predictions} has classes {fold_classes}, others {classes}: one CV folder "
-                f"must hold one configuration"
+            raise DataError(
+                f"{predictions} has classes {fold_classes}, others {classes}: one CV folder must hold one configuration"
             )
         classes = fold_classes
         folds.append({"fold": metrics["fold"], "seed": metrics["seed"], "rows": rows, "dir": str(metrics_path.parent)})
         protocol = protocol or {k: metrics.get(k) for k in ("split", "leaky")}
     for failure in sorted(cv_dir.rglob("failed.json")):
         if not failure.with_name("metrics.json").is_file():
-            failed.append(json.loads(failure.read_text()))
+            failed.append(read_json(failure))
     return folds, classes or [], failed, protocol
+
+
+def read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({exc}): rerun that fold") from exc
+    if not isinstance(value, dict):
+        raise DataError(f"{path}: not a JSON object: rerun that fold")
+    return value
+
+
+def missing_jobs(cv_dir: Path, folds: list[dict]) -> list[list[int]] | None:
+    """(fold, seed) pairs that emg-cv's cv_plan.json lists and that have no result; None without a plan."""
+    plan_path = cv_dir / PLAN
+    if not plan_path.is_file():
+        return None
+    plan = read_json(plan_path)
+    done = {(f["fold"], f["seed"]) for f in folds}
+    return [[fold, seed] for seed in plan["seeds"] for fold in plan["folds"] if (fold, seed) not in done]
 
 
 def _fmt(stat: dict) -> str:
@@ -50,9 +80,21 @@ def markdown(summary: dict) -> str:
         if p["leaky"]
         else "subject-independent (no subject in more than one of train / validation / test)"
     )
+    done = len(summary["per_fold"])
+    if summary.get("complete") is False:
+        status = (
+            f"**PARTIAL: {done} of {summary['jobs_expected']} jobs** have results; missing (fold, seed): "
+            + ", ".join(f"({f}, {s})" for f, s in summary["missing"])
+            + ". Not a cross-validation result: run the same emg-cv command again to finish it."
+        )
+    elif summary.get("complete") is None:
+        status = f"Completeness unknown: no cv_plan.json (written by emg-cv) in this folder; {done} jobs found."
+    else:
+        status = f"Complete: all {done} jobs (folds x seeds) of the configuration."
     lines = [
         f"# Cross-validation summary: {summary['name']}",
         "",
+        f"- {status}",
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
         "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
@@ -126,7 +168,7 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: dict, out_dir: Path) -> list[str]:
+def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,7 +190,7 @@ def plot(summary: dict, out_dir: Path) -> list[str]:
         ax.set_ylabel("true")
         ax.set_title(f"{level} (bal. acc {first['bal_acc']:.2f}, seed {seed})")
     fig.tight_layout()
-    written.append(_save(fig, out_dir / "confusion_matrices.png"))
+    written.append(_save(fig, out_dir / names["confusion"]))
     folds = summary["per_fold"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(folds) + 2), 3.5))
     labels = [
@@ -164,7 +206,7 @@ def plot(summary: dict, out_dir: Path) -> list[str]:
     ax.set_ylabel("window accuracy")
     ax.set_title(f"{summary['name']}: per-fold held-out window accuracy")
     fig.tight_layout()
-    written.append(_save(fig, out_dir / "per_fold_accuracy.png"))
+    written.append(_save(fig, out_dir / names["per_fold"]))
     plt.close("all")
     return written
 
@@ -176,15 +218,37 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
+def output_names(complete: bool | None) -> dict[str, str]:
+    """File names of the summary: ``cv_summary.partial.json`` etc. while jobs are missing."""
+    tag = ".partial" if complete is False else ""
+    return {key: f"{stem}{tag}.{ext}" for key, (stem, ext) in OUTPUTS.items()}
+
+
 def report(cv_dir: str | Path, name: str | None = None) -> dict:
     cv_dir = Path(cv_dir)
     if not cv_dir.is_dir():
-        raise SystemExit(f"error: CV folder {cv_dir} does not exist")
+        raise DataError(f"CV folder {cv_dir} does not exist")
     folds, classes, failed, protocol = collect_folds(cv_dir)
     if not folds:
-        raise SystemExit(f"error: no finished fold under {cv_dir} (no metrics.json + predictions.csv pair)")
-    summary = {"name": name or cv_dir.name, "protocol": protocol, "failed": failed, **aggregate(folds, classes)}
-    summary["plots"] = plot(summary, cv_dir)
-    atomic_write_json(cv_dir / "cv_summary.json", summary)
-    atomic_write_text(cv_dir / "cv_summary.md", markdown(summary))
+        raise DataError(f"no finished fold under {cv_dir} (no metrics.json + predictions.csv pair)")
+    missing = missing_jobs(cv_dir, folds)
+    complete = None if missing is None else not missing
+    summary = {
+        "name": name or cv_dir.name,
+        "protocol": protocol,
+        "complete": complete,
+        "missing": missing or [],
+        "jobs_expected": None if missing is None else len(folds) + len(missing),
+        "failed": failed,
+        **aggregate(folds, classes),
+    }
+    names = output_names(complete)
+    summary["plots"] = plot(summary, cv_dir, names)
+    summary["outputs"] = [names["json"], names["markdown"], *summary["plots"]]
+    atomic_write_json(cv_dir / names["json"], summary)
+    atomic_write_text(cv_dir / names["markdown"], markdown(summary))
+    stale = output_names(False if complete is not False else True)
+    for key, file_name in stale.items():  # never leave a complete-looking summary beside a partial one, or back
+        if file_name != names[key]:
+            (cv_dir / file_name).unlink(missing_ok=True)
     return summary

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.data.readers.wfdb_dir import header_metadata, list_headers, read_header
+from emg_lightning.data.readers.wfdb_dir import gain_per_uv, header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
 from emg_lightning.errors import DataError
 
@@ -61,12 +61,14 @@ def read_record(header_path: str | os.PathLike) -> Recording:
             f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated"
         )
     digital = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes).astype(np.int16)
+    gain, unit = gain_per_uv(header_path, 0, header.adc_gain[0])
     return Recording(
         name=name,
         subject=subject,
         label=label,
         sample_rate=float(header.fs),
         digital=digital,
-        adc_gain=float(header.adc_gain[0]),
+        adc_gain=gain,
         metadata=header_metadata(header),
+        unit=unit,
     )

@@ -21,8 +21,39 @@ import wfdb
 from emg_lightning.data.records import CLASS_NAMES, Recording
 from emg_lightning.errors import DataError
 
-# The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt.
-UNITS_PER_UV = {"uV": 1.0, "µV": 1.0, "mV": 1e-3, "V": 1e-6}
+# The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt. Units are matched
+# case-insensitively, with u, µ (micro sign) or μ (Greek mu) for micro: real headers write uV, µV, μV, mv, MV
+# (PhysioNet's emgdb: 10000/mv), and nobody means megavolts.
+UNITS_PER_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e-3, "v": 1e-6}
+# WFDB's documented default when a header gives no unit
+DEFAULT_UNIT = "mV"
+
+
+def header_unit(header: Path, channel: int) -> str | None:
+    """The unit written after the gain in the header's signal line ``channel`` (``13.107/uV``), or None."""
+    try:
+        lines = [
+            line
+            for line in header.read_text(errors="replace").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    except OSError as exc:
+        raise DataError(f"{header}: cannot be read ({exc})") from exc
+    fields = lines[1 + channel].split() if len(lines) > 1 + channel else []
+    gain = fields[2] if len(fields) > 2 else ""
+    return gain.split("/", 1)[1].strip() if "/" in gain else None
+
+
+def gain_per_uv(header: Path, channel: int, adc_gain: float) -> tuple[float, str]:
+    """(ADC units per microvolt, the unit as read or assumed) for one signal of a WFDB header."""
+    unit = header_unit(header, channel)
+    shown = unit
+    if unit is None:
+        unit, shown = DEFAULT_UNIT, f"{DEFAULT_UNIT} (assumed: the header gives no unit, WFDB's default)"
+    factor = UNITS_PER_UV.get(unit.lower())
+    if factor is None:
+        raise DataError(f"{header}: signal unit {unit!r} is not a voltage; supported: uV, µV, μV, mV, V (any case)")
+    return float(adc_gain) * factor, shown
 
 
 def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:
@@ -55,12 +86,18 @@ def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
         ) from exc
     if not rows or not {"record", "subject", "label"} <= set(rows[0]):
         raise DataError(f"manifest {path} needs a header row with the columns record, subject, label")
-    manifest = {}
+    manifest, line_of = {}, {}
     for line, row in enumerate(rows, start=2):
         label = (row["label"] or "").strip()
         if label not in CLASS_NAMES:
             raise DataError(f"manifest {path}, line {line}: unknown label {label!r}; use one of {list(CLASS_NAMES)}")
-        manifest[row["record"].strip()] = (row["subject"].strip(), label)
+        record = (row["record"] or "").strip()
+        if record in manifest:
+            raise DataError(
+                f"manifest {path}: record {record} is listed twice, on lines {line_of[record]} and {line}: "
+                f"keep one row per record"
+            )
+        manifest[record], line_of[record] = ((row["subject"] or "").strip(), label), line
     return manifest
 
 
@@ -126,17 +163,16 @@ def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Rec
         )
     if digital.min() < -32768 or digital.max() > 32767:
         raise DataError(f"{data_path}: samples exceed 16 bits; only formats of up to 16 bits are supported")
-    unit = (meta.units[channel] if meta.units else "") or "uV"
-    if unit not in UNITS_PER_UV:
-        raise DataError(f"{header}: signal unit {unit!r} is not a voltage; supported: {', '.join(UNITS_PER_UV)}")
+    gain, unit = gain_per_uv(header, channel, meta.adc_gain[channel])
     return Recording(
         name=header.stem,
         subject=subject,
         label=label,
         sample_rate=float(meta.fs),
         digital=digital.astype(np.int16),
-        adc_gain=float(meta.adc_gain[channel]) * UNITS_PER_UV[unit],
+        adc_gain=gain,
         metadata=header_metadata(meta),
+        unit=unit,
     )
 
 

@@ -1,0 +1,276 @@
+"""Never a wrong number: what cannot be honestly computed is refused with one line that names the file or setting."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emg_lightning.data.cache import build_table
+from emg_lightning.data.readers import wfdb_dir
+from emg_lightning.data.records import Recording
+from emg_lightning.data.windows import WindowSettings
+from emg_lightning.errors import DataError
+from emg_lightning.reports.cv_summary import report
+
+from conftest import REPO, TINY_DATA, write_wfdb
+
+
+def emg(module: str, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"emg_lightning.cli.{module}", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert result.returncode == code, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]
+
+
+# -- non-finite numbers are never results -----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_diverging_run_stops_with_an_error_and_no_metrics(tmp_path):
+    result = emg("train", *TINY_DATA, "model.optimizer.lr=1e12", f"hydra.run.dir={tmp_path}")
+    line = one_line_error(result)
+    assert "diverged" in line and "model.optimizer.lr" in line and "epoch" in line
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "predictions.csv").exists()
+
+
+def test_non_finite_test_probabilities_are_an_error_not_an_argmax():
+    from emg_lightning.classifier import EMGClassifier
+    from emg_lightning.errors import DivergedError
+
+    model = EMGClassifier(net={"name": "features", "sample_rate": 2343.75})
+    batch = {
+        "x": torch.full((2, 1, 2343), float("nan")),
+        "y": torch.tensor([0, 1]),
+        "subject": torch.tensor([0, 0]),
+        "record": torch.tensor([0, 1]),
+        "window": torch.tensor([0, 0]),
+    }
+    with pytest.raises(DivergedError, match="non-finite .*probabilit"):
+        model.test_step(batch, 0)
+
+
+# -- the CV report reads files it can trust -----------------------------------------------------------------------
+
+
+def write_fold(cv_dir: Path, fold: int, subject: str, label: str, rows: list[str], seed: int = 0) -> Path:
+    folder = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"fold": fold, "seed": seed, "split": "loso", "leaky": False}))
+    header = "fold,seed,subject,record,window,label,predicted,p_normal,p_als\n"
+    body = "".join(f"{fold},{seed},{subject},{subject}_r{i // 2},{i},{label},{r}\n" for i, r in enumerate(rows))
+    (folder / "predictions.csv").write_text(header + body)
+    return folder / "predictions.csv"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("normal,nan,0.5", "line 3: p_normal is not a finite number"),
+        ("normal,1.2,-0.2", "line 3: p_normal=1.2 is outside [0, 1]"),
+        ("normal,0.5,0.2", "line 3: the probabilities sum to 0.7"),
+        ("normal,abc,0.5", "line 3: p_normal='abc' is not a number"),
+        ("normal,0.5", "line 3: 8 fields, the header has 9"),
+        ("sick,0.5,0.5", "line 3: predicted 'sick' is not one of"),
+    ],
+)
+def test_the_cv_report_refuses_damaged_predictions_naming_file_and_line(tmp_path, row, message):
+    path = write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", row])
+    write_fold(tmp_path, 1, "A01", "als", ["als,0.1,0.9", "als,0.2,0.8"])
+    with pytest.raises(
+        DataError,
+        match=f"{path}".replace("_", ".") + ".*" + message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\."),
+    ):
+        report(tmp_path)
+    result = emg("report", str(tmp_path))
+    assert message.split(":")[1].strip()[:12] in one_line_error(result)
+
+
+def test_a_fold_without_test_windows_is_an_error(tmp_path):
+    path = write_fold(tmp_path, 0, "C01", "normal", [])
+    with pytest.raises(DataError, match=f"{path}: no test windows"):
+        report(tmp_path)
+
+
+def test_a_partial_cv_is_marked_partial_everywhere(tmp_path):
+    write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", "normal,0.8,0.2"])
+    (tmp_path / "cv_plan.json").write_text(json.dumps({"folds": [0, 1], "seeds": [0, 1]}))
+    summary = report(tmp_path)
+    assert summary["complete"] is False
+    assert sorted(map(tuple, summary["missing"])) == [(0, 1), (1, 0), (1, 1)]  # (fold, seed)
+    assert (tmp_path / "cv_summary.partial.json").is_file() and (tmp_path / "cv_summary.partial.md").is_file()
+    assert not (tmp_path / "cv_summary.json").exists()
+    assert "PARTIAL: 1 of 4 jobs" in (tmp_path / "cv_summary.partial.md").read_text()
+    result = emg("report", str(tmp_path))
+    assert result.returncode == 1 and "PARTIAL: 1 of 4 jobs" in result.stdout
+
+
+# -- labels are consistent or refused ---------------------------------------------------------------------------
+
+
+def recording(name: str, subject: str, label: str, fs: float = 4000.0) -> Recording:
+    rng = np.random.default_rng(0)
+    return Recording(name, subject, label, fs, np.round(rng.standard_normal(int(fs * 2)) * 400).astype(np.int16), 10.0)
+
+
+def test_a_subject_with_two_labels_is_refused_naming_both_records():
+    with pytest.raises(DataError, match="subject S1 .*r1 \\(als\\).*r2 \\(normal\\)"):
+        build_table([recording("r1", "S1", "als"), recording("r2", "S1", "normal")], WindowSettings())
+
+
+def test_a_record_seen_twice_is_refused():
+    with pytest.raises(DataError, match="record r1 appears twice"):
+        build_table([recording("r1", "S1", "als"), recording("r1", "S2", "als")], WindowSettings())
+
+
+def test_a_manifest_listing_a_record_twice_names_both_lines(tmp_path):
+    write_wfdb(tmp_path, "A1_0")
+    manifest = tmp_path / "labels.csv"
+    manifest.write_text("record,subject,label\nA1_0,P1,als\nA1_0,P1,normal\n")
+    with pytest.raises(DataError, match="labels.csv: record A1_0 is listed twice, on lines 2 and 3"):
+        wfdb_dir.read_manifest(manifest)
+
+
+# -- sampling rates are facts ----------------------------------------------------------------------------------------
+
+
+def test_resampling_above_a_records_own_rate_is_refused():
+    with pytest.raises(DataError, match="r1 is recorded at 4000 Hz: data.sample_rate=8000 .* above"):
+        build_table([recording("r1", "S1", "als")], WindowSettings(sample_rate=8000))
+
+
+def test_mixed_rates_are_reported_and_refused_where_the_source_has_one_rate():
+    records = [recording("r1", "S1", "als"), recording("r2", "S2", "normal"), recording("r3", "S3", "als", 2000.0)]
+    with pytest.raises(DataError, match="r3 .*2000 Hz.* others 4000 Hz.*data.allow_mixed_rates=true"):
+        build_table(iter(records), WindowSettings(sample_rate=1000), allow_mixed_rates=False)
+    table = build_table(iter(records), WindowSettings(sample_rate=1000), allow_mixed_rates=True)
+    assert table.summary["native_rates_hz"] == {"2000": 1, "4000": 2}
+    assert table.summary["records_at_other_rates"] == {"r3": 2000.0}
+
+
+def test_emglab_folder_with_an_odd_rate_header_is_refused(emglab_dir, tmp_path):
+    folder = tmp_path / "emglab"
+    folder.mkdir()
+    for name in ("N2001A01BB01", "N2001C01BB51"):
+        for suffix in (".hea", ".bin"):
+            shutil.copy(emglab_dir / f"{name}{suffix}", folder)
+    header = folder / "N2001C01BB51.hea"
+    header.write_text(header.read_text().replace("23437.5", "4687.5", 1))
+    result = emg("data", "data=emglab", f"data.root={folder}", "data.sample_rate=4687.5")
+    assert "N2001C01BB51" in one_line_error(result) and "allow_mixed_rates" in result.stderr
+    result = emg("data", "data=emglab", f"data.root={folder}", "data.sample_rate=4687.5", "data.allow_mixed_rates=true")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "N2001C01BB51: 4687.5 Hz" in result.stdout
+
+
+# -- units, as real headers write them -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "unit, factor",
+    [("mv", 1e-3), ("MV", 1e-3), ("mV", 1e-3), ("uv", 1.0), ("µV", 1.0), ("μV", 1.0), ("uV", 1.0), ("V", 1e-6)],
+)
+def test_units_are_matched_case_insensitively(tmp_path, unit, factor):
+    write_wfdb(tmp_path, "A1_0", unit=unit)
+    record = wfdb_dir.read_record(tmp_path / "A1_0.hea", "1", "als")
+    assert record.adc_gain == pytest.approx(10.0 * factor)
+
+
+def test_a_header_without_a_unit_means_millivolts_and_says_so(tmp_path):
+    write_wfdb(tmp_path, "A1_0", unit="mV")
+    header = tmp_path / "A1_0.hea"
+    header.write_text(header.read_text().replace("/mV", ""))
+    record = wfdb_dir.read_record(header, "1", "als")
+    assert record.adc_gain == pytest.approx(0.01) and "assumed" in record.unit
+
+
+# -- settings that cannot mean anything are refused before any work ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("trainer.max_epochs=0", "trainer.max_epochs=0"),
+        ("split.val_subjects_per_class=50", "split.val_subjects_per_class=50"),
+        ("data.classes=[normal,normal,als]", "data.classes"),
+        ("label_smoothing=fixed label_smoothing.epsilon=1.5", "label_smoothing.epsilon=1.5"),
+        ("label_smoothing=fixed label_smoothing.epsilon=-0.1", "label_smoothing.epsilon=-0.1"),
+        ("model.optimizer.lr=-0.001", "model.optimizer.lr=-0.001"),
+        ("data.fold=abc", "data.fold='abc'"),
+        ("seed=abc", "seed='abc'"),
+        ("data.sample_rate=100000", "data.sample_rate=100000"),
+    ],
+)
+def test_nonsense_settings_are_one_line_errors_and_leave_no_run_folder(tmp_path, override, message):
+    out = tmp_path / "run"
+    result = emg("train", *TINY_DATA, *override.split(), f"hydra.run.dir={out}")
+    assert message in one_line_error(result)
+    assert not out.exists()
+
+
+def test_duplicate_seeds_are_refused_before_any_job(tmp_path):
+    result = emg("cv", *TINY_DATA, "seeds=[0,0]", f"cv_dir={tmp_path / 'cv'}")
+    assert "seeds=[0,0]" in one_line_error(result) and not (tmp_path / "cv").exists()
+
+
+# -- every rerun path ends somewhere ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_truncated_checkpoint_is_set_aside_and_the_fold_starts_over(tmp_path):
+    first = emg("train", *TINY_DATA, f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tmp_path / "metrics.json").unlink()  # as if it had died after the last checkpoint
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    again = emg("train", *TINY_DATA, f"hydra.run.dir={tmp_path}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "unreadable" in again.stdout + again.stderr and "starts over" in again.stdout + again.stderr
+    assert list((tmp_path / "checkpoints").glob("last.ckpt.corrupt*")) and (tmp_path / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_the_resume_hint(tmp_path):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emg_lightning.cli.train",
+            *TINY_DATA,
+            "trainer.max_epochs=200",
+            "callbacks.early_stopping.patience=1000",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted by Ctrl-C" in stderr and f"hydra.run.dir={tmp_path}" in stderr
