@@ -1,12 +1,20 @@
-"""Atomic file output: write to a temporary name in the same folder, then rename."""
+"""Atomic file output: write to a temporary name in the same folder, then rename. What is written keeps the user's
+umask (a lab group can read results), and JSON is strict JSON: undefined figures are ``null``, never a bare NaN."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def user_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -14,6 +22,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~user_umask())  # mkstemp makes 0600: readable by its owner only
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(tmp, path)
@@ -22,6 +31,17 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by None (JSON's null), at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def atomic_write_json(path: str | os.PathLike, payload: Any) -> None:
-    # NaN stays NaN (Python's json writes and reads it); undefined metrics are not zeros.
-    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    """Strict JSON (any parser reads it): an undefined metric is null, not 0 and not a bare NaN."""
+    atomic_write_text(path, json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")

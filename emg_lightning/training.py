@@ -36,6 +36,7 @@ from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.malloc import configure_malloc
 from emg_lightning.metrics.summary import format_confusion, format_metrics
+from emg_lightning.quiet import quiet_third_party
 from emg_lightning.runs import (
     FIT_FINISHED,
     fold_lock,
@@ -61,6 +62,7 @@ class InterruptedRun(Exception):
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, test with the chosen weights, write metrics.json, predictions.csv and config.yaml; return the metrics."""
     check_settings(cfg)
+    quiet_third_party()
     out_dir = Path(cfg.paths.output_dir)
     log.info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
     settings = resolved_config(cfg)
@@ -216,7 +218,7 @@ def _fit_and_test(
         ]
     )
     print(report)
-    log.info("test results:%s", report)  # train.log holds the final figures (or the error)
+    to_log_file(logging.INFO, f"test results:{report}")
     return metrics
 
 
@@ -237,6 +239,14 @@ def _best_score(checkpoint: Any, best: str | None) -> float | None:
     return None if score is None else float(score)
 
 
+def to_log_file(level: int, message: str) -> None:
+    """Into the run's log file (train.log) only: the console already shows it, printed without log prefixes."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def run(cfg: DictConfig) -> dict[str, Any] | None:
     """Train with a clean global state, and always close the W&B run (folds may share one process)."""
     import wandb
@@ -248,12 +258,12 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         with fold_lock(out_dir):
             return train(cfg)
     except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
-        log.error("%s", exc)
+        to_log_file(logging.ERROR, str(exc))
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except Exception as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        log.error("%s", message)
+        to_log_file(logging.ERROR, message)
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             # one failing fold must not stop the others: record it for the CV report and go on
             atomic_write_json(out_dir / "failed.json", {"fold": cfg.data.fold, "seed": cfg.seed, "error": message})

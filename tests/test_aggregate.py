@@ -39,7 +39,7 @@ def test_pooling_levels_hand_computed():
     assert confusion_matrix(pool(ROWS, "window"), CLASSES).tolist() == [[1, 1], [3, 1]]
     assert confusion_matrix(pool(ROWS, "record"), CLASSES).tolist() == [[1, 0], [1, 1]]
     assert confusion_matrix(pool(ROWS, "subject"), CLASSES).tolist() == [[1, 0], [1, 0]]
-    record_probabilities = sorted(float(p[1]) for _, p in pool(ROWS, "record"))
+    record_probabilities = sorted(float(p[1]) for _, p, _ in pool(ROWS, "record"))
     assert record_probabilities == pytest.approx([0.2, 0.35, 0.6])
 
 
@@ -72,7 +72,8 @@ def test_report_from_files(tmp_path):
         d.mkdir()
         lines = ["fold,seed,subject,record,window,label,predicted,p_normal,p_als"]
         lines += [
-            f"{fold},0,{r['subject']},{r['record']},{r['window']},{r['label']},x,{r['probabilities'][0]},"
+            f"{fold},0,{r['subject']},{r['record']},{r['window']},{r['label']},"
+            f"{CLASSES[int(np.argmax(r['probabilities']))]},{r['probabilities'][0]},"
             f"{r['probabilities'][1]}"
             for r in rows
         ]

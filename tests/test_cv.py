@@ -9,6 +9,9 @@ import sys
 
 import pytest
 
+from emg_lightning.config import compose_config, resolved_config
+from emg_lightning.runs import cv_settings
+
 from conftest import REPO, TINY_DATA
 
 pytestmark = pytest.mark.slow
@@ -46,26 +49,35 @@ def test_group_kfold_cv_reruns_resumes_and_reproduces(tmp_path):
     assert again.returncode == 0 and again.stdout.count("already finished") == 3
     assert pooled(cv_dir) == reference
 
-    # a fold killed after its last checkpoint, and a fold lost entirely: only they run again
-    (cv_dir / "seed_0" / "fold_01" / "metrics.json").unlink()
-    (cv_dir / "seed_0" / "fold_01" / "predictions.csv").unlink()
+    # a fold killed after training but before its test, a fold killed after its last checkpoint mid-training, and a
+    # fold lost entirely: only they run again, and the first is tested without training any further
+    for fold in ("fold_00", "fold_01"):
+        (cv_dir / "seed_0" / fold / "metrics.json").unlink()
+        (cv_dir / "seed_0" / fold / "predictions.csv").unlink()
+    (cv_dir / "seed_0" / "fold_01" / "fit_finished.json").unlink()
     shutil.rmtree(cv_dir / "seed_0" / "fold_02")
     resumed = run_cv(cv_dir, "split=group_kfold", "split.k=3")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.count("already finished") == 1 and "fold 1, seed 0: resuming from" in resumed.stdout
+    assert "fold 0, seed 0: training had finished" in resumed.stdout
+    assert "fold 1, seed 0: resuming from" in resumed.stdout and "already finished" not in resumed.stdout
     assert pooled(cv_dir) == reference  # identical final numbers
 
 
 def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     cv_dir = tmp_path / "cv"
+    settings = resolved_config(compose_config(list(TINY_DATA)))
+    cv_dir.mkdir()
+    (cv_dir / "cv_plan.json").write_text(json.dumps({"folds": [], "seeds": [], "settings": cv_settings(settings)}))
     broken = cv_dir / "seed_1" / "fold_03"
     broken.mkdir(parents=True)
-    (broken / "config.yaml").write_text("something: else\n")  # a folder from another configuration
+    (broken / "config.yaml").write_text("something: else\n")  # one fold folder from another configuration
     result = run_cv(cv_dir, "seeds=[0,1]")
     assert result.returncode == 1  # the failure is reported ...
     assert "6 folds x 2 seed(s) = 12 jobs" in result.stdout
     assert "fold 3, seed 1 failed" in result.stderr and "run the same command again" in result.stderr
-    summary = json.loads((cv_dir / "cv_summary.json").read_text())
+    assert "PARTIAL: 11 of 12 jobs" in result.stdout and not (cv_dir / "cv_summary.json").exists()
+    summary = json.loads((cv_dir / "cv_summary.partial.json").read_text())
+    assert summary["complete"] is False and summary["missing"] == [[3, 1]]
     assert len(summary["per_fold"]) == 11  # ... and the other folds are kept
     assert summary["failed"][0]["fold"] == 3 and "other settings" in summary["failed"][0]["error"]
     assert summary["seeds"] == [0, 1] and summary["protocol"] == {"split": "loso", "leaky": False}
@@ -77,3 +89,49 @@ def test_cv_bad_settings_are_one_line(tmp_path):
     assert result.returncode == 2 and result.stderr.strip() == (
         "error: seeds=[a] must be a list of integers, e.g. seeds=[0,1,2]"
     )
+
+
+def cv_folder_of(stdout: str):
+    from pathlib import Path
+
+    return Path(next(line for line in stdout.splitlines() if " jobs in " in line).split(" jobs in ")[1].strip())
+
+
+def test_a_variant_never_reports_the_earlier_numbers_and_concurrent_runs_train_each_fold_once(tmp_path):
+    base = ["split=group_kfold", "split.k=3", "trainer.max_epochs=1", f"paths.log_dir={tmp_path / 'logs'}"]
+    variant = ["label_smoothing=fixed", "model.optimizer.lr=0.1"]
+
+    def cv(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, *base, *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    first = cv()
+    assert first.returncode == 0, first.stderr[-3000:]
+    reference_dir = cv_folder_of(first.stdout)
+    reference = pooled(reference_dir)
+    # the default folder names the configuration: the variant gets its own folder and its own numbers
+    second = cv(*variant)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert cv_folder_of(second.stdout) != reference_dir and pooled(reference_dir) == reference
+    # an explicit folder holding the first configuration is refused before any job, naming what differs
+    refused = cv(*variant, f"cv_dir={reference_dir}")
+    assert refused.returncode == 2 and "holds folds of other settings" in refused.stderr
+    assert "label_smoothing.name" in refused.stderr and "model.optimizer.lr" in refused.stderr
+    assert pooled(reference_dir) == reference
+    # two processes on one new folder: every fold trained once, the summary of a single run
+    shared = tmp_path / "shared"
+    command = [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, *base, f"cv_dir={shared}"]
+    processes = [
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    stdout = outputs[0][0] + outputs[1][0]
+    for fold in (0, 1, 2):
+        assert stdout.count(f"\nfold {fold} (group_kfold") == 1  # tested (and so trained) by one process only
+    assert pooled(shared) == reference

@@ -22,7 +22,7 @@ from emg_lightning.data.windows import WindowSettings
 from emg_lightning.errors import DataError
 from emg_lightning.reports.cv_summary import report
 
-from conftest import REPO, TINY_DATA, write_wfdb
+from conftest import REPO, TINY_DATA, compose_train, write_wfdb
 
 
 def emg(module: str, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -222,11 +222,27 @@ def test_a_header_without_a_unit_means_millivolts_and_says_so(tmp_path):
         ("data.sample_rate=100000", "data.sample_rate=100000"),
     ],
 )
-def test_nonsense_settings_are_one_line_errors_and_leave_no_run_folder(tmp_path, override, message):
+def test_nonsense_settings_are_one_line_errors_and_leave_no_run_folder(tmp_path, capsys, override, message):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from emg_lightning.training import run
+
     out = tmp_path / "run"
-    result = emg("train", *TINY_DATA, *override.split(), f"hydra.run.dir={out}")
-    assert message in one_line_error(result)
+    try:
+        cfg = compose_train([*TINY_DATA, *override.split()], out)
+        with pytest.raises(SystemExit) as exit_info:
+            run(cfg)
+    finally:
+        GlobalHydra.instance().clear()
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and message in errors[0], errors
     assert not out.exists()
+
+
+def test_a_refused_command_line_leaves_no_run_folder(tmp_path):
+    out = tmp_path / "run"
+    result = emg("train", *TINY_DATA, "data.fold=abc", f"hydra.run.dir={out}")  # Hydra made the folder first
+    assert "data.fold='abc'" in one_line_error(result) and not out.exists()
 
 
 def test_duplicate_seeds_are_refused_before_any_job(tmp_path):
@@ -274,3 +290,21 @@ def test_ctrl_c_prints_the_resume_hint(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted by Ctrl-C" in stderr and f"hydra.run.dir={tmp_path}" in stderr
+
+
+@pytest.mark.parametrize("raised, code, words", [("sigterm", 143, "SIGTERM"), ("ctrl-c", 130, "Ctrl-C")])
+def test_an_interrupted_test_stage_gives_the_resume_hint(tmp_path, raised, code, words):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+    from omegaconf import OmegaConf
+
+    from emg_lightning.training import InterruptedRun, _interruptible
+
+    cfg = OmegaConf.create({"paths": {"output_dir": str(tmp_path)}, "data": {"fold": 3}, "seed": 0})
+    trainer = SimpleNamespace(current_epoch=7, interrupted=raised == "ctrl-c")
+    with pytest.raises(InterruptedRun) as info, _interruptible(cfg, trainer, "testing"):
+        raise SIGTERMException() if raised == "sigterm" else SystemExit(1)  # Lightning exits after Ctrl-C
+    assert info.value.exit_code == code
+    assert f"interrupted by {words} while testing in epoch 7 of fold 3" in str(info.value)
+    assert f"hydra.run.dir={tmp_path}" in str(info.value)

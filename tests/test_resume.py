@@ -74,7 +74,7 @@ def test_sigterm_mid_epoch_then_rerun_resumes_and_matches_an_uninterrupted_run(t
     out, err = run.communicate(timeout=300)
     assert run.returncode == 143, err[-2000:]
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM in epoch")
+    assert err.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM while training in epoch")
     assert f"hydra.run.dir={interrupted_dir}" in err
     assert not (interrupted_dir / "metrics.json").exists()  # no result that a later run could mistake for done
     stopped_at = last_epoch(interrupted_dir)

@@ -167,7 +167,9 @@ def test_emg_data_on_synthetic_data(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "8 records, 4 subjects, 24 windows" in result.stdout
     summary = json.loads(out.read_text())
-    assert summary["per_class"]["normal"] == {"subjects": 2, "records": 4, "windows": 12}
+    normal = summary["per_class"]["normal"]
+    assert {k: normal[k] for k in ("subjects", "records", "windows")} == {"subjects": 2, "records": 4, "windows": 12}
+    assert 5 < normal["rms_uv"] < normal["peak_uv"] < 2500 and summary["units"] == {"uV": 6}
     assert summary["windows_per_record"] == {"3": 8}
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, window_record
 from emg_lightning.errors import DataError
+from emg_lightning.files import user_umask
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ def cached_table(
     log.info("building window cache %s", directory)
     table = build()
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=cache_dir))
+    staging.chmod(0o777 & ~user_umask())  # mkdtemp makes 0700: a shared cache must be readable by the group
     try:
         _save(table, staging)
         (staging / "key.json").write_text(json.dumps(key_payload, sort_keys=True, default=str, indent=1))

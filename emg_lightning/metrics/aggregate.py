@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy import stats
 
 from emg_lightning.errors import DataError
 from emg_lightning.metrics.classification import metrics_from_confusion
+from emg_lightning.metrics.intervals import clopper_pearson, seed_summary, subject_bootstrap
 
 LEVELS = ("window", "record", "subject")
 HEADLINE = ("acc", "bal_acc", "f1_macro")
@@ -79,27 +81,27 @@ def read_predictions(path: str | Path) -> tuple[list[str], list[dict]]:
     return classes, rows
 
 
-def pool(rows: list[dict], level: str) -> list[tuple[str, np.ndarray]]:
-    """(true label, probabilities) per unit of ``level``."""
+def pool(rows: list[dict], level: str) -> list[tuple[str, np.ndarray, str]]:
+    """(true label, probabilities, subject) per unit of ``level``."""
     if level == "window":
-        return [(r["label"], r["probabilities"]) for r in rows]
+        return [(r["label"], r["probabilities"], r["subject"]) for r in rows]
     by_record: dict[tuple, list] = defaultdict(list)
     for r in rows:
         by_record[(r["seed"], r["subject"], r["record"], r["label"])].append(r["probabilities"])
     records = {key: np.mean(p, axis=0) for key, p in by_record.items()}
     if level == "record":
-        return [(key[3], p) for key, p in records.items()]
+        return [(key[3], p, key[1]) for key, p in records.items()]
     if level != "subject":
         raise ValueError(f"unknown level {level!r}; levels: {LEVELS}")
     by_subject: dict[tuple, list] = defaultdict(list)
     for (seed, subject, _, label), p in records.items():
         by_subject[(seed, subject, label)].append(p)
-    return [(key[2], np.mean(p, axis=0)) for key, p in by_subject.items()]
+    return [(key[2], np.mean(p, axis=0), key[1]) for key, p in by_subject.items()]
 
 
-def confusion_matrix(units: list[tuple[str, np.ndarray]], classes: list[str]) -> np.ndarray:
+def confusion_matrix(units: list[tuple], classes: list[str]) -> np.ndarray:
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for label, p in units:
+    for label, p, *_ in units:
         cm[classes.index(label), int(np.argmax(p))] += 1
     return cm
 
@@ -109,6 +111,67 @@ def scores(cm: np.ndarray, classes: list[str]) -> dict[str, float]:
     out = {"acc": float(np.trace(cm) / total) if total else math.nan, "n": int(total)}
     out.update(metrics_from_confusion(torch.as_tensor(cm), classes))
     return out
+
+
+def auroc_macro(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """One-vs-rest AUROC (Mann-Whitney, ties counted half) averaged over the classes with positives and
+    negatives; NaN with fewer than two classes present."""
+    aucs = []
+    for k in range(probabilities.shape[1]):
+        positive = labels == k
+        n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+        if n_pos and n_neg:
+            ranks = stats.rankdata(probabilities[:, k])
+            aucs.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(aucs)) if len(aucs) >= 2 else math.nan
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = 15) -> float:
+    """L1 ECE with equal-width confidence bins (as torchmetrics' MulticlassCalibrationError)."""
+    if len(labels) == 0:
+        return math.nan
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            total += inside.mean() * abs(confidence[inside].mean() - correct[inside].mean())
+    return float(total)
+
+
+def level_figures(units: list[tuple], classes: list[str]) -> dict:
+    """Everything the report says about one level of one seed: confusion matrix, scores, pooled macro AUROC and
+    ECE, and 95 % intervals -- subject-clustered bootstrap for accuracy and balanced accuracy, exact binomial for
+    the subject-level accuracy (k of N subjects)."""
+    labels = np.array([classes.index(u[0]) for u in units])
+    probabilities = np.stack([u[1] for u in units])
+    subjects = [u[2] for u in units]
+    predicted = probabilities.argmax(axis=1)
+    k = len(classes)
+    cm = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+    figures = {"confusion": cm.tolist(), **scores(cm, classes)}
+    figures["auroc_macro"] = auroc_macro(labels, probabilities)
+    figures["ece"] = expected_calibration_error(labels, probabilities)
+
+    def resampled(positions: np.ndarray) -> np.ndarray:
+        return np.bincount(labels[positions] * k + predicted[positions], minlength=k * k).reshape(k, k)
+
+    intervals = {
+        "acc": subject_bootstrap(subjects, lambda pos: float(np.mean(labels[pos] == predicted[pos]))),
+        "bal_acc": subject_bootstrap(subjects, lambda pos: _balanced_accuracy(resampled(pos))),
+    }
+    if len(set(subjects)) == len(units):  # one unit per subject: k correct of N is binomial
+        intervals["acc"] = clopper_pearson(int(np.trace(cm)), int(cm.sum()))
+    figures["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
+    return figures
+
+
+def _balanced_accuracy(cm: np.ndarray) -> float:
+    support = cm.sum(axis=1)
+    present = support > 0
+    return float(np.mean(np.diag(cm)[present] / support[present])) if present.any() else math.nan
 
 
 def mean_std(values: list[float]) -> dict[str, float]:
@@ -137,12 +200,11 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
         per_seed = {}
         for seed in seeds:
             rows = [r for f in folds if f["seed"] == seed for r in f["rows"]]
-            cm = confusion_matrix(pool(rows, level), classes)
-            per_seed[str(seed)] = {"confusion": cm.tolist(), **scores(cm, classes)}
-        keys = [k for k in next(iter(per_seed.values())) if k not in ("confusion", "n")]
+            per_seed[str(seed)] = level_figures(pool(rows, level), classes)
+        keys = [k for k in next(iter(per_seed.values())) if k not in ("confusion", "n", "intervals")]
         pooled[level] = {
             "per_seed": per_seed,
-            "across_seeds": {k: mean_std([s[k] for s in per_seed.values()]) for k in keys},
+            "across_seeds": {k: seed_summary([s[k] for s in per_seed.values()]) for k in keys},
         }
     over_folds = {k: mean_std([f[k] for f in per_fold]) for k in HEADLINE}
     return {

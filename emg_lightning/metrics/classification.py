@@ -4,7 +4,7 @@
 - ``bal_acc``: balanced accuracy = macro-averaged recall.
 - ``f1_macro``: macro F1.
 - ``recall/<class>`` (sensitivity) and ``specificity/<class>``: per class.
-- ``auroc_macro``: one-vs-rest AUROC, macro average.
+- ``auroc_macro``: one-vs-rest AUROC, averaged over the classes present (with positives and negatives).
 - ``confusion``: confusion matrix (rows true, columns predicted).
 - ``ece``: expected calibration error (15 equal-width confidence bins, L1), the figure label smoothing changes.
 
@@ -31,7 +31,9 @@ def make_metrics(num_classes: int) -> MetricCollection:
     return MetricCollection(
         {
             "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "auroc_macro": MulticlassAUROC(num_classes, average="macro"),
+            # per class; the macro average is taken below over the classes present (torchmetrics counts an absent class
+            # as AUROC 0: two perfectly separated classes of three would report 0.667)
+            "auroc": MulticlassAUROC(num_classes, average=None),
             "confusion": MulticlassConfusionMatrix(num_classes),
             "ece": MulticlassCalibrationError(num_classes, n_bins=15, norm="l1"),
         }
@@ -71,7 +73,10 @@ def compute_stage_metrics(collection: MetricCollection, class_names: list[str]) 
     confusion = values["confusion"]
     present = int((confusion.sum(dim=1) > 0).sum())
     scalars = {"acc": values["acc"].item(), "ece": values["ece"].item()}
-    # AUROC needs positives and negatives of a class; with one class present it is undefined.
-    scalars["auroc_macro"] = values["auroc_macro"].item() if present > 1 else math.nan
+    # AUROC needs positives and negatives of a class: the macro average runs over the classes that have both
+    support = confusion.sum(dim=1)
+    defined = (support > 0) & (support < support.sum())
+    per_class = values["auroc"].reshape(-1)
+    scalars["auroc_macro"] = per_class[defined].mean().item() if present > 1 else math.nan
     scalars.update(metrics_from_confusion(confusion, class_names))
     return scalars, confusion.long().tolist()

@@ -14,6 +14,7 @@ from pathlib import Path
 from emg_lightning.errors import DataError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate, read_predictions
+from emg_lightning.metrics.intervals import BOOTSTRAP_RESAMPLES
 
 # emg-cv's record of the sweep: which folds and seeds the configuration has
 PLAN = "cv_plan.json"
@@ -68,9 +69,24 @@ def missing_jobs(cv_dir: Path, folds: list[dict]) -> list[list[int]] | None:
 
 
 def _fmt(stat: dict) -> str:
-    if math.isnan(stat["mean"]):
+    if stat["mean"] is None or math.isnan(stat["mean"]):
         return "n/a"
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat["n"] > 1 else f"{stat['mean']:.3f}"
+
+
+def _interval(bounds: list | None) -> str:
+    if not bounds or bounds[0] is None or math.isnan(bounds[0]):
+        return ""
+    return f" [{bounds[0]:.3f}, {bounds[1]:.3f}]"
+
+
+def _with_interval(pooled: dict, key: str) -> str:
+    """One seed: the figure and its 95 % interval over subjects; several: mean ± std and the seeds' t interval."""
+    stat = pooled["across_seeds"][key]
+    if stat["n"] > 1:
+        return _fmt(stat) + _interval([stat["low"], stat["high"]])
+    only = next(iter(pooled["per_seed"].values()))
+    return _fmt(stat) + _interval(only["intervals"].get(key))
 
 
 def markdown(summary: dict) -> str:
@@ -98,8 +114,12 @@ def markdown(summary: dict) -> str:
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
         "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
-        "records); each level pools the test predictions of all folds of a seed; ± is the std across seeds "
-        "(shown with 2 or more seeds).",
+        "records); each level pools the test predictions of all folds of a seed.",
+        "- Intervals (95 %): with one seed, accuracy and balanced accuracy carry a subject-clustered bootstrap "
+        f"interval ({BOOTSTRAP_RESAMPLES} resamples of whole subjects: windows of one person are not independent), and "
+        "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects. With several seeds: "
+        "mean ± std across seeds and the t interval of that mean (seed-to-seed variation only; the per-seed subject "
+        "intervals are in cv_summary.json).",
     ]
     if summary["failed"]:
         lines.append(
@@ -110,13 +130,15 @@ def markdown(summary: dict) -> str:
         "",
         "## Pooled predictions",
         "",
-        "| level | n | " + " | ".join(HEADLINE) + " |",
-        "|---|---|" + "---|" * len(HEADLINE),
+        "| level | n | acc [95 % CI] | bal_acc [95 % CI] | f1_macro | auroc_macro | ece |",
+        "|---|---|---|---|---|---|---|",
     ]
     for level in LEVELS:
         pooled = summary["pooled"][level]
         n = next(iter(pooled["per_seed"].values()))["n"]
-        lines.append(f"| {level} | {n} | " + " | ".join(_fmt(pooled["across_seeds"][k]) for k in HEADLINE) + " |")
+        cells = [_with_interval(pooled, "acc"), _with_interval(pooled, "bal_acc")]
+        cells += [_fmt(pooled["across_seeds"][k]) for k in ("f1_macro", "auroc_macro", "ece")]
+        lines.append(f"| {level} | {n} | " + " | ".join(cells) + " |")
     classes = summary["classes"]
     lines += [
         "",
