@@ -140,7 +140,11 @@ def set_aside_unreadable_checkpoints(out_dir: Path) -> str | None:
 @contextlib.contextmanager
 def fold_lock(out_dir: Path) -> Iterator[None]:
     """One process at a time trains a run folder (two terminals or two SLURM arrays on one CV folder): a second one
-    waits, says so, and then finds the fold finished. The kernel releases the lock when its process dies."""
+    waits, says so, and then finds the fold finished. The kernel releases the lock when its process dies. Only the
+    first process of a multi-process (DDP) run takes it: its other ranks run in the same folder on purpose."""
+    if any(os.environ.get(rank, "0") != "0" for rank in ("RANK", "LOCAL_RANK", "SLURM_PROCID")):
+        yield
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / LOCK, "a+") as handle:
         try:

@@ -115,3 +115,20 @@ def test_a_rerun_may_change_only_runtime_settings(tmp_path):
     assert previous_run(tmp_path, {**settings, "malloc": "system", "claim_device": True}) == "finished"
     with pytest.raises(ConfigError, match="already holds a run with other settings"):
         previous_run(tmp_path, {**settings, "model": {"net": {"name": "resemgnet"}}})
+
+
+def test_fold_lock_excludes_a_second_process_but_not_the_other_ranks_of_one_run(tmp_path, monkeypatch):
+    import fcntl
+
+    from emg_lightning.runs import LOCK, fold_lock
+
+    with fold_lock(tmp_path):
+        assert (tmp_path / LOCK).read_text().strip() == str(os.getpid())
+        with open(tmp_path / LOCK) as other:  # another open file description: what a second process would hold
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        with fold_lock(tmp_path):  # a DDP rank > 0 does not wait for rank 0 (which holds the lock)
+            pass
+    with open(tmp_path / LOCK) as other:  # released on exit
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,0 +1,235 @@
+"""Paired comparison of cross-validations of the same folds and subjects (the library behind emg-compare).
+
+Each subject contributes one paired difference per level: its accuracy under model B minus under model A (windows
+or records correct, or the subject's own vote; averaged over each model's seeds). Reported per level: both pooled
+accuracies, the mean per-subject difference, a paired subject-clustered bootstrap interval of the difference in
+pooled accuracy, the two-sided Wilcoxon signed-rank test over subjects and its rank-biserial effect size, and a
+one-line verdict. With more than two models each is compared with the first, p-values Holm-adjusted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from emg_lightning.errors import DataError
+from emg_lightning.files import atomic_write_json, atomic_write_text
+from emg_lightning.metrics.aggregate import LEVELS, pool
+from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
+from emg_lightning.reports.cv_summary import collect_folds, missing_jobs
+
+ALPHA = 0.05
+
+
+def load_cv(cv_dir: str | Path) -> dict:
+    """A finished CV folder's predictions, refused when partial (a comparison needs every fold of both)."""
+    cv_dir = Path(cv_dir)
+    if not cv_dir.is_dir():
+        raise DataError(f"CV folder {cv_dir} does not exist")
+    folds, classes, _, protocol = collect_folds(cv_dir)
+    if not folds:
+        raise DataError(f"{cv_dir}: no fold with metrics.json and predictions.csv: emg-compare needs the predictions")
+    missing = missing_jobs(cv_dir, folds)
+    if missing:
+        raise DataError(
+            f"{cv_dir} is a partial CV ({len(missing)} jobs missing): finish it with the same emg-cv command"
+        )
+    tests = {f["fold"]: frozenset(r["subject"] for r in f["rows"]) for f in folds}
+    return {
+        "name": cv_dir.name,
+        "dir": str(cv_dir),
+        "classes": classes,
+        "protocol": protocol,
+        "folds": folds,
+        "fold_subjects": tests,
+        "seeds": sorted({f["seed"] for f in folds}, key=str),
+    }
+
+
+def check_comparable(cvs: list[dict]) -> None:
+    """Same classes, split, leakage and fold -> test-subject assignment; otherwise a one-line refusal."""
+    first = cvs[0]
+    for other in cvs[1:]:
+        pair = f"{first['dir']} and {other['dir']}"
+        if other["classes"] != first["classes"]:
+            raise DataError(f"{pair} have different classes ({first['classes']} vs {other['classes']})")
+        for key in ("split", "leaky"):
+            if other["protocol"].get(key) != first["protocol"].get(key):
+                raise DataError(
+                    f"{pair} differ in {key} ({first['protocol'].get(key)} vs {other['protocol'].get(key)})"
+                    f": a paired comparison needs the same split"
+                )
+        if set(other["fold_subjects"]) != set(first["fold_subjects"]):
+            raise DataError(
+                f"{pair} have different folds ({sorted(first['fold_subjects'])} vs {sorted(other['fold_subjects'])})"
+            )
+        for fold, subjects in first["fold_subjects"].items():
+            if other["fold_subjects"][fold] != subjects:
+                raise DataError(
+                    f"{pair}: fold {fold} tests {sorted(subjects)} in one and "
+                    f"{sorted(other['fold_subjects'][fold])} in the other: not the same split"
+                )
+
+
+def per_subject(cv: dict, level: str) -> dict[str, tuple[float, float]]:
+    """subject -> (correct units, units) at ``level``, each averaged over the CV's seeds."""
+    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for seed in cv["seeds"]:
+        rows = [r for f in cv["folds"] if f["seed"] == seed for r in f["rows"]]
+        for label, probabilities, subject in pool(rows, level):
+            totals[subject][0] += float(cv["classes"][int(np.argmax(probabilities))] == label)
+            totals[subject][1] += 1.0
+    return {s: (c / len(cv["seeds"]), n / len(cv["seeds"])) for s, (c, n) in totals.items()}
+
+
+def compare_pair(a: dict, b: dict, level: str, resamples: int) -> dict:
+    left, right = per_subject(a, level), per_subject(b, level)
+    subjects = sorted(left)
+    correct_a = np.array([left[s][0] for s in subjects])
+    units_a = np.array([left[s][1] for s in subjects])
+    correct_b = np.array([right[s][0] for s in subjects])
+    units_b = np.array([right[s][1] for s in subjects])
+    accuracy_a, accuracy_b = correct_a / units_a, correct_b / units_b
+    differences = accuracy_b - accuracy_a
+    test = signed_rank_test(differences)
+    low, high = paired_bootstrap(correct_a, units_a, correct_b, units_b, resamples=resamples)
+    return {
+        "level": level,
+        "subjects": subjects,
+        "accuracy_a": accuracy_a.tolist(),
+        "accuracy_b": accuracy_b.tolist(),
+        "pooled_a": float(correct_a.sum() / units_a.sum()),
+        "pooled_b": float(correct_b.sum() / units_b.sum()),
+        "mean_difference": float(differences.mean()),
+        "better_b": int((differences > 0).sum()),
+        "better_a": int((differences < 0).sum()),
+        "ties": int((differences == 0).sum()),
+        "bootstrap_interval": [low, high],
+        "wilcoxon": test,
+    }
+
+
+def verdict(row: dict, a: str, b: str) -> str:
+    low, high = row["bootstrap_interval"]
+    p = row["wilcoxon"].get("p_adjusted", row["wilcoxon"]["p_value"])
+    difference = row["pooled_b"] - row["pooled_a"]
+    evidence = f"p = {p:.3g}, 95 % CI of {b} - {a}: [{low:+.3f}, {high:+.3f}]"
+    if p < ALPHA and (low > 0 or high < 0):
+        better, worse = (b, a) if difference > 0 else (a, b)
+        return f"{better} beats {worse} at {row['level']} level ({difference:+.3f} pooled accuracy; {evidence})"
+    if p < ALPHA or low > 0 or high < 0:
+        return (
+            f"weak evidence at {row['level']} level: the test and the interval disagree ({difference:+.3f}; {evidence})"
+        )
+    return f"no evidence of a difference at {row['level']} level ({difference:+.3f}; {evidence})"
+
+
+def compare(cv_dirs: list[str | Path], out_dir: str | Path, resamples: int = 2000) -> dict:
+    cvs = [load_cv(d) for d in cv_dirs]
+    check_comparable(cvs)
+    baseline = cvs[0]
+    comparisons = []
+    for other in cvs[1:]:
+        rows = [compare_pair(baseline, other, level, resamples) for level in LEVELS]
+        comparisons.append(
+            {
+                "a": baseline["name"],
+                "b": other["name"],
+                "a_dir": baseline["dir"],
+                "b_dir": other["dir"],
+                "a_seeds": baseline["seeds"],
+                "b_seeds": other["seeds"],
+                "levels": rows,
+            }
+        )
+    for level_index in range(len(LEVELS)):  # several models against one baseline: Holm across them, per level
+        tests = [c["levels"][level_index]["wilcoxon"] for c in comparisons]
+        for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
+            if len(tests) > 1:
+                test["p_adjusted"] = adjusted
+    for c in comparisons:
+        for row in c["levels"]:
+            row["verdict"] = verdict(row, c["a"], c["b"])
+    result = {
+        "protocol": baseline["protocol"],
+        "classes": baseline["classes"],
+        "comparisons": comparisons,
+        "alpha": ALPHA,
+        "resamples": resamples,
+    }
+    out_dir = Path(out_dir)
+    result["plot"] = plot(result, out_dir)
+    atomic_write_json(out_dir / "comparison.json", result)
+    atomic_write_text(out_dir / "comparison.md", markdown(result))
+    return result
+
+
+def markdown(result: dict) -> str:
+    p = result["protocol"]
+    lines = [
+        "# Paired comparison",
+        "",
+        f"- Split: `{p['split']}`{' (LEAKY)' if p.get('leaky') else ''}; the same folds and test subjects in every "
+        "CV folder (checked).",
+        "- Unit: the subject. Per level each subject's accuracy under B minus under A (averaged over each model's "
+        "seeds); Wilcoxon signed-rank test over subjects, two-sided (H1: B and A differ, either direction), zero "
+        "differences dropped, exact p for up to 60 subjects; effect size = rank-biserial correlation (+1: every "
+        f"subject better with B). Interval: paired bootstrap of pooled accuracy B - A, {result['resamples']} "
+        "resamples of whole subjects. With 22 subjects only large differences can be told from noise.",
+    ]
+    if len(result["comparisons"]) > 1:
+        lines.append("- Several models against the first: p-values Holm-adjusted across them (p_adj).")
+    for c in result["comparisons"]:
+        lines += [
+            "",
+            f"## A = `{c['a']}` (seeds {c['a_seeds']}) vs B = `{c['b']}` (seeds {c['b_seeds']})",
+            "",
+            "| level | subjects | pooled acc A | pooled acc B | B - A [95 % CI] | B better / A better / tied | "
+            "Wilcoxon p | rank-biserial |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in c["levels"]:
+            t = row["wilcoxon"]
+            low, high = row["bootstrap_interval"]
+            p_text = f"{t['p_value']:.3g}" + (f" (p_adj {t['p_adjusted']:.3g})" if "p_adjusted" in t else "")
+            lines.append(
+                f"| {row['level']} | {len(row['subjects'])} | {row['pooled_a']:.3f} | {row['pooled_b']:.3f} | "
+                f"{row['pooled_b'] - row['pooled_a']:+.3f} [{low:+.3f}, {high:+.3f}] | {row['better_b']} / "
+                f"{row['better_a']} / {row['ties']} | {p_text} ({t['method']}) | {t['rank_biserial']:+.2f} |"
+            )
+        lines += [""] + [f"- {row['verdict']}" for row in c["levels"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, out_dir: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    comparisons = result["comparisons"]
+    fig, axes = plt.subplots(
+        len(comparisons), len(LEVELS), figsize=(4.0 * len(LEVELS), 3.6 * len(comparisons)), squeeze=False
+    )
+    for row_axes, c in zip(axes, comparisons):
+        for ax, row in zip(row_axes, c["levels"]):
+            for subject, a, b in zip(row["subjects"], row["accuracy_a"], row["accuracy_b"]):
+                colour = "tab:green" if b > a else "tab:red" if b < a else "tab:gray"
+                ax.plot([0, 1], [a, b], marker="o", color=colour, alpha=0.7, linewidth=1)
+                ax.annotate(subject, (1.02, b), fontsize=6, va="center")
+            ax.set_xticks([0, 1], [c["a"][:18], c["b"][:18]], fontsize=7)
+            ax.set_xlim(-0.15, 1.25)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_ylabel(f"{row['level']} accuracy per subject")
+            p = row["wilcoxon"].get("p_adjusted", row["wilcoxon"]["p_value"])
+            ax.set_title(f"{row['level']}: B-A {row['pooled_b'] - row['pooled_a']:+.3f}, p={p:.2g}", fontsize=9)
+    fig.tight_layout()
+    path = out_dir / "paired_subjects.png"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    plt.close(fig)
+    return path.name

@@ -1,0 +1,148 @@
+"""emg-compare: the paired statistics against hand-computed cases, the refusals, and the command on CV folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from emg_lightning.errors import DataError
+from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
+from emg_lightning.reports.compare import compare
+
+from conftest import REPO
+
+
+def test_signed_rank_matches_scipy_exact_without_ties():
+    d = [1, 2, 3, -4, 5, 6, 7, 8, 9, 10, 11, -12]
+    ours = signed_rank_test(d)
+    assert ours["p_value"] == pytest.approx(stats.wilcoxon(d, method="exact").pvalue)
+    assert ours["w_minus"] == 16 and ours["w_plus"] == 62 and ours["method"] == "exact"
+    assert ours["rank_biserial"] == pytest.approx((62 - 16) / 78)
+
+
+def test_signed_rank_with_ties_and_zeros_by_hand():
+    # zero dropped; |d| = .05, .1, .1, .2, .3 -> ranks 1, 2.5, 2.5, 4, 5; W- = 1 (the -0.05), W+ = 14.
+    # Under random signs (32 equally likely sign patterns) |W+ - 7.5| >= 6.5 needs W+ in {0, 1, 14, 15}:
+    # W+ = 0 and 15 once each, W+ = 1 and 14 once each (only rank 1 alone) -> p = 4 / 32.
+    result = signed_rank_test([0.1, -0.05, 0.2, 0.0, 0.1, 0.3])
+    assert result["n"] == 5 and result["zeros"] == 1
+    assert (result["w_plus"], result["w_minus"]) == (14.0, 1.0)
+    assert result["p_value"] == pytest.approx(4 / 32) and result["alternative"] == "two-sided"
+
+
+def test_all_zero_differences_are_no_evidence():
+    result = signed_rank_test([0.0, 0.0, 0.0])
+    assert result["p_value"] == 1.0 and result["n"] == 0 and result["rank_biserial"] == 0.0
+
+
+def test_direction_does_not_change_a_two_sided_p():
+    d = np.array([0.3, 0.1, -0.2, 0.4, 0.25, 0.05])
+    assert signed_rank_test(d)["p_value"] == pytest.approx(signed_rank_test(-d)["p_value"])
+    assert signed_rank_test(d)["rank_biserial"] == pytest.approx(-signed_rank_test(-d)["rank_biserial"])
+
+
+def test_holm_by_hand():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_paired_bootstrap_of_identical_models_is_zero():
+    correct = np.array([3.0, 1.0, 4.0])
+    units = np.array([4.0, 4.0, 4.0])
+    assert paired_bootstrap(correct, units, correct, units, resamples=200) == (0.0, 0.0)
+    low, high = paired_bootstrap(correct, units, units, units, resamples=500)  # B always right
+    assert 0 <= low <= high <= 1 and high > 0  # 0 only when every drawn subject was already always right
+
+
+def write_cv(cv_dir: Path, p_right: dict[str, float], subjects: dict[str, tuple[int, str]]) -> Path:
+    """A finished CV folder: subject -> (fold, label), each subject 2 records x 2 windows; p_right[subject] is the
+    probability the model gives the true class."""
+    for subject, (fold, label) in subjects.items():
+        folder = cv_dir / "seed_0" / f"fold_{fold:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps({"fold": fold, "seed": 0, "split": "loso", "leaky": False}))
+        other = "normal" if label == "als" else "als"
+        lines = ["fold,seed,subject,record,window,label,predicted,p_normal,p_als"]
+        for i in range(4):
+            p = p_right[subject] if i else 0.5 + (p_right[subject] - 0.5) / 2
+            predicted = label if p > 0.5 else other
+            probs = {label: p, other: 1 - p}
+            lines.append(
+                f"{fold},0,{subject},{subject}_r{i // 2},{i},{label},{predicted},"
+                f"{probs['normal']:.6f},{probs['als']:.6f}"
+            )
+        (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
+    (cv_dir / "cv_plan.json").write_text(
+        json.dumps({"folds": sorted({f for f, _ in subjects.values()}), "seeds": [0], "settings": {}})
+    )
+    return cv_dir
+
+
+SUBJECTS = {f"S{i:02d}": (i, "als" if i % 2 else "normal") for i in range(8)}
+
+
+def test_compare_two_cvs_end_to_end(tmp_path):
+    a = write_cv(tmp_path / "a", {s: 0.4 if i < 4 else 0.8 for i, s in enumerate(SUBJECTS)}, SUBJECTS)
+    b = write_cv(tmp_path / "b", {s: 0.9 for s in SUBJECTS}, SUBJECTS)
+    result = compare([a, b], tmp_path / "out", resamples=300)
+    subject_level = result["comparisons"][0]["levels"][2]
+    assert subject_level["pooled_a"] == 0.5 and subject_level["pooled_b"] == 1.0
+    assert (subject_level["better_b"], subject_level["better_a"], subject_level["ties"]) == (4, 0, 4)
+    assert subject_level["wilcoxon"]["p_value"] == pytest.approx(2 / 16)  # 4 equal positive ranks: 2 of 16 patterns
+    # 4 subjects improved, 4 tied: the smallest exact p of 4 differences is 0.125, while the subject bootstrap
+    # interval excludes 0 -- said as weak evidence, not as a win
+    assert "weak evidence at subject level" in subject_level["verdict"]
+    for name in ("comparison.md", "comparison.json", "paired_subjects.png"):
+        assert (tmp_path / "out" / name).is_file()
+    assert "Wilcoxon" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_verdicts_for_a_clear_win_and_for_no_difference(tmp_path):
+    a = write_cv(tmp_path / "a", {s: 0.4 for s in SUBJECTS}, SUBJECTS)
+    b = write_cv(tmp_path / "b", {s: 0.9 for s in SUBJECTS}, SUBJECTS)
+    same = write_cv(tmp_path / "same", {s: 0.4 for s in SUBJECTS}, SUBJECTS)
+    result = compare([a, b, same], tmp_path / "out", resamples=300)
+    win, tie = result["comparisons"]
+    assert win["levels"][2]["wilcoxon"]["p_value"] == pytest.approx(2 / 256)  # 8 of 8 subjects better
+    assert win["levels"][2]["verdict"].startswith("b beats a at subject level")
+    assert tie["levels"][0]["verdict"].startswith("no evidence of a difference at window level")
+    assert "p_adjusted" in win["levels"][0]["wilcoxon"]  # two models against one baseline: Holm
+
+
+def test_compare_refuses_different_folds_and_partial_cvs(tmp_path):
+    a = write_cv(tmp_path / "a", {s: 0.9 for s in SUBJECTS}, SUBJECTS)
+    shuffled = {s: ((f + 1) % 8, label) for s, (f, label) in SUBJECTS.items()}
+    b = write_cv(tmp_path / "b", {s: 0.9 for s in SUBJECTS}, shuffled)
+    with pytest.raises(DataError, match="fold 0 tests .* not the same split"):
+        compare([a, b], tmp_path / "out")
+    c = write_cv(tmp_path / "c", {s: 0.9 for s in SUBJECTS}, SUBJECTS)
+    (c / "cv_plan.json").write_text(json.dumps({"folds": list(range(9)), "seeds": [0], "settings": {}}))
+    with pytest.raises(DataError, match="partial CV"):
+        compare([a, c], tmp_path / "out")
+
+
+def test_emg_compare_command(tmp_path):
+    a = write_cv(tmp_path / "a", {s: 0.6 for s in SUBJECTS}, SUBJECTS)
+    b = write_cv(tmp_path / "b", {s: 0.7 for s in SUBJECTS}, SUBJECTS)
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.compare", str(a), str(b), "--resamples", "200"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| window |" in result.stdout and (tmp_path / "compare-a-vs-b" / "comparison.json").is_file()
+    bad = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.compare", str(a), str(tmp_path / "nope")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("error: CV folder") and "Traceback" not in bad.stderr
