@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from emg_lightning.config import compose_config, resolved_config
-from emg_lightning.runs import cv_settings
+from emg_lightning.settings import cv_settings
 
 from conftest import REPO, TINY_DATA
 

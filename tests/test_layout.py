@@ -73,6 +73,7 @@ def test_no_command_imports_another_command():
             ("lightning", "hydra", "emg_lightning.classifier", "emg_lightning.training"),
         ),
         ("emg_lightning.reports", ("lightning", "hydra", "emg_lightning.classifier", "emg_lightning.training")),
+        ("emg_lightning.settings", ("lightning", "hydra", "torch", "emg_lightning.data")),
     ],
 )
 def test_lower_floors_do_not_reach_up(floor, forbidden):

@@ -53,6 +53,7 @@ def test_a_diverging_run_stops_with_an_error_and_no_metrics(tmp_path):
     line = one_line_error(result)
     assert "diverged" in line and "model.optimizer.lr" in line and "epoch" in line
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "predictions.csv").exists()
+    assert "diverged" in (tmp_path / "train.log").read_text()  # the run's log ends with the error
 
 
 def test_non_finite_test_probabilities_are_an_error_not_an_argmax():
@@ -308,3 +309,13 @@ def test_an_interrupted_test_stage_gives_the_resume_hint(tmp_path, raised, code,
     assert info.value.exit_code == code
     assert f"interrupted by {words} while testing in epoch 7 of fold 3" in str(info.value)
     assert f"hydra.run.dir={tmp_path}" in str(info.value)
+
+
+def test_the_cv_report_refuses_to_pool_folds_of_different_settings(tmp_path):
+    write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", "normal,0.8,0.2"])
+    write_fold(tmp_path, 1, "A01", "als", ["als,0.1,0.9", "als,0.2,0.8"])
+    for fold, lr in ((0, 0.001), (1, 0.1)):
+        config = {"model": {"optimizer": {"lr": lr}}, "data": {"fold": fold, "num_workers": fold}, "seed": 0}
+        (tmp_path / "seed_0" / f"fold_{fold:02d}" / "config.yaml").write_text(json.dumps(config))
+    with pytest.raises(DataError, match=r"hold different settings \(model\.optimizer\.lr\)"):
+        report(tmp_path)  # data.fold differs by design and data.num_workers is a runtime key: neither is named

@@ -129,6 +129,9 @@ def test_emg_train_subprocess_run(tmp_path):
     assert "test subject(s)" in result.stdout and "true normal" in result.stdout
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["fold"] == 0 and (tmp_path / "csv" / "metrics.csv").is_file()
+    log = (tmp_path / "train.log").read_text()
+    assert "test results:" in log and "test/bal_acc" in log  # the run's log ends with the figures
+    assert "Tip: For seamless cloud uploads" not in result.stdout + result.stderr  # adverts silenced
 
 
 @pytest.mark.parametrize(

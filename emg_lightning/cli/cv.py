@@ -28,7 +28,7 @@ from emg_lightning.data.splits import fold_test_subjects, make_fold
 from emg_lightning.errors import ConfigError
 from emg_lightning.files import atomic_write_json
 from emg_lightning.reports.cv_summary import PLAN, markdown, read_json, report
-from emg_lightning.runs import cv_settings, differing_keys, settings_hash
+from emg_lightning.settings import cv_settings, differing_keys, settings_hash
 from emg_lightning.sweeps import TOTAL_JOBS_ENV
 
 # split.* settings that choose a fold's subjects

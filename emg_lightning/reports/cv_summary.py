@@ -11,10 +11,13 @@ import json
 import math
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from emg_lightning.errors import DataError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate, read_predictions
 from emg_lightning.metrics.intervals import BOOTSTRAP_RESAMPLES
+from emg_lightning.settings import cv_settings, differing_keys
 
 # emg-cv's record of the sweep: which folds and seeds the configuration has
 PLAN = "cv_plan.json"
@@ -29,10 +32,22 @@ OUTPUTS = {
 def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict]:
     """(finished folds, class names, failed folds, protocol) found under ``cv_dir``."""
     folds, failed, classes, protocol = [], [], None, {}
+    shared, first_config = None, None
     for metrics_path in sorted(cv_dir.rglob("metrics.json")):
         predictions = metrics_path.with_name("predictions.csv")
         if not predictions.is_file():
             continue
+        config_path = metrics_path.with_name("config.yaml")
+        if config_path.is_file():  # folds of other settings are never pooled into one figure
+            settings = cv_settings(OmegaConf.to_container(OmegaConf.load(config_path)))
+            if shared is None:
+                shared, first_config = settings, config_path
+            elif settings != shared:
+                differ = differing_keys(shared, settings)
+                raise DataError(
+                    f"{config_path} and {first_config} hold different settings ({', '.join(differ[:6])}): one CV "
+                    f"folder must hold one configuration; report each configuration's folder separately"
+                )
         metrics = read_json(metrics_path)
         fold_classes, rows = read_predictions(predictions)
         if classes is not None and fold_classes != classes:
