@@ -11,7 +11,7 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
+from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -23,6 +23,8 @@ from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+# Where a run's hyperparameters came from (hparams_source): reported with every CV summary
+HPARAMS_SOURCES = ("fixed", "nested", "outside")
 # What a user can fix from the message alone: commands print these as one line, never as a traceback.
 USER_ERRORS = (EMGLightningError, HydraException, OmegaConfBaseException)
 
@@ -38,6 +40,13 @@ def compose_config(overrides: list[str]) -> DictConfig:
     """The emg-train configuration for these overrides, outside a Hydra run (emg-data, emg-cv, emg-bench)."""
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         return compose("train", overrides=overrides + ["paths.output_dir=."])
+
+
+def search_space(overrides: list[str]) -> list[str]:
+    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna."""
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose("train", overrides=overrides + ["paths.output_dir=."], return_hydra_config=True)
+    return [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
 
 
 def plain(node: Any) -> Any:
@@ -83,7 +92,16 @@ def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
         if node is None or "_target_" not in node:
             continue
         extra = {"id": wandb_run_id(out_dir), "resume": "allow"} if node._target_.endswith("WandbLogger") else {}
-        loggers.append(hydra.utils.instantiate(node, **extra))
+        try:
+            loggers.append(hydra.utils.instantiate(node, **extra))
+        except (ImportError, InstantiationException) as exc:
+            if "mlflow" in str(exc).lower() or "tensorboard" in str(exc).lower():
+                name = "mlflow" if "mlflow" in str(exc).lower() else "tensorboard"
+                raise ConfigError(
+                    f"logger={name} needs the {name} package, which is not installed here: "
+                    f"pip install {name} (or choose logger=csv / wandb / none)"
+                ) from exc
+            raise
     return loggers
 
 
@@ -151,6 +169,9 @@ def check_settings(cfg: DictConfig) -> None:
             f"label_smoothing.epsilon={epsilon!r} must be in [0, 1): the share of target mass moved off the true "
             f"class (1 would leave none on it)"
         )
+    source = cfg.get("hparams_source", "fixed")
+    if source not in HPARAMS_SOURCES:
+        raise ConfigError(f"hparams_source={source!r} is unknown; use one of {', '.join(HPARAMS_SOURCES)}")
     per_class = (cfg.get("split") or {}).get("val_subjects_per_class", 1)
     if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 0:
         raise ConfigError(f"split.val_subjects_per_class={per_class!r} must be 0 or more")

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 
-SILENCED_WARNINGS = (
-    "The `srun` command is available on your system but is not used",
-    "`isinstance(treespec, LeafSpec)` is deprecated",
-    "The number of training batches .* is smaller than the logging interval",
+SILENCED_WARNINGS = (  # regular expressions matched at the start of the message
+    re.escape("The `srun` command is available on your system but is not used"),
+    re.escape("`isinstance(treespec, LeafSpec)` is deprecated"),
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
     ".*does not have many workers",
 )
 
 
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip: For seamless cloud uploads" not in record.getMessage()
+        return "Tip: For seamless cloud" not in record.getMessage()  # litmodels and litlogger adverts
 
 
 def quiet_third_party() -> None:

@@ -20,14 +20,26 @@ PER_JOB_KEYS = ("data.fold", "seed")
 
 
 def what_matters(settings: dict[str, Any], drop: tuple[str, ...] = RUNTIME_KEYS) -> dict[str, Any]:
-    """``settings`` without the dotted keys in ``drop``: what decides a run's numbers."""
-    kept = dict(settings)
+    """``settings`` without the dotted keys in ``drop`` and without the places inside the run's own folder
+    (checkpoint dirpath, default_root_dir: ``${paths.output_dir}/...``): what decides a run's numbers."""
+    output_dir = (settings.get("paths") or {}).get("output_dir") if drop is RUNTIME_KEYS else None
+    kept = _without_locations(settings, str(output_dir)) if output_dir else dict(settings)
     for key in drop:
         head, _, rest = key.partition(".")
         if not rest:
             kept.pop(head, None)
         elif isinstance(kept.get(head), dict):
             kept[head] = what_matters(kept[head], (rest,))
+    return kept
+
+
+def _without_locations(tree: dict[str, Any], output_dir: str) -> dict[str, Any]:
+    kept = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            kept[key] = _without_locations(value, output_dir)
+        elif not (isinstance(value, str) and (value == output_dir or value.startswith(output_dir.rstrip("/") + "/"))):
+            kept[key] = value
     return kept
 
 
@@ -40,8 +52,10 @@ def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def cv_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """What one CV folder's jobs share: the settings without runtime and per-job (fold, seed) keys."""
-    return what_matters(what_matters(settings), PER_JOB_KEYS)
+    """What one CV folder's jobs share: the settings without runtime and per-job keys (fold, seed, and the values a
+    nested search chose for each fold)."""
+    per_job = PER_JOB_KEYS + tuple(settings.get("hparams_searched") or ())
+    return what_matters(what_matters(settings), per_job)
 
 
 def settings_hash(settings: dict[str, Any]) -> str:

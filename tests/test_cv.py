@@ -135,3 +135,34 @@ def test_a_variant_never_reports_the_earlier_numbers_and_concurrent_runs_train_e
     for fold in (0, 1, 2):
         assert stdout.count(f"\nfold {fold} (group_kfold") == 1  # tested (and so trained) by one process only
     assert pooled(shared) == reference
+
+
+def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):
+    cv_dir = tmp_path / "cv"
+    result = run_cv(
+        cv_dir,
+        "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}",
+        "data.synthetic.records_per_subject=[1,1]",
+        "split=group_kfold",
+        "split.k=2",
+        "trainer.max_epochs=1",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((cv_dir / "cv_summary.json").read_text())
+    hparams = summary["protocol"]["hparams"]
+    assert hparams["source"] == "nested" and "model.optimizer.lr" in hparams["searched"]
+    assert sorted(hparams["chosen"]) == ["seed_0/fold_00", "seed_0/fold_01"]
+    assert "nested search" in (cv_dir / "cv_summary.md").read_text()
+    for fold in (0, 1):
+        outer = json.loads((cv_dir / "seed_0" / f"fold_{fold:02d}" / "metrics.json").read_text())
+        trials = sorted((cv_dir / "search" / "seed_0" / f"fold_{fold:02d}").glob("trial_*/metrics.json"))
+        assert len(trials) == 2
+        for trial in map(lambda p: json.loads(p.read_text()), trials):
+            assert trial["tested"] is False and trial["test_subjects"] == outer["test_subjects"]
+            seen = set(trial["train_subjects"]) | set(trial["val_subjects"])
+            assert not seen & set(outer["test_subjects"])  # the inner search never saw the outer test subjects
+        chosen = hparams["chosen"][f"seed_0/fold_{fold:02d}"]["model.optimizer.lr"]
+        assert outer["test_windows"] > 0 and chosen > 0

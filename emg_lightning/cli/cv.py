@@ -23,10 +23,18 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from emg_lightning.config import USER_ERRORS, build_datamodule, check_settings, compose_config, resolved_config
+from emg_lightning.config import (
+    USER_ERRORS,
+    build_datamodule,
+    check_settings,
+    compose_config,
+    resolved_config,
+    search_space,
+)
 from emg_lightning.data.splits import fold_test_subjects, make_fold
 from emg_lightning.errors import ConfigError
 from emg_lightning.files import atomic_write_json
+from emg_lightning.nested_search import outer_overrides, run_nested
 from emg_lightning.reports.cv_summary import PLAN, markdown, read_json, report
 from emg_lightning.settings import cv_settings, differing_keys, settings_hash
 from emg_lightning.sweeps import TOTAL_JOBS_ENV
@@ -106,8 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         return
     cv_dir_text, overrides = _take(argv, "cv_dir")
+    nested = any(o.startswith("hparams_search=") for o in overrides)
     try:
         cfg, n_folds, seeds, overrides = plan(overrides)
+        if nested:  # what the outer folds share: the search's configuration, tested, the searched keys left open
+            searched = search_space(overrides)
+            cfg = compose_config(outer_overrides(overrides, searched))
         settings = resolved_config(cfg)
         # the default folder names the configuration: a variant of an experiment never lands in another's folder
         name = f"{cfg.experiment_name}-{cfg.split.name}"
@@ -117,6 +129,23 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
+    if nested:
+        print(
+            f"[emg-cv] nested search over {', '.join(searched)}: each outer fold searches on its own training "
+            f"subjects, then tests its winner"
+        )
+        try:
+            run_nested(overrides, searched, n_folds, seeds, cv_dir)
+        except USER_ERRORS as exc:
+            print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+            sys.exit(2)
+    else:
+        run_sweep(overrides, n_folds, seeds, cv_dir)
+    summarise_cv(cfg, cv_dir, name)
+
+
+def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:
+    """Every fold x seed as one Hydra multirun of emg-train (any launcher)."""
     command = [
         sys.executable,
         "-m",
@@ -134,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
     if sweep.returncode != 0 and not any(cv_dir.rglob("metrics.json")):
         print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
         sys.exit(sweep.returncode)
+
+
+def summarise_cv(cfg: DictConfig, cv_dir: Path, name: str) -> None:
+    """The CV report; exit 1 while jobs are missing."""
     try:
         summary = report(cv_dir, name)
     except USER_ERRORS as exc:

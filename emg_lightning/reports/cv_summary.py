@@ -21,6 +21,14 @@ from emg_lightning.settings import cv_settings, differing_keys
 
 # emg-cv's record of the sweep: which folds and seeds the configuration has
 PLAN = "cv_plan.json"
+# where a nested search keeps its inner trials (never results of the CV)
+SEARCH_DIR = "search"
+HPARAMS_SOURCES = {
+    "fixed": "fixed before any result was seen",
+    "nested": "nested search: each outer fold chose its values on validation subjects drawn from its own training "
+    "subjects (values per fold in cv_summary.json)",
+    "outside": "**chosen by a search that saw test subjects: the figures are optimistically biased**",
+}
 OUTPUTS = {
     "json": ("cv_summary", "json"),
     "markdown": ("cv_summary", "md"),
@@ -32,14 +40,20 @@ OUTPUTS = {
 def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict]:
     """(finished folds, class names, failed folds, protocol) found under ``cv_dir``."""
     folds, failed, classes, protocol = [], [], None, {}
-    shared, first_config = None, None
+    shared, first_config, hparams = None, None, {"source": "unknown (no config.yaml)", "searched": [], "chosen": {}}
     for metrics_path in sorted(cv_dir.rglob("metrics.json")):
         predictions = metrics_path.with_name("predictions.csv")
-        if not predictions.is_file():
+        if not predictions.is_file() or SEARCH_DIR in metrics_path.relative_to(cv_dir).parts:
             continue
         config_path = metrics_path.with_name("config.yaml")
         if config_path.is_file():  # folds of other settings are never pooled into one figure
-            settings = cv_settings(OmegaConf.to_container(OmegaConf.load(config_path)))
+            full = OmegaConf.to_container(OmegaConf.load(config_path))
+            settings = cv_settings(full)
+            hparams["source"] = full.get("hparams_source", "fixed")
+            hparams["searched"] = list(full.get("hparams_searched") or [])
+            hparams["chosen"][str(metrics_path.parent.relative_to(cv_dir))] = {
+                key: OmegaConf.select(OmegaConf.create(full), key) for key in hparams["searched"]
+            }
             if shared is None:
                 shared, first_config = settings, config_path
             elif settings != shared:
@@ -58,8 +72,10 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
         folds.append({"fold": metrics["fold"], "seed": metrics["seed"], "rows": rows, "dir": str(metrics_path.parent)})
         protocol = protocol or {k: metrics.get(k) for k in ("split", "leaky")}
     for failure in sorted(cv_dir.rglob("failed.json")):
-        if not failure.with_name("metrics.json").is_file():
+        if not failure.with_name("metrics.json").is_file() and SEARCH_DIR not in failure.relative_to(cv_dir).parts:
             failed.append(read_json(failure))
+    if folds:
+        protocol["hparams"] = hparams
     return folds, classes or [], failed, protocol
 
 
@@ -87,6 +103,12 @@ def _fmt(stat: dict) -> str:
     if stat["mean"] is None or math.isnan(stat["mean"]):
         return "n/a"
     return f"{stat['mean']:.3f} ± {stat['std']:.3f}" if stat["n"] > 1 else f"{stat['mean']:.3f}"
+
+
+def _hparams_line(hparams: dict) -> str:
+    source = hparams.get("source", "unknown")
+    line = HPARAMS_SOURCES.get(source, source)
+    return line + (f" over {', '.join(hparams['searched'])}" if hparams.get("searched") else "")
 
 
 def _interval(bounds: list | None) -> str:
@@ -127,6 +149,7 @@ def markdown(summary: dict) -> str:
         "",
         f"- {status}",
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
+        f"- Hyperparameters: {_hparams_line(p.get('hparams') or {})}",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
         "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
         "records); each level pools the test predictions of all folds of a seed.",
