@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def run_cv(cv_dir, *args):
     result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, *args, f"cv_dir={cv_dir}"],
+        [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, "trainer.max_epochs=1", *args, f"cv_dir={cv_dir}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -80,7 +80,11 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     assert summary["complete"] is False and summary["missing"] == [[3, 1]]
     assert len(summary["per_fold"]) == 11  # ... and the other folds are kept
     assert summary["failed"][0]["fold"] == 3 and "other settings" in summary["failed"][0]["error"]
-    assert summary["seeds"] == [0, 1] and summary["protocol"] == {"split": "loso", "leaky": False}
+    assert summary["seeds"] == [0, 1] and {k: summary["protocol"][k] for k in ("split", "leaky")} == {
+        "split": "loso",
+        "leaky": False,
+    }
+    assert summary["protocol"]["hparams"]["source"] == "fixed"
     assert summary["pooled"]["subject"]["per_seed"]["0"]["n"] == 6
 
 

@@ -256,12 +256,12 @@ def test_duplicate_seeds_are_refused_before_any_job(tmp_path):
 
 @pytest.mark.slow
 def test_a_truncated_checkpoint_is_set_aside_and_the_fold_starts_over(tmp_path):
-    first = emg("train", *TINY_DATA, f"hydra.run.dir={tmp_path}")
+    first = emg("train", *TINY_DATA, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}")
     assert first.returncode == 0, first.stderr[-2000:]
     (tmp_path / "metrics.json").unlink()  # as if it had died after the last checkpoint
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.write_bytes(last.read_bytes()[:1000])
-    again = emg("train", *TINY_DATA, f"hydra.run.dir={tmp_path}")
+    again = emg("train", *TINY_DATA, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "unreadable" in again.stdout + again.stderr and "starts over" in again.stdout + again.stderr
     assert list((tmp_path / "checkpoints").glob("last.ckpt.corrupt*")) and (tmp_path / "metrics.json").is_file()
