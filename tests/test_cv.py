@@ -65,7 +65,7 @@ def test_group_kfold_cv_reruns_resumes_and_reproduces(tmp_path):
 
 def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     cv_dir = tmp_path / "cv"
-    settings = resolved_config(compose_config(list(TINY_DATA)))
+    settings = resolved_config(compose_config([*TINY_DATA, "trainer.max_epochs=1"]))  # what run_cv passes
     cv_dir.mkdir()
     (cv_dir / "cv_plan.json").write_text(json.dumps({"folds": [], "seeds": [], "settings": cv_settings(settings)}))
     broken = cv_dir / "seed_1" / "fold_03"
