@@ -81,6 +81,7 @@ def test_level_figures_use_the_binomial_interval_when_each_unit_is_a_subject():
     assert figures["acc"] == pytest.approx(0.9)
     assert figures["intervals"]["acc"] == pytest.approx(list(clopper_pearson(9, 10)))
     assert figures["confusion"] == [[9, 0], [1, 0]]
+    assert all(math.isnan(b) for b in figures["intervals"]["bal_acc"])  # no collapsed bootstrap of votes
 
 
 def test_json_is_strict_and_undefined_is_null(tmp_path):

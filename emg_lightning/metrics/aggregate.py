@@ -164,6 +164,9 @@ def level_figures(units: list[tuple], classes: list[str]) -> dict:
     }
     if len(set(subjects)) == len(units):  # one unit per subject: k correct of N is binomial
         intervals["acc"] = clopper_pearson(int(np.trace(cm)), int(cm.sum()))
+        # a bootstrap of one right-or-wrong vote per subject collapses to a point when all (or none) are right:
+        # no interval rather than a falsely certain one
+        intervals["bal_acc"] = (math.nan, math.nan)
     figures["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
     return figures
 

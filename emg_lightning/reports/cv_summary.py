@@ -155,7 +155,8 @@ def markdown(summary: dict) -> str:
         "records); each level pools the test predictions of all folds of a seed.",
         "- Intervals (95 %): with one seed, accuracy and balanced accuracy carry a subject-clustered bootstrap "
         f"interval ({BOOTSTRAP_RESAMPLES} resamples of whole subjects: windows of one person are not independent), and "
-        "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects. With several seeds: "
+        "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects (subject-level "
+        "balanced accuracy has none). With several seeds: "
         "mean ± std across seeds and the t interval of that mean (seed-to-seed variation only; the per-seed subject "
         "intervals are in cv_summary.json).",
     ]
