@@ -177,7 +177,7 @@ def markdown(result: dict) -> str:
         "seeds); Wilcoxon signed-rank test over subjects, two-sided (H1: B and A differ, either direction), zero "
         "differences dropped, exact p for up to 60 subjects; effect size = rank-biserial correlation (+1: every "
         f"subject better with B). Interval: paired bootstrap of pooled accuracy B - A, {result['resamples']} "
-        "resamples of whole subjects. With 22 subjects only large differences can be told from noise.",
+        "resamples of whole subjects. With tens of subjects only large differences can be told from noise.",
     ]
     if len(result["comparisons"]) > 1:
         lines.append("- Several models against the first: p-values Holm-adjusted across them (p_adj).")
