@@ -31,6 +31,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         raise
 
 
+def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> str:
+    """A matplotlib figure as PNG, written under a temporary name and renamed; returns the file's name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
+    return path.name
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with every NaN or infinity replaced by None (JSON's null), at any depth."""
     if isinstance(value, float):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO
+from conftest import REPO, TINY_DATA
 
 pytestmark = pytest.mark.slow
 
@@ -155,16 +155,8 @@ def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_sl
 
 
 def test_ddp_on_cpu_with_two_processes_trains_and_tests_one_fold(tmp_path):
-    tiny = [
-        "data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}",
-        "data.synthetic.records_per_subject=[2,2]",
-        "data.synthetic.duration_s=3.0",
-        "data.sample_rate=2343.75",
-        "logger=none",
-        "trainer.max_epochs=2",
-    ]
     result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.train", *tiny, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "emg_lightning.cli.train", *TINY_DATA, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -198,21 +190,13 @@ def test_each_parallel_job_claims_a_gpu_of_its_own(tmp_path):
 
 
 def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_path):
-    tiny = [
-        "data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}",
-        "data.synthetic.records_per_subject=[2,2]",
-        "data.synthetic.duration_s=3.0",
-        "data.sample_rate=2343.75",
-        "logger=none",
-        "trainer.max_epochs=2",
-    ]
     result = subprocess.run(
         [
             sys.executable,
             "-m",
             "emg_lightning.cli.train",
             "hparams_search=optuna",
-            *tiny,
+            *TINY_DATA,
             "hydra.sweeper.n_trials=2",
             f"hydra.sweep.dir={tmp_path}",
         ],

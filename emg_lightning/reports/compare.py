@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from emg_lightning.errors import DataError
-from emg_lightning.files import atomic_write_json, atomic_write_text
+from emg_lightning.files import atomic_save_figure, atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import LEVELS, pool
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
-from emg_lightning.reports.cv_summary import collect_folds, missing_jobs
+from emg_lightning.reports.cv_summary import finished_folds
 
 ALPHA = 0.05
 
@@ -26,12 +26,7 @@ ALPHA = 0.05
 def load_cv(cv_dir: str | Path) -> dict:
     """A finished CV folder's predictions, refused when partial (a comparison needs every fold of both)."""
     cv_dir = Path(cv_dir)
-    if not cv_dir.is_dir():
-        raise DataError(f"CV folder {cv_dir} does not exist")
-    folds, classes, _, protocol = collect_folds(cv_dir)
-    if not folds:
-        raise DataError(f"{cv_dir}: no fold with metrics.json and predictions.csv: emg-compare needs the predictions")
-    missing = missing_jobs(cv_dir, folds)
+    folds, classes, _, protocol, missing = finished_folds(cv_dir)
     if missing:
         raise DataError(
             f"{cv_dir} is a partial CV ({len(missing)} jobs missing): finish it with the same emg-cv command"
@@ -226,10 +221,6 @@ def plot(result: dict, out_dir: Path) -> str:
             p = row["wilcoxon"].get("p_adjusted", row["wilcoxon"]["p_value"])
             ax.set_title(f"{row['level']}: B-A {row['pooled_b'] - row['pooled_a']:+.3f}, p={p:.2g}", fontsize=9)
     fig.tight_layout()
-    path = out_dir / "paired_subjects.png"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    name = atomic_save_figure(fig, out_dir / "paired_subjects.png")
     plt.close(fig)
-    return path.name
+    return name

@@ -14,7 +14,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from emg_lightning.errors import DataError
-from emg_lightning.files import atomic_write_json, atomic_write_text
+from emg_lightning.files import atomic_save_figure, atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate, read_predictions
 from emg_lightning.metrics.intervals import BOOTSTRAP_RESAMPLES
 from emg_lightning.settings import cv_settings, differing_keys
@@ -251,7 +251,7 @@ def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
         ax.set_ylabel("true")
         ax.set_title(f"{level} (bal. acc {first['bal_acc']:.2f}, seed {seed})")
     fig.tight_layout()
-    written.append(_save(fig, out_dir / names["confusion"]))
+    written.append(atomic_save_figure(fig, out_dir / names["confusion"]))
     folds = summary["per_fold"]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(folds) + 2), 3.5))
     labels = [
@@ -267,16 +267,9 @@ def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
     ax.set_ylabel("window accuracy")
     ax.set_title(f"{summary['name']}: per-fold held-out window accuracy")
     fig.tight_layout()
-    written.append(_save(fig, out_dir / names["per_fold"]))
+    written.append(atomic_save_figure(fig, out_dir / names["per_fold"]))
     plt.close("all")
     return written
-
-
-def _save(fig, path: Path) -> str:
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    return path.name
 
 
 def output_names(complete: bool | None) -> dict[str, str]:
@@ -285,14 +278,20 @@ def output_names(complete: bool | None) -> dict[str, str]:
     return {key: f"{stem}{tag}.{ext}" for key, (stem, ext) in OUTPUTS.items()}
 
 
-def report(cv_dir: str | Path, name: str | None = None) -> dict:
-    cv_dir = Path(cv_dir)
+def finished_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict, list[list[int]] | None]:
+    """(folds, classes, failed, protocol, missing jobs or None without a plan) of an existing CV folder with at least
+    one finished fold; otherwise a one-line error."""
     if not cv_dir.is_dir():
         raise DataError(f"CV folder {cv_dir} does not exist")
     folds, classes, failed, protocol = collect_folds(cv_dir)
     if not folds:
         raise DataError(f"no finished fold under {cv_dir} (no metrics.json + predictions.csv pair)")
-    missing = missing_jobs(cv_dir, folds)
+    return folds, classes, failed, protocol, missing_jobs(cv_dir, folds)
+
+
+def report(cv_dir: str | Path, name: str | None = None) -> dict:
+    cv_dir = Path(cv_dir)
+    folds, classes, failed, protocol, missing = finished_folds(cv_dir)
     complete = None if missing is None else not missing
     summary = {
         "name": name or cv_dir.name,
