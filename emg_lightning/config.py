@@ -19,6 +19,7 @@ from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
+from emg_lightning.models import MODELS, input_kind
 from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
@@ -64,9 +65,26 @@ def build_datamodule(cfg: DictConfig) -> EMGDataModule:
 
 
 def network_settings(net: dict[str, Any], datamodule: EMGDataModule) -> dict[str, Any]:
-    """``model.net`` with what the data decides filled in: ``sample_rate: null`` becomes the windows' actual rate."""
+    """``model.net`` with what the data decides filled in: ``sample_rate: null`` becomes the windows' actual rate,
+    ``in_features: null`` the width of the served feature vectors. A network that reads windows refuses feature
+    vectors and the other way round."""
+    name = net.get("name")
+    if name in MODELS:
+        reads = input_kind(name)
+        if reads == "features" and datamodule.features is None:
+            raise ConfigError(
+                f"model.net.name={name} reads feature vectors: set data.features (e.g. data.features=qemg, as "
+                f"model=qemg does)"
+            )
+        if reads == "window" and datamodule.features is not None:
+            raise ConfigError(
+                f"model.net.name={name} reads raw windows, but data.features={datamodule.features} serves feature "
+                f"vectors: set data.features=null"
+            )
     if "sample_rate" in net and net["sample_rate"] is None:
-        return {**net, "sample_rate": datamodule.sample_rate}
+        net = {**net, "sample_rate": datamodule.sample_rate}
+    if "in_features" in net and net["in_features"] is None:
+        net = {**net, "in_features": len(datamodule.feature_names or [])}
     return net
 
 
@@ -74,8 +92,8 @@ def build_classifier(cfg: DictConfig, datamodule: EMGDataModule) -> EMGClassifie
     return EMGClassifier(
         net=network_settings(plain(cfg.model.net), datamodule),
         class_names=datamodule.classes,
-        optimizer=plain(cfg.model.optimizer),
-        scheduler=plain(cfg.model.scheduler),
+        optimizer=plain(cfg.model.get("optimizer")),
+        scheduler=plain(cfg.model.get("scheduler")),
         label_smoothing=plain(cfg.label_smoothing),
         compile_net=bool(cfg.get("compile", False)),
     )
@@ -159,10 +177,18 @@ def check_settings(cfg: DictConfig) -> None:
     repeated = sorted({c for c in classes if classes.count(c) > 1})
     if repeated:
         raise ConfigError(f"data.classes={classes} names {', '.join(repeated)} more than once: list each class once")
-    lr = cfg.model.optimizer.get("lr")
-    if not _number(lr) or not lr > 0:
-        raise ConfigError(f"model.optimizer.lr={lr!r} must be a positive number, e.g. 1e-3")
     smoothing = cfg.get("label_smoothing") or {}
+    net_name = cfg.model.net.get("name")
+    if net_name in MODELS and input_kind(net_name) == "features":  # fitted in closed form: no optimizer, no epochs
+        if smoothing.get("name", "none") != "none":
+            raise ConfigError(
+                f"label_smoothing={smoothing.get('name')} shapes gradient training, but model.net.name={net_name} is "
+                f"fitted in closed form: use label_smoothing=none"
+            )
+    else:
+        lr = (cfg.model.get("optimizer") or {}).get("lr")
+        if not _number(lr) or not lr > 0:
+            raise ConfigError(f"model.optimizer.lr={lr!r} must be a positive number, e.g. 1e-3")
     epsilon = smoothing.get("epsilon", 0.0)
     if smoothing.get("name", "none") != "none" and (not _number(epsilon) or not 0 <= epsilon < 1):
         raise ConfigError(

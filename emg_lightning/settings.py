@@ -59,6 +59,11 @@ def cv_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
-    """8 hex digits naming one configuration (runtime and per-job keys excluded)."""
-    payload = json.dumps(cv_settings(settings), sort_keys=True, default=str)
+    """8 hex digits naming one configuration (runtime and per-job keys excluded). A null setting counts as absent,
+    as in ``differing_keys``: a key added later with a null default does not rename existing configurations."""
+    payload = json.dumps(_without_nulls(cv_settings(settings)), sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:8]
+
+
+def _without_nulls(tree: dict[str, Any]) -> dict[str, Any]:
+    return {k: _without_nulls(v) if isinstance(v, dict) else v for k, v in tree.items() if v is not None}

@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -27,6 +28,7 @@ from emg_lightning.config import (
     build_loggers,
     check_settings,
     instantiate_all,
+    plain,
     print_config_tree,
     resolved_config,
 )
@@ -36,6 +38,7 @@ from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.malloc import configure_malloc
 from emg_lightning.metrics.summary import format_confusion, format_metrics
+from emg_lightning.models.linear import FeatureLinear, fit_feature_linear
 from emg_lightning.quiet import quiet_third_party
 from emg_lightning.runs import (
     FIT_FINISHED,
@@ -147,6 +150,8 @@ def _fit_and_test(
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
     if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
         fitted = json.loads((out_dir / FIT_FINISHED).read_text())
+    elif isinstance(model.net, FeatureLinear):
+        fitted = _fit_in_closed_form(cfg, trainer, model, datamodule)
     else:
         with _interruptible(cfg, trainer, "training"):
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -220,6 +225,38 @@ def _fit_and_test(
     print(report)
     to_log_file(logging.INFO, f"test results:{report}")
     return metrics
+
+
+def _fit_in_closed_form(
+    cfg: DictConfig, trainer: L.Trainer, model: EMGClassifier, datamodule: EMGDataModule
+) -> dict[str, Any]:
+    """The linear feature model: its L2 strength chosen on the validation subjects, then refitted on training +
+    validation (``fit_feature_linear``); stored as ``checkpoints/last.ckpt`` like a network's weights."""
+    out_dir = Path(cfg.paths.output_dir)
+    train, val = datamodule.train_set, datamodule.val_set
+    features = datamodule.feature_table
+    try:
+        choice = fit_feature_linear(
+            model.net,
+            np.asarray(features[train.rows], dtype=np.float64),
+            train.labels[train.rows],
+            np.asarray(features[val.rows], dtype=np.float64),
+            val.labels[val.rows],
+            plain(cfg.model.get("l2_grid")) or [],
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    checkpoint = out_dir / "checkpoints" / "last.ckpt"
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(checkpoint, weights_only=True)
+    print(
+        f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen on the validation subjects "
+        f"(balanced accuracy {choice['val_bal_acc']:.3f}), refitted on training + validation subjects"
+    )
+    fitted = {"best_checkpoint": str(checkpoint), "best_val_bal_acc": choice["val_bal_acc"], "epochs": 0, **choice}
+    if trainer.is_global_zero:
+        atomic_write_json(out_dir / FIT_FINISHED, fitted)
+    return fitted
 
 
 def _best_score(checkpoint: Any, best: str | None) -> float | None:

@@ -4,7 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from emg_lightning.models import MODELS, ALSNet, EMGFeatureNet, ResEMGNet, build_model, count_parameters
+from emg_lightning.models import (
+    MODELS,
+    ALSNet,
+    EMGFeatureNet,
+    ResEMGNet,
+    build_model,
+    count_parameters,
+    input_kind,
+)
 from emg_lightning.models.features import emg_features, feature_count, feature_names
 
 
@@ -59,7 +67,7 @@ def test_resemgnet_is_configurable_and_light():
 
 def test_build_model_names_unknown_models():
     assert isinstance(build_model("alsnet", num_classes=2), ALSNet)
-    with pytest.raises(KeyError, match="available: alsnet, features, resemgnet"):
+    with pytest.raises(KeyError, match="available: alsnet, feature_linear, features, resemgnet"):
         build_model("lstm")
 
 
@@ -157,9 +165,19 @@ def test_feature_baseline_trains_only_its_head():
 REGISTRY = sorted(MODELS)
 
 
+# what the data fills in for each network (network_settings): the windows' rate, the feature vectors' width
+FILLED_IN = {"features": {"sample_rate": 2343.75}, "feature_linear": {"in_features": 88}}
+
+
 def registered(name: str, num_classes: int = 3) -> nn.Module:
-    kwargs = {"sample_rate": 2343.75} if name == "features" else {}
-    return build_model(name, num_classes=num_classes, **kwargs)
+    return build_model(name, num_classes=num_classes, **FILLED_IN.get(name, {}))
+
+
+def example_input(name: str, batch: int, length: int = 2343) -> torch.Tensor:
+    """Windows (batch, 1, length) in microvolts, or feature vectors (batch, in_features) for a feature model."""
+    if input_kind(name) == "features":
+        return torch.randn(batch, FILLED_IN[name]["in_features"])
+    return torch.randn(batch, 1, length) * 50
 
 
 @pytest.mark.parametrize("name", REGISTRY)
@@ -167,7 +185,7 @@ def registered(name: str, num_classes: int = 3) -> nn.Module:
 def test_every_network_maps_any_window_length_to_class_logits(name, length):
     torch.manual_seed(0)
     net = registered(name).eval()
-    out = net(torch.randn(4, 1, length) * 50)
+    out = net(example_input(name, 4, length))
     assert out.shape == (4, 3) and torch.isfinite(out).all()
     assert net.__doc__ and all(word in net.__doc__ for word in ("Input:", "Output:", "Parameters:", "Paper:"))
 
@@ -179,9 +197,11 @@ def test_every_network_reloads_from_a_checkpoint_with_identical_outputs(name, tm
     from emg_lightning.classifier import EMGClassifier
 
     torch.manual_seed(0)
-    net = {"name": name, **({"sample_rate": 2343.75} if name == "features" else {})}
-    model = EMGClassifier(net=net, class_names=["normal", "als", "myopathy"])
-    model.net(torch.randn(8, 1, 2343) * 50)  # move BatchNorm running statistics away from their initial values
+    model = EMGClassifier(net={"name": name, **FILLED_IN.get(name, {})}, class_names=["normal", "als", "myopathy"])
+    model.net(example_input(name, 8))  # move BatchNorm running statistics away from their initial values
+    for buffer in model.net.buffers():  # and any other state (a feature model's standardisation)
+        if buffer.is_floating_point():
+            buffer.add_(torch.rand_like(buffer))
     model.eval()
     path = tmp_path / "model.ckpt"
     torch.save(
@@ -193,7 +213,7 @@ def test_every_network_reloads_from_a_checkpoint_with_identical_outputs(name, tm
         path,
     )
     reloaded = EMGClassifier.load_from_checkpoint(path, map_location="cpu").eval()  # weights_only: primitives
-    x = torch.randn(3, 1, 2343) * 50
+    x = example_input(name, 3)
     assert torch.equal(model(x), reloaded(x))
 
 
@@ -202,7 +222,7 @@ def test_every_network_reloads_from_a_checkpoint_with_identical_outputs(name, tm
 def test_every_network_compiles(name):
     torch.manual_seed(0)
     net = registered(name).eval()
-    x = torch.randn(2, 1, 2343) * 50
+    x = example_input(name, 2)
     with torch.no_grad():
         eager = net(x)
         compiled = torch.compile(net)(x)

@@ -43,6 +43,7 @@ class WindowTable:
     adc_gain: float  # ADC units per uV
     sample_rate: float  # of the windows
     summary: dict
+    directory: Path | None = None  # where the cache keeps it (and what is computed from it); None: in memory only
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -195,7 +196,7 @@ def _load(directory: Path) -> WindowTable:
     columns = {k: np.asarray(v) for k, v in meta["columns"].items()}
     if set(columns) != set(COLUMNS) or any(len(v) != len(windows) for v in columns.values()):
         raise ValueError("table.json columns do not match windows.npy")
-    return WindowTable(windows, columns, meta["adc_gain"], meta["sample_rate"], meta["summary"])
+    return WindowTable(windows, columns, meta["adc_gain"], meta["sample_rate"], meta["summary"], directory)
 
 
 def cached_table(

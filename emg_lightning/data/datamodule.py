@@ -18,6 +18,7 @@ from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, make_fold, random_windows
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
 from emg_lightning.errors import ConfigError
+from emg_lightning.features import FEATURE_SETS, feature_names, window_features
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ DIRECT_KEYS = {
     "batch_size",
     "num_workers",
     "allow_mixed_rates",
+    "features",
 }
 
 
@@ -45,6 +47,7 @@ class WindowDataset(Dataset):
     Items are dicts: ``x`` float32 (B, 1, samples) in microvolts (z-scored per window with ``zscore``, divided by
     the training subjects' robust scale with ``robust``), ``y`` class index,
     ``subject`` / ``record`` indices into the DataModule's ``subjects`` / ``records`` lists, ``window`` position.
+    With ``features`` (n_windows, n_features), ``x`` is instead the windows' feature vectors, float32 (B, n_features).
     """
 
     def __init__(
@@ -56,8 +59,9 @@ class WindowDataset(Dataset):
         records: np.ndarray,
         normalization: str,
         robust_scale_uv: float = 1.0,
+        features: np.ndarray | None = None,
     ) -> None:
-        self.table, self.rows = table, rows
+        self.table, self.rows, self.features = table, rows, features
         self.labels, self.subjects, self.records = labels, subjects, records
         self.normalization = normalization
         divisor = robust_scale_uv if normalization == "robust" else 1.0
@@ -69,6 +73,8 @@ class WindowDataset(Dataset):
     def __getitem__(self, positions: Sequence[int]) -> dict[str, torch.Tensor]:
         positions = np.asarray(positions)
         rows = self.rows[positions]
+        if self.features is not None:
+            return {"x": torch.from_numpy(np.asarray(self.features[rows], dtype=np.float32)), **self._labels(rows)}
         order = np.argsort(rows)  # sorted reads from the memmap, then back to the sampler's order
         x = np.empty((len(rows), self.table.windows.shape[1]), dtype=np.float32)
         x[order] = self.table.windows[rows[order]]
@@ -76,8 +82,10 @@ class WindowDataset(Dataset):
         if self.normalization == "zscore":
             x -= x.mean(axis=1, keepdims=True)
             x /= x.std(axis=1, keepdims=True) + 1e-6
+        return {"x": torch.from_numpy(x).unsqueeze(1), **self._labels(rows)}
+
+    def _labels(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         return {
-            "x": torch.from_numpy(x).unsqueeze(1),
             "y": torch.from_numpy(self.labels[rows]),
             "subject": torch.from_numpy(self.subjects[rows]),
             "record": torch.from_numpy(self.records[rows]),
@@ -119,13 +127,16 @@ class EMGDataModule(L.LightningDataModule):
         synthetic: dict[str, Any] | None = None,
         normalization: str = "none",
         allow_mixed_rates: bool = True,
+        features: str | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
     ) -> None:
         """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
         ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
-        generator's settings. ``from_config`` takes the flat ``data.*`` keys of the configuration instead."""
+        generator's settings; ``features``: serve each window's feature vector of this set (``qemg``, computed once
+        and cached beside the windows) instead of its samples. ``from_config`` takes the flat ``data.*`` keys of
+        the configuration instead."""
         super().__init__()
         unknown = sorted(set(classes) - set(CLASS_NAMES))
         if unknown or len(classes) < 2:
@@ -133,6 +144,15 @@ class EMGDataModule(L.LightningDataModule):
         if normalization not in NORMALIZATIONS:
             raise ConfigError(
                 f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
+            )
+        if features is not None and features not in FEATURE_SETS:
+            raise ConfigError(
+                f"data.features={features!r} is unknown; available: {', '.join(FEATURE_SETS)} (or null: windows)"
+            )
+        if features is not None and normalization != "none":
+            raise ConfigError(
+                f"data.normalization={normalization} scales windows, but data.features={features} serves feature "
+                f"vectors (standardised on the training set by the model): set data.normalization=none"
             )
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
@@ -146,7 +166,9 @@ class EMGDataModule(L.LightningDataModule):
         self.split = {"name": "loso", "seed": 0, **(split or {})}
         self.batch_size, self.num_workers = batch_size, num_workers
         self.normalization, self.cache_dir = normalization, cache_dir
+        self.features = features
         self.table: WindowTable | None = None
+        self.feature_table: np.ndarray | None = None
         self.fold: Fold | None = None
 
     @classmethod
@@ -232,8 +254,12 @@ class EMGDataModule(L.LightningDataModule):
             log.info(
                 "robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index, self.robust_scale_uv
             )
+        if self.features is not None:
+            self.feature_table = window_features(table, self.features)
         sets = {
-            part: WindowDataset(table, r, labels, subject_ids, record_ids, self.normalization, self.robust_scale_uv)
+            part: WindowDataset(
+                table, r, labels, subject_ids, record_ids, self.normalization, self.robust_scale_uv, self.feature_table
+            )
             for part, r in rows.items()
         }
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
@@ -257,6 +283,11 @@ class EMGDataModule(L.LightningDataModule):
     def sample_rate(self) -> float:
         """Of the windows the networks see (after any resampling)."""
         return float(self.load_table().sample_rate)
+
+    @property
+    def feature_names(self) -> list[str] | None:
+        """Columns of the feature vectors served as ``x`` (``data.features``), or None when windows are served."""
+        return None if self.features is None else feature_names(self.features, self.sample_rate)
 
     @property
     def num_classes(self) -> int:

@@ -8,9 +8,21 @@ from torch import nn
 
 from emg_lightning.models.alsnet import ALSNet
 from emg_lightning.models.features import EMGFeatureNet
+from emg_lightning.models.linear import FeatureLinear
 from emg_lightning.models.resemgnet import ResEMGNet
 
-MODELS: dict[str, type[nn.Module]] = {"alsnet": ALSNet, "resemgnet": ResEMGNet, "features": EMGFeatureNet}
+# Each takes raw windows (batch, 1, samples) unless its class says input_kind = "features" (feature vectors).
+MODELS: dict[str, type[nn.Module]] = {
+    "alsnet": ALSNet,
+    "resemgnet": ResEMGNet,
+    "features": EMGFeatureNet,
+    "feature_linear": FeatureLinear,
+}
+
+
+def input_kind(name: str) -> str:
+    """ "window" or "features": what network ``name`` reads."""
+    return getattr(MODELS[name], "input_kind", "window")
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
@@ -24,4 +36,6 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ALSNet", "EMGFeatureNet", "ResEMGNet", "MODELS", "build_model", "count_parameters"]
+__all__ = [
+    "ALSNet", "EMGFeatureNet", "FeatureLinear", "ResEMGNet", "MODELS", "build_model", "count_parameters", "input_kind",
+]  # fmt: skip

@@ -1,0 +1,198 @@
+"""The quantitative-EMG baseline: features against hand-built potentials, the cache beside the windows, the
+closed-form logistic regression and its L2 choice, and emg-train with model=qemg (outputs, checkpoint, refusals)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from emg_lightning.data.cache import WindowTable
+from emg_lightning.errors import ConfigError
+from emg_lightning.features import window_features
+from emg_lightning.features.qemg import qemg_feature_names, qemg_features
+from emg_lightning.models.linear import (
+    FeatureLinear,
+    balanced_accuracy,
+    fit_feature_linear,
+    fit_logistic_regression,
+    standardisation,
+)
+from emg_lightning.training import train
+
+from conftest import TINY_DATA, compose_train
+
+FS = 10000.0
+
+
+def biphasic_train(n_potentials: int, amplitude_uv: float, seconds: float = 1.0) -> np.ndarray:
+    """Silence with ``n_potentials`` evenly spaced biphasic potentials: +A then -A, each phase a 2-ms half sine."""
+    x = np.zeros(int(FS * seconds))
+    phase = np.sin(np.linspace(0, np.pi, int(2 * FS / 1000) + 1))[1:-1]
+    shape = np.concatenate([phase, -phase]) * amplitude_uv
+    for k in range(n_potentials):
+        start = int((k + 0.5) * len(x) / n_potentials)
+        x[start : start + len(shape)] = shape
+    return x
+
+
+def named(features: np.ndarray, name: str) -> np.ndarray:
+    return features[:, qemg_feature_names(FS).index(name)]
+
+
+def test_every_named_feature_is_computed_and_finite_even_for_silence():
+    windows = np.stack([biphasic_train(10, 500.0), np.zeros(int(FS)), np.random.default_rng(0).normal(0, 20, int(FS))])
+    features = qemg_features(windows, FS)
+    assert features.shape == (3, len(qemg_feature_names(FS))) and features.dtype == np.float32
+    assert np.isfinite(features).all()
+    assert len(set(qemg_feature_names(FS))) == features.shape[1]
+    assert len(qemg_feature_names(23437.5)) == qemg_features(np.zeros((1, 23437)), 23437.5).shape[1]
+
+
+def test_spike_counts_turns_and_muap_shape_match_the_potentials_built():
+    features = qemg_features(np.stack([biphasic_train(10, 500.0), biphasic_train(20, 150.0)]), FS)
+    # each potential has two phases peaking at +A and -A, 2 ms apart: two peaks of |x| per potential
+    np.testing.assert_allclose(named(features, "log_peaks_per_s_above_100uv"), np.log1p([20, 40]), rtol=1e-5)
+    np.testing.assert_allclose(named(features, "log_peaks_per_s_above_200uv"), np.log1p([20, 0]), rtol=1e-5)
+    # peak to peak amplitude 2A; two phases; a 2-ms half sine is above half its peak for 4/3 ms
+    np.testing.assert_allclose(named(features, "log_amplitude_median"), np.log([1000.0, 300.0]), rtol=1e-3)
+    np.testing.assert_allclose(named(features, "phases_median"), [2, 2])
+    assert np.all(np.abs(named(features, "half_width_ms_median") - 4 / 3) <= 0.15)
+    # duration: both phases (4 ms) less the samples below 10 % of the amplitude at each end
+    assert np.all((named(features, "duration_ms_median") > 3.5) & (named(features, "duration_ms_median") <= 4.0))
+    # Willison turns: each peak and trough from which the signal swings back by the criterion; the first swing runs
+    # from the baseline (A), every later one peak to trough (2A). At 200 uV, A = 150 uV: the baseline is not 200 uV
+    # from the first peak nor from the last trough, so the zig-zag starts at the first peak and never confirms the
+    # last trough: 38 turns, each a 300-uV swing
+    np.testing.assert_allclose(named(features, "log_turns_per_s_100uv"), np.log1p([20, 40]), rtol=1e-5)
+    np.testing.assert_allclose(named(features, "log_turns_per_s_200uv"), np.log1p([20, 38]), rtol=1e-5)
+    np.testing.assert_allclose(named(features, "log_amplitude_per_turn_200uv")[1], np.log(300), rtol=1e-5)
+    mean_swing = [(500 + 19 * 1000) / 20, (150 + 39 * 300) / 40]
+    np.testing.assert_allclose(named(features, "log_amplitude_per_turn_100uv"), np.log(mean_swing), rtol=1e-5)
+    quiet = qemg_features(biphasic_train(20, 80.0)[None], FS)  # 160 uV swings: turns at 100 uV, none at 200 uV
+    assert named(quiet, "log_turns_per_s_200uv")[0] == 0 and named(quiet, "log_amplitude_per_turn_200uv")[0] == 0
+    np.testing.assert_allclose(named(quiet, "log_turns_per_s_100uv"), np.log1p([38]), rtol=1e-5)  # as above
+    assert named(features, "polyphasic_fraction").tolist() == [0.0, 0.0]
+
+
+def test_features_do_not_depend_on_a_dc_offset():
+    x = biphasic_train(10, 500.0) + np.random.default_rng(1).normal(0, 10, int(FS))
+    np.testing.assert_allclose(qemg_features(x[None] + 300.0, FS), qemg_features(x[None], FS), rtol=1e-4, atol=1e-4)
+
+
+def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    windows = (rng.normal(0, 30, (5, 2000)) * 2).astype(np.int16)  # ADC units at 2 per uV
+    table = WindowTable(windows, {}, 2.0, 4000.0, {}, tmp_path)
+    first = window_features(table, "qemg")
+    np.testing.assert_array_equal(first, qemg_features(windows / 2.0, 4000.0))
+    assert [p.name for p in tmp_path.iterdir()] == ["features-qemg-v1.npy"]
+
+    def fail(*args):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setitem(
+        __import__("emg_lightning.features", fromlist=["FEATURE_SETS"]).FEATURE_SETS,
+        "qemg",
+        (1, fail, qemg_feature_names),
+    )
+    np.testing.assert_array_equal(window_features(table, "qemg"), first)
+    monkeypatch.undo()
+    (tmp_path / "features-qemg-v1.npy").write_bytes(b"not numpy")  # damaged: recomputed, never trusted
+    np.testing.assert_array_equal(window_features(table, "qemg"), first)
+    with pytest.raises(ConfigError, match="data.features='wavelets' is unknown"):
+        window_features(table, "wavelets")
+
+
+def test_logistic_regression_reaches_the_penalised_optimum():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    y = (x[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int) + (x[:, 1] > 1)
+    l2 = 0.05
+    weight, bias = fit_logistic_regression(x, y, 3, l2)
+    # the gradient of the class-balanced objective vanishes at the returned point
+    w = torch.tensor(weight, requires_grad=True)
+    b = torch.tensor(bias, requires_grad=True)
+    counts = np.bincount(y, minlength=3)
+    class_weight = torch.tensor(len(y) / (3 * counts), dtype=torch.float64)
+    yt = torch.from_numpy(y)
+    loss = torch.nn.functional.cross_entropy(torch.from_numpy(x) @ w.T + b, yt, weight=class_weight, reduction="sum")
+    (loss / class_weight[yt].sum() + 0.5 * l2 * w.pow(2).sum()).backward()
+    assert w.grad.abs().max() < 1e-5 and b.grad.abs().max() < 1e-5
+    with pytest.raises(ValueError, match="l2 must be > 0"):
+        fit_logistic_regression(x, y, 3, 0.0)
+
+
+def test_standardisation_and_balanced_accuracy_by_hand():
+    mean, scale = standardisation(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    assert mean.tolist() == [2.0, 5.0] and scale.tolist() == [1.0, 1.0]  # constant column: scale 1, not 0
+    # class 0: 2 of 2 right, class 1: 1 of 4 right -> (1 + 0.25) / 2
+    assert balanced_accuracy(np.array([0, 0, 1, 1, 1, 1]), np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(0.625)
+
+
+def test_l2_is_chosen_on_validation_then_refitted_on_training_and_validation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(int)
+    val_x = rng.normal(size=(60, 3))
+    val_y = (val_x[:, 0] > 0).astype(int)
+    net = FeatureLinear(num_classes=2, in_features=3)
+    choice = fit_feature_linear(net, x, y, val_x, val_y, [1e-3, 1e-2, 1e3])
+    scores = choice["val_bal_acc_by_l2"]
+    assert set(scores) == {"0.001", "0.01", "1000"} and choice["val_bal_acc"] == max(scores.values())
+    best = [float(k) for k, v in scores.items() if v == choice["val_bal_acc"]]
+    assert choice["l2"] == max(best)  # ties go to the stronger penalty
+    everything = np.concatenate([x, val_x])
+    np.testing.assert_allclose(net.mean.numpy(), everything.mean(axis=0), rtol=1e-6)
+    weight, bias = fit_logistic_regression(
+        (everything - everything.mean(0)) / everything.std(0), np.concatenate([y, val_y]), 2, choice["l2"]
+    )
+    np.testing.assert_allclose(net.linear.weight.detach().numpy(), weight, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="l2_grid"):
+        fit_feature_linear(net, x, y, val_x, val_y, [])
+    with pytest.raises(ValueError, match="expects \\(batch, 3\\) feature vectors"):
+        net(torch.zeros(2, 1, 100))
+
+
+def run_train(overrides, tmp_path):
+    try:
+        return train(compose_train([*TINY_DATA, "print_config=false", *overrides], tmp_path))
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_path, capsys):
+    from emg_lightning.classifier import EMGClassifier
+
+    metrics = run_train(["model=qemg"], tmp_path)
+    assert "chosen on the validation subjects" in capsys.readouterr().out
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["epochs"] == 0 and on_disk["l2"] in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+    assert on_disk["best_val_bal_acc"] == on_disk["val_bal_acc"] and 0 <= metrics["test/acc"] <= 1
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert len(rows) - 1 == on_disk["test_windows"] > 0
+    model = EMGClassifier.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu")
+    assert isinstance(model.net, FeatureLinear) and float(model.net.scale.min()) > 0
+    # a rerun is skipped, and a run whose test was lost is tested from the stored model without refitting
+    (tmp_path / "metrics.json").unlink()
+    again = run_train(["model=qemg"], tmp_path)
+    assert "training had finished" in capsys.readouterr().out and again["test/acc"] == metrics["test/acc"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model=qemg", "data.features=null"], "net.name=feature_linear reads feature vectors: set data.features"),
+        (["data.features=qemg"], "model.net.name=resemgnet reads raw windows, but data.features=qemg"),
+        (["model=qemg", "data.normalization=zscore"], "set data.normalization=none"),
+        (["model=qemg", "label_smoothing=fixed"], "fitted in closed form: use label_smoothing=none"),
+        (["model=qemg", "model.l2_grid=[0.1,-1]"], "model.l2_grid=[0.1, -1] must be a non-empty list"),
+        (["model=qemg", "data.features=wavelets"], "data.features='wavelets' is unknown"),
+    ],
+)
+def test_settings_the_qemg_model_cannot_use_are_refused(overrides, message, tmp_path):
+    with pytest.raises(ConfigError, match=message.replace("(", "\\(").replace("[", "\\[")):
+        run_train(overrides, tmp_path)
