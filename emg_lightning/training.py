@@ -33,6 +33,7 @@ from emg_lightning.config import (
     resolved_config,
 )
 from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.data.splits import group_kfold
 from emg_lightning.devices import claim_device
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
@@ -230,18 +231,24 @@ def _fit_and_test(
 def _fit_in_closed_form(
     cfg: DictConfig, trainer: L.Trainer, model: EMGClassifier, datamodule: EMGDataModule
 ) -> dict[str, Any]:
-    """The linear feature model: its L2 strength chosen on the validation subjects, then refitted on training +
-    validation (``fit_feature_linear``); stored as ``checkpoints/last.ckpt`` like a network's weights."""
+    """The linear feature model on every non-test subject (training + validation), its L2 strength chosen by a
+    subject-grouped inner cross-validation over them (``model.inner_folds``; the test subjects never take part);
+    stored as ``checkpoints/last.ckpt`` like a network's weights."""
     out_dir = Path(cfg.paths.output_dir)
-    train, val = datamodule.train_set, datamodule.val_set
-    features = datamodule.feature_table
+    rows = np.concatenate([datamodule.train_set.rows, datamodule.val_set.rows])
+    labels = datamodule.train_set.labels
+    subjects = datamodule.table.columns["subject"][rows]
+    fitting = sorted(set(subjects))
+    label_of = dict(zip(subjects.tolist(), labels[rows].tolist()))
+    k = min(int(cfg.model.get("inner_folds", 5)), len(fitting))
     try:
+        groups = group_kfold({s: label_of[s] for s in fitting}, k, int(cfg.split.get("seed", 0)))
+        fold_of = {s: i for i, group in enumerate(groups) for s in group}
         choice = fit_feature_linear(
             model.net,
-            np.asarray(features[train.rows], dtype=np.float64),
-            train.labels[train.rows],
-            np.asarray(features[val.rows], dtype=np.float64),
-            val.labels[val.rows],
+            np.asarray(datamodule.feature_table[rows], dtype=np.float64),
+            labels[rows],
+            np.array([fold_of[s] for s in subjects]),
             plain(cfg.model.get("l2_grid")) or [],
         )
     except ValueError as exc:
@@ -250,10 +257,11 @@ def _fit_in_closed_form(
     trainer.strategy.connect(model)
     trainer.save_checkpoint(checkpoint, weights_only=True)
     print(
-        f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen on the validation subjects "
-        f"(balanced accuracy {choice['val_bal_acc']:.3f}), refitted on training + validation subjects"
+        f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen by a {k}-fold inner "
+        f"cross-validation over the {len(fitting)} training + validation subjects (balanced accuracy "
+        f"{choice['inner_bal_acc']:.3f}); refitted on all of them"
     )
-    fitted = {"best_checkpoint": str(checkpoint), "best_val_bal_acc": choice["val_bal_acc"], "epochs": 0, **choice}
+    fitted = {"best_checkpoint": str(checkpoint), "best_val_bal_acc": choice["inner_bal_acc"], "epochs": 0, **choice}
     if trainer.is_global_zero:
         atomic_write_json(out_dir / FIT_FINISHED, fitted)
     return fitted

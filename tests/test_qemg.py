@@ -133,26 +133,33 @@ def test_standardisation_and_balanced_accuracy_by_hand():
     assert balanced_accuracy(np.array([0, 0, 1, 1, 1, 1]), np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(0.625)
 
 
-def test_l2_is_chosen_on_validation_then_refitted_on_training_and_validation():
+def test_l2_is_chosen_by_inner_folds_then_refitted_on_every_row():
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(200, 3))
-    y = (x[:, 0] > 0).astype(int)
-    val_x = rng.normal(size=(60, 3))
-    val_y = (val_x[:, 0] > 0).astype(int)
+    x = rng.normal(size=(240, 3))
+    y = (x[:, 0] + 0.3 * rng.normal(size=240) > 0).astype(int)
+    inner_fold = np.repeat([0, 1, 2], 80)
     net = FeatureLinear(num_classes=2, in_features=3)
-    choice = fit_feature_linear(net, x, y, val_x, val_y, [1e-3, 1e-2, 1e3])
-    scores = choice["val_bal_acc_by_l2"]
-    assert set(scores) == {"0.001", "0.01", "1000"} and choice["val_bal_acc"] == max(scores.values())
-    best = [float(k) for k, v in scores.items() if v == choice["val_bal_acc"]]
+    grid = [1e-3, 1e-2, 1e3]
+    choice = fit_feature_linear(net, x, y, inner_fold, grid)
+    # each strength's score, by hand: fit on two folds (standardised on them), score the third, average
+    for l2 in grid:
+        scores = []
+        for held in range(3):
+            fit, score = inner_fold != held, inner_fold == held
+            mean, scale = standardisation(x[fit])
+            weight, bias = fit_logistic_regression((x[fit] - mean) / scale, y[fit], 2, l2)
+            scores.append(balanced_accuracy(y[score], (((x[score] - mean) / scale) @ weight.T + bias).argmax(1)))
+        assert choice["inner_bal_acc_by_l2"][f"{l2:g}"] == pytest.approx(np.mean(scores), abs=1e-9)
+    assert choice["inner_bal_acc"] == max(choice["inner_bal_acc_by_l2"].values())
+    best = [float(k) for k, v in choice["inner_bal_acc_by_l2"].items() if v == choice["inner_bal_acc"]]
     assert choice["l2"] == max(best)  # ties go to the stronger penalty
-    everything = np.concatenate([x, val_x])
-    np.testing.assert_allclose(net.mean.numpy(), everything.mean(axis=0), rtol=1e-6)
-    weight, bias = fit_logistic_regression(
-        (everything - everything.mean(0)) / everything.std(0), np.concatenate([y, val_y]), 2, choice["l2"]
-    )
+    np.testing.assert_allclose(net.mean.numpy(), x.mean(axis=0), rtol=1e-6)  # standardised on every row
+    weight, bias = fit_logistic_regression((x - x.mean(0)) / x.std(0), y, 2, choice["l2"])
     np.testing.assert_allclose(net.linear.weight.detach().numpy(), weight, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="l2_grid"):
-        fit_feature_linear(net, x, y, val_x, val_y, [])
+        fit_feature_linear(net, x, y, inner_fold, [])
+    with pytest.raises(ValueError, match="at least two inner folds"):
+        fit_feature_linear(net, x, y, np.zeros(240), grid)
     with pytest.raises(ValueError, match="expects \\(batch, 3\\) feature vectors"):
         net(torch.zeros(2, 1, 100))
 
@@ -168,10 +175,12 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
     from emg_lightning.classifier import EMGClassifier
 
     metrics = run_train(["model=qemg"], tmp_path)
-    assert "chosen on the validation subjects" in capsys.readouterr().out
+    assert "chosen by a 5-fold inner cross-validation over the 21 training + validation subjects" in (
+        capsys.readouterr().out
+    )
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["epochs"] == 0 and on_disk["l2"] in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
-    assert on_disk["best_val_bal_acc"] == on_disk["val_bal_acc"] and 0 <= metrics["test/acc"] <= 1
+    assert on_disk["best_val_bal_acc"] == on_disk["inner_bal_acc"] and 0 <= metrics["test/acc"] <= 1
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(rows) - 1 == on_disk["test_windows"] > 0
     model = EMGClassifier.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu")
