@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -105,3 +106,28 @@ def emg_train(*args: str, env: dict | None = None, timeout: int = 300) -> subpro
         text=True,
         timeout=timeout,
     )
+
+
+def write_cv(cv_dir: Path, p_right: dict[str, float], subjects: dict[str, tuple[int, str]], seed: int = 0) -> Path:
+    """A finished CV folder: subject -> (fold, label), each subject 2 records x 2 windows; p_right[subject] is the
+    probability the model gives the true class (a little less for the first window). Several seeds: call again
+    with another ``seed`` (the plan lists every seed written)."""
+    for subject, (fold, label) in subjects.items():
+        folder = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "metrics.json").write_text(json.dumps({"fold": fold, "seed": seed, "split": "loso", "leaky": False}))
+        other = "normal" if label == "als" else "als"
+        lines = ["fold,seed,subject,record,window,label,predicted,p_normal,p_als"]
+        for i in range(4):
+            p = p_right[subject] if i else 0.5 + (p_right[subject] - 0.5) / 2
+            predicted = label if p > 0.5 else other
+            probs = {label: p, other: 1 - p}
+            lines.append(
+                f"{fold},{seed},{subject},{subject}_r{i // 2},{i},{label},{predicted},"
+                f"{probs['normal']:.6f},{probs['als']:.6f}"
+            )
+        (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
+    plan = cv_dir / "cv_plan.json"
+    seeds = sorted({*json.loads(plan.read_text())["seeds"], seed}) if plan.is_file() else [seed]
+    plan.write_text(json.dumps({"folds": sorted({f for f, _ in subjects.values()}), "seeds": seeds, "settings": {}}))
+    return cv_dir

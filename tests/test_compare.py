@@ -15,7 +15,7 @@ from emg_lightning.errors import DataError
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.compare import compare
 
-from conftest import REPO
+from conftest import REPO, write_cv
 
 
 def test_signed_rank_matches_scipy_exact_without_ties():
@@ -57,30 +57,6 @@ def test_paired_bootstrap_of_identical_models_is_zero():
     assert paired_bootstrap(correct, units, correct, units, resamples=200) == (0.0, 0.0)
     low, high = paired_bootstrap(correct, units, units, units, resamples=500)  # B always right
     assert 0 <= low <= high <= 1 and high > 0  # 0 only when every drawn subject was already always right
-
-
-def write_cv(cv_dir: Path, p_right: dict[str, float], subjects: dict[str, tuple[int, str]]) -> Path:
-    """A finished CV folder: subject -> (fold, label), each subject 2 records x 2 windows; p_right[subject] is the
-    probability the model gives the true class."""
-    for subject, (fold, label) in subjects.items():
-        folder = cv_dir / "seed_0" / f"fold_{fold:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "metrics.json").write_text(json.dumps({"fold": fold, "seed": 0, "split": "loso", "leaky": False}))
-        other = "normal" if label == "als" else "als"
-        lines = ["fold,seed,subject,record,window,label,predicted,p_normal,p_als"]
-        for i in range(4):
-            p = p_right[subject] if i else 0.5 + (p_right[subject] - 0.5) / 2
-            predicted = label if p > 0.5 else other
-            probs = {label: p, other: 1 - p}
-            lines.append(
-                f"{fold},0,{subject},{subject}_r{i // 2},{i},{label},{predicted},"
-                f"{probs['normal']:.6f},{probs['als']:.6f}"
-            )
-        (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
-    (cv_dir / "cv_plan.json").write_text(
-        json.dumps({"folds": sorted({f for f, _ in subjects.values()}), "seeds": [0], "settings": {}})
-    )
-    return cv_dir
 
 
 SUBJECTS = {f"S{i:02d}": (i, "als" if i % 2 else "normal") for i in range(8)}
