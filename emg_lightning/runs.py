@@ -22,6 +22,8 @@ from emg_lightning.settings import differing_keys, what_matters
 
 # Written when fit() has finished: a rerun that finds it (and no metrics.json) tests, it never trains on.
 FIT_FINISHED = "fit_finished.json"
+# What the trained network reads (rate, window, unit, normalization, features, classes): written by every run
+MODEL_INPUT = "model_input.json"
 # What Hydra and the start of a run write before any work (Hydra's log file is <task_name>.log).
 LOCK = ".lock"
 STARTUP_FILES = {".hydra", "train.log", "debug.log", "config_tree.log", LOCK}

@@ -43,6 +43,7 @@ from emg_lightning.models.linear import FeatureLinear, fit_feature_linear
 from emg_lightning.quiet import quiet_third_party
 from emg_lightning.runs import (
     FIT_FINISHED,
+    MODEL_INPUT,
     fold_lock,
     previous_run,
     remove_if_untouched,
@@ -149,6 +150,7 @@ def _fit_and_test(
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
+    atomic_write_json(out_dir / MODEL_INPUT, model_input(datamodule))
     if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
         fitted = json.loads((out_dir / FIT_FINISHED).read_text())
     elif isinstance(model.net, FeatureLinear):
@@ -180,6 +182,14 @@ def _fit_and_test(
         "train_subjects": list(fold.train),
         **fitted,
     }
+    if not fold.test:  # split=all: the final model; its accuracy is what its CV measured
+        atomic_write_json(out_dir / "metrics.json", {**metrics, "tested": False, "final_model": True})
+        print(
+            f"final model: trained on {len(fold.train)} subjects, {len(fold.val)} validation subjects "
+            f"({', '.join(fold.val)}) chose its weights ({test_weights}); no test subjects, so no accuracy here: "
+            f"report its CV's (emg-cv with the same settings). Use it: emg-predict {out_dir} <recordings>"
+        )
+        return metrics
     if not cfg.get("run_test", True):  # hyperparameter searches: the test subjects stay unseen
         atomic_write_json(out_dir / "metrics.json", {**metrics, "tested": False})
         print(
@@ -265,6 +275,22 @@ def _fit_in_closed_form(
     if trainer.is_global_zero:
         atomic_write_json(out_dir / FIT_FINISHED, fitted)
     return fitted
+
+
+def model_input(datamodule: EMGDataModule) -> dict[str, Any]:
+    """What the network reads, for whoever uses it later (emg-predict, emg-eval, export): rate, window length,
+    unit, normalization, feature set and class order."""
+    table = datamodule.load_table()
+    return {
+        "sample_rate_hz": datamodule.sample_rate,
+        "window_s": datamodule.settings.window_s,
+        "window_samples": int(table.windows.shape[1]),
+        "unit": "uV",
+        "normalization": datamodule.normalization,
+        "features": datamodule.features,
+        "feature_names": datamodule.feature_names,
+        "classes": datamodule.classes,
+    }
 
 
 def _best_score(checkpoint: Any, best: str | None) -> float | None:

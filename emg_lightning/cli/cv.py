@@ -64,6 +64,11 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds={seeds_text} repeats a seed: one run per seed, e.g. seeds=[0,1,2]")
     check_settings(cfg)
+    if cfg.split.name == "all":
+        raise ConfigError(
+            "split=all trains the final model on every subject (no test subjects, nothing to cross-validate): use "
+            "emg-train split=all, after the emg-cv whose figures it inherits"
+        )
     labels = build_datamodule(cfg).subject_labels()
     split = OmegaConf.to_container(cfg.split, resolve=True)
     n_folds = len(

@@ -20,7 +20,8 @@ import numpy as np
 
 from emg_lightning.errors import ConfigError
 
-STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows")
+# "all": one fold, no test subjects: the final model, trained on every subject (its accuracy is its CV's)
+STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows", "all")
 LEAKY_STRATEGIES = ("random_windows",)
 
 
@@ -126,6 +127,8 @@ def fold_test_subjects(
         return [tuple(sorted(test_subjects))]
     if strategy == "random_windows":
         return [tuple(sorted(labels))]
+    if strategy == "all":
+        return [()]
     raise ConfigError(f"split.name={strategy!r} is unknown; available: {', '.join(STRATEGIES)}")
 
 

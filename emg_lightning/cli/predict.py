@@ -1,0 +1,56 @@
+"""emg-predict MODEL INPUT [INPUT ...]: a trained model's probabilities for new recordings.
+
+    emg-predict logs/train/runs/2026-12-02_10-00-00 new_clinic/              # a run folder, a WFDB folder
+    emg-predict logs/cv/qemg_loso-1a2b3c4d rec01.hea rec02.hea --out preds   # a CV folder: mean of its fold models
+
+MODEL: a run folder (emg-train, one emg-cv fold, a final split=all model) or a CV folder (every fold model, their
+probabilities averaged). INPUT: folders of WFDB records (EMGLab N2001 folders included) or single records. Each
+recording is windowed exactly as the model's training data were (window, hop, band-pass, quality rules), resampled
+from its own rate to the model's (never up), in microvolts from its header's unit (uV, mV, V in any case).
+Writes into --out (default: predictions-<MODEL name>): predictions.csv (per window), records.csv and subjects.csv
+(mean probabilities, predicted class, windows kept and dropped by each rule), prediction.json; prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from emg_lightning.console import print_rows, progress
+from emg_lightning.errors import EMGLightningError
+from emg_lightning.prediction import find_records, load_model, predict_record, read_any, write_outputs
+from emg_lightning.quiet import quiet_third_party
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a run folder or a CV folder")
+    parser.add_argument("inputs", nargs="+", help="WFDB folders or records (.hea)")
+    parser.add_argument("--out", help="output folder (default: predictions-<model folder name>)")
+    parser.add_argument("--channel", type=int, default=0, help="signal of multi-channel records (default 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.channel < 0:
+        parser.error("--batch-size must be >= 1 and --channel >= 0")
+    quiet_third_party()
+    try:
+        model = load_model(args.model)
+        headers = find_records(args.inputs)
+        out = Path(args.out or f"predictions-{model.name}")
+        predictions = [
+            predict_record(model, read_any(h, channel=args.channel), h, args.batch_size)
+            for h in progress(headers, "predicting")
+        ]
+        rows = write_outputs(out, model, predictions, labelled=False)
+    except EMGLightningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"model: {args.model} ({model.kind}); {model.sample_rate:g} Hz, {model.windows.window_s:g}-s windows")
+    print_rows("records", rows["records"], model.classes)
+    print_rows("subjects", rows["subjects"], model.classes)
+    print(f"written in {out}: predictions.csv, records.csv, subjects.csv, prediction.json")
+
+
+if __name__ == "__main__":
+    main()

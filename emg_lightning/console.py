@@ -1,0 +1,35 @@
+"""Console helpers shared by the commands that print per-record results (emg-predict, emg-eval)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+SHOWN = 30  # rows printed; the CSV holds them all
+
+
+def progress(items: list[T], what: str) -> Iterator[T]:
+    """A progress bar on stderr for long inputs (none for a handful of records)."""
+    yield from tqdm(items, desc=what, unit="record", file=sys.stderr, disable=len(items) < 10)
+
+
+def print_rows(title: str, rows: Iterable[dict], classes: list[str]) -> None:
+    rows = list(rows)
+    columns = [c for c in ("subject", "record", "label", "windows", "predicted") if rows and c in rows[0]]
+    dropped = rows and "dropped_flat" in rows[0]
+    header = columns + (["dropped"] if dropped else []) + [f"p_{c}" for c in classes]
+    print(f"\n{title} ({len(rows)})")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows[:SHOWN]:
+        cells = [str(row[c]) for c in columns]
+        if dropped:
+            cells.append(str(sum(v for k, v in row.items() if k.startswith("dropped_"))))
+        cells += ["" if row[f"p_{c}"] is None else f"{row[f'p_{c}']:.3f}" for c in classes]
+        print("| " + " | ".join(cells) + " |")
+    if len(rows) > SHOWN:
+        print(f"... {len(rows) - SHOWN} more in the CSV")

@@ -1,0 +1,338 @@
+"""Trained models on recordings nobody trained on (the library behind emg-predict and emg-eval).
+
+A model is a run folder (one fold of emg-cv, an emg-train run, or a final ``split=all`` model) or a CV folder (the
+ensemble of its fold models: the mean of their probabilities). Every preprocessing step comes from the model's own
+run: its ``model_input.json`` (rate, window, unit, normalization, feature set, classes) and ``config.yaml`` (hop,
+band-pass, trims, quality rules). A recording at another rate is resampled to the model's (anti-aliased), never up;
+physical units come from its header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from emg_lightning.classifier import EMGClassifier
+from emg_lightning.data.cache import WindowTable
+from emg_lightning.data.readers import emglab, wfdb_dir
+from emg_lightning.data.records import Recording
+from emg_lightning.data.windows import QualityRules, WindowSettings, window_record
+from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.features import window_features
+from emg_lightning.files import atomic_write_json, atomic_write_text
+from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT
+
+log = logging.getLogger(__name__)
+
+DROP_REASONS = ("flat", "saturated", "trimmed", "short")
+
+
+@dataclass
+class TrainedModel:
+    """One or more classifiers that read the same input; their probabilities are averaged."""
+
+    name: str
+    classifiers: list[EMGClassifier]
+    runs: list[Path]
+    classes: list[str]
+    sample_rate: float
+    window_samples: int
+    windows: WindowSettings  # with the model's rate: records at other rates are resampled to it
+    normalization: str
+    features: str | None
+
+    @property
+    def kind(self) -> str:
+        return "run" if len(self.runs) == 1 else f"ensemble of {len(self.runs)} fold models (mean of probabilities)"
+
+
+@dataclass
+class RecordPrediction:
+    record: Recording
+    path: Path
+    window_index: np.ndarray
+    start_s: np.ndarray
+    probabilities: np.ndarray  # (windows, classes)
+    dropped: Counter = field(default_factory=Counter)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.probabilities.mean(axis=0)
+
+
+def load_model(path: str | Path) -> TrainedModel:
+    """A run folder or a CV folder (every finished fold model), refused with one line when it is neither."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataError(f"model {path} does not exist: give a run folder (emg-train / one emg-cv fold) or a CV folder")
+    if (path / "config.yaml").is_file():
+        runs = [path]
+    else:
+        runs = sorted(p.parent for p in path.glob("seed_*/fold_*/config.yaml") if _weights(p.parent, quiet=True))
+    if not runs:
+        raise DataError(
+            f"{path} holds no trained model: a run folder has config.yaml and checkpoints/, a CV folder has "
+            f"seed_*/fold_*/ run folders"
+        )
+    contracts = [_contract(run) for run in runs]
+    first = contracts[0]
+    for run, contract in zip(runs[1:], contracts[1:]):
+        differ = sorted(k for k in first if k != "windows" and contract[k] != first[k])
+        if differ or contract["windows"] != first["windows"]:
+            raise DataError(
+                f"{run} and {runs[0]} read different inputs ({', '.join(differ or ['window settings'])}): one "
+                f"ensemble needs one preprocessing"
+            )
+    classifiers = []
+    for run in runs:
+        model = EMGClassifier.load_from_checkpoint(_weights(run), map_location="cpu", weights_only=True)
+        classifiers.append(model.eval())
+    return TrainedModel(name=path.resolve().name, classifiers=classifiers, runs=runs, **first)
+
+
+def _weights(run: Path, quiet: bool = False) -> Path | None:
+    """The weights the run tested with (best or last, as its config says), else its last checkpoint."""
+    fitted = run / FIT_FINISHED
+    chosen = None
+    if fitted.is_file():
+        best = json.loads(fitted.read_text()).get("best_checkpoint")
+        config = OmegaConf.load(run / "config.yaml") if (run / "config.yaml").is_file() else {}
+        if best and config.get("test_weights", "best") == "best":
+            chosen = run / "checkpoints" / Path(best).name  # by name: the folder may have moved since
+    chosen = chosen if chosen is not None and chosen.is_file() else run / "checkpoints" / "last.ckpt"
+    if chosen.is_file():
+        return chosen
+    if quiet:
+        return None
+    raise DataError(f"{run} has no trained weights (checkpoints/last.ckpt): finish that run first")
+
+
+def _contract(run: Path) -> dict:
+    """The model's input, from model_input.json and config.yaml."""
+    config = OmegaConf.to_container(OmegaConf.load(run / "config.yaml"), resolve=False)
+    data = config.get("data") or {}
+    info_path = run / MODEL_INPUT
+    if not info_path.is_file():
+        raise DataError(
+            f"{run} has no {MODEL_INPUT} (runs before it existed do not record their input rate): retrain it, or "
+            f"run the same command again into a new folder"
+        )
+    info = json.loads(info_path.read_text())
+    if info["normalization"] == "robust":
+        raise DataError(
+            f"{run} was trained with data.normalization=robust, whose scale is fitted on its training subjects and "
+            f"not stored: emg-predict supports none and zscore"
+        )
+    rate = float(info["sample_rate_hz"])
+    bandpass = data.get("bandpass_hz")
+    windows = WindowSettings(
+        window_s=float(info["window_s"]),
+        hop_s=data.get("hop_s"),
+        sample_rate=rate,
+        trim_after_s=dict(data.get("trim_after_s") or {}),
+        bandpass_hz=tuple(bandpass) if bandpass else None,
+        quality=QualityRules(
+            min_std_uv=data.get("min_std_uv", 1.0), max_saturated_fraction=data.get("max_saturated_fraction", 0.05)
+        ),
+    )
+    return {
+        "classes": list(info["classes"]),
+        "sample_rate": rate,
+        "window_samples": int(info["window_samples"]),
+        "windows": windows,
+        "normalization": info["normalization"],
+        "features": info["features"],
+    }
+
+
+def find_records(inputs: Iterable[str | Path]) -> list[Path]:
+    """Headers of the inputs: folders (every ``*.hea`` in them) and single records (``x.hea`` or ``x``)."""
+    headers: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            headers += wfdb_dir.list_headers(path)
+        elif path.suffix == ".hea" and path.is_file():
+            headers.append(path)
+        elif path.with_suffix(".hea").is_file():
+            headers.append(path.with_suffix(".hea"))
+        else:
+            raise DataError(f"{path}: neither a folder of WFDB records nor a record (.hea) that exists")
+    seen = Counter(h.resolve() for h in headers)
+    twice = sorted(str(h) for h, n in seen.items() if n > 1)
+    if twice:
+        raise DataError(f"{twice[0]} is given twice: list each record once")
+    return headers
+
+
+def read_any(header: Path, subject: str | None = None, label: str = "unknown", channel: int = 0) -> Recording:
+    """EMGLab records by their names (subject and label from the name), any other WFDB record by its header; the
+    subject defaults to the record's name when nothing says otherwise."""
+    if emglab.RECORD_NAME.match(header.stem):
+        return emglab.read_record(header)
+    return wfdb_dir.read_record(header, subject or header.stem, label, channel)
+
+
+def predict_record(model: TrainedModel, record: Recording, path: Path, batch_size: int = 64) -> RecordPrediction:
+    """Window ``record`` as the model's training did and average the model's probabilities per window."""
+    rate = record.sample_rate
+    if rate < model.sample_rate:
+        raise DataError(
+            f"{path}: recorded at {rate:g} Hz, below the model's {model.sample_rate:g} Hz: up-sampling would "
+            f"invent the missing bandwidth; use a model trained at {rate:g} Hz or less"
+        )
+    try:
+        result = window_record(record, model.windows)
+    except ConfigError as exc:
+        raise DataError(f"{path}: cannot be windowed as the model's training data were ({exc})") from None
+    if len(result.windows) == 0 and not result.dropped:
+        raise DataError(
+            f"{path}: {record.duration_s:.2f} s long, shorter than the model's {model.windows.window_s:g}-s window"
+        )
+    uv = result.windows.astype(np.float32) / np.float32(record.adc_gain)
+    probabilities = _probabilities(model, uv, batch_size) if len(uv) else np.empty((0, len(model.classes)))
+    return RecordPrediction(
+        record, path, result.window_index, result.start_sample / rate, probabilities, result.dropped
+    )
+
+
+def _probabilities(model: TrainedModel, uv: np.ndarray, batch_size: int) -> np.ndarray:
+    if model.features is not None:
+        # the same extractor and cache code path as training, on an in-memory table of this record's windows
+        table = WindowTable(uv, {}, 1.0, model.sample_rate, {}, None)
+        x = np.asarray(window_features(table, model.features), dtype=np.float32)
+    else:
+        x = uv
+        if model.normalization == "zscore":
+            x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+        x = x[:, None, :]
+    total = np.zeros((len(x), len(model.classes)))
+    with torch.no_grad():
+        for classifier in model.classifiers:
+            for start in range(0, len(x), batch_size):
+                logits = classifier(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size])))
+                total[start : start + batch_size] += torch.softmax(logits.double(), dim=-1).numpy()
+    probabilities = total / len(model.classifiers)
+    if not np.isfinite(probabilities).all():
+        raise DataError("the model produced non-finite probabilities: its weights are damaged; retrain it")
+    return probabilities
+
+
+def window_rows(predictions: list[RecordPrediction], classes: list[str], labelled: bool) -> list[str]:
+    """predictions.csv: one row per window; with labels in emg-cv's format (emg-cv-report reads it)."""
+    head = ["fold", "seed", "subject", "record", "window", "label", "predicted"] if labelled else [
+        "subject", "record", "window", "start_s", "predicted"
+    ]  # fmt: skip
+    lines = [",".join(head + [f"p_{c}" for c in classes])]
+    for p in predictions:
+        for k, probabilities in enumerate(p.probabilities):
+            who = [p.record.subject, p.record.name, str(int(p.window_index[k]))]
+            fields = ["0", "0", *who, p.record.label] if labelled else [*who, f"{p.start_s[k]:.4f}"]
+            fields.append(classes[int(np.argmax(probabilities))])
+            lines.append(",".join(fields + [f"{v:.6f}" for v in probabilities]))
+    return lines
+
+
+def record_rows(predictions: list[RecordPrediction], classes: list[str], labelled: bool) -> list[dict]:
+    """One row per record: its windows, those dropped by each quality rule, mean probabilities, predicted class."""
+    rows = []
+    for p in predictions:
+        row = {
+            "record": p.record.name,
+            "subject": p.record.subject,
+            **({"label": p.record.label} if labelled else {}),
+            "file": str(p.path),
+            "sample_rate_hz": p.record.sample_rate,
+            "unit": p.record.unit,
+            "windows": len(p.probabilities),
+            **{f"dropped_{reason}": p.dropped.get(reason, 0) for reason in DROP_REASONS},
+        }
+        if len(p.probabilities):
+            row["predicted"] = classes[int(np.argmax(p.mean))]
+            row.update({f"p_{c}": float(v) for c, v in zip(classes, p.mean)})
+        else:
+            row["predicted"] = "none (every window dropped)"
+            row.update({f"p_{c}": None for c in classes})
+        rows.append(row)
+    return rows
+
+
+def subject_rows(records: list[dict], classes: list[str]) -> list[dict]:
+    """One row per subject: the mean of its records' probabilities (records without windows do not vote)."""
+    by_subject: dict[str, list[dict]] = {}
+    for row in records:
+        by_subject.setdefault(row["subject"], []).append(row)
+    rows = []
+    for subject, rows_of in sorted(by_subject.items()):
+        voting = [r for r in rows_of if r["windows"]]
+        row = {
+            "subject": subject,
+            **({"label": rows_of[0]["label"]} if "label" in rows_of[0] else {}),
+            "records": len(rows_of),
+            "windows": sum(r["windows"] for r in rows_of),
+        }
+        if voting:
+            mean = np.mean([[r[f"p_{c}"] for c in classes] for r in voting], axis=0)
+            row["predicted"] = classes[int(np.argmax(mean))]
+            row.update({f"p_{c}": float(v) for c, v in zip(classes, mean)})
+        else:
+            row["predicted"] = "none (no windows)"
+            row.update({f"p_{c}": None for c in classes})
+        rows.append(row)
+    return rows
+
+
+def csv_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    header = list(rows[0])
+    lines = [",".join(header)]
+    for row in rows:
+        lines.append(",".join(_cell(row[k]) for k in header))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6f}" if abs(value) < 1e6 else f"{value:g}"
+    text = str(value)
+    return f'"{text}"' if "," in text else text
+
+
+def write_outputs(out_dir: Path, model: TrainedModel, predictions: list[RecordPrediction], labelled: bool) -> dict:
+    """predictions.csv, records.csv, subjects.csv and prediction.json into ``out_dir`` (each written atomically);
+    returns the record and subject rows."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = record_rows(predictions, model.classes, labelled)
+    subjects = subject_rows(records, model.classes)
+    atomic_write_text(out_dir / "predictions.csv", "\n".join(window_rows(predictions, model.classes, labelled)) + "\n")
+    atomic_write_text(out_dir / "records.csv", csv_text(records))
+    atomic_write_text(out_dir / "subjects.csv", csv_text(subjects))
+    atomic_write_json(
+        out_dir / "prediction.json",
+        {
+            "model": str(Path(model.runs[0]).resolve().parent if len(model.runs) > 1 else model.runs[0].resolve()),
+            "kind": model.kind,
+            "runs": [str(r) for r in model.runs],
+            "classes": model.classes,
+            "model_sample_rate_hz": model.sample_rate,
+            "window_s": model.windows.window_s,
+            "hop_s": model.windows.hop,
+            "records": len(records),
+            "windows": sum(r["windows"] for r in records),
+            "windows_dropped": {reason: sum(r[f"dropped_{reason}"] for r in records) for reason in DROP_REASONS},
+            "record_level": "mean of the record's window probabilities",
+            "subject_level": "mean of the subject's record probabilities",
+        },
+    )
+    return {"records": records, "subjects": subjects}

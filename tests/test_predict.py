@@ -1,0 +1,191 @@
+"""emg-predict, emg-eval and the final model: training-identical preprocessing of new files (other rates, other
+units), the CV-folder ensemble, the refusals, and the three-level report of an external evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from hydra.core.global_hydra import GlobalHydra
+
+from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
+from emg_lightning.data.windows import resample
+from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.prediction import find_records, load_model, predict_record, read_any
+from emg_lightning.training import train
+
+from conftest import REPO, TINY_DATA, compose_train
+
+MODEL_RATE = 2343.75  # TINY_DATA's rate
+TINY_SPEC = SyntheticSpec(
+    subjects_per_class=(("normal", 2), ("als", 2), ("myopathy", 2)), records_per_subject=(2, 2), duration_s=3.0
+)
+
+
+def trained(folder: Path, *overrides: str) -> Path:
+    try:
+        train(compose_train([*TINY_DATA, "trainer.max_epochs=1", "print_config=false", *overrides], folder))
+    finally:
+        GlobalHydra.instance().clear()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A run folder, and a CV folder of two LOSO fold runs (the layout emg-cv writes)."""
+    root = tmp_path_factory.mktemp("models")
+    cv = root / "cv"
+    for fold in (0, 1):
+        trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
+    return {"run": cv / "seed_0" / "fold_00", "cv": cv}
+
+
+def write_record(folder: Path, name: str, digital: np.ndarray, fs: float, gain: float, unit: str) -> Path:
+    wfdb.wrsamp(
+        name, fs=fs, units=[unit], sig_name=["emg"], d_signal=digital.astype(np.int16)[:, None], fmt=["16"],
+        adc_gain=[gain], baseline=[0], write_dir=str(folder),
+    )  # fmt: skip
+    return folder / f"{name}.hea"
+
+
+def probabilities(model, header: Path) -> np.ndarray:
+    return predict_record(model, read_any(header), header).probabilities
+
+
+def test_predicting_the_training_data_files_reproduces_the_runs_own_test_predictions(models, tmp_path):
+    # the synthetic records of the run, written as WFDB files at their native rate and in uV: emg-predict must
+    # window, resample and scale them exactly as training did, so the test subject's probabilities come back
+    run = models["run"]
+    tested = {}
+    with open(run / "predictions.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            tested[(row["record"], int(row["window"]))] = [float(row[f"p_{c}"]) for c in ("normal", "als", "myopathy")]
+    test_records = sorted({record for record, _ in tested})
+    model = load_model(run)
+    for record in generate(TINY_SPEC):
+        if record.name in test_records:
+            header = write_record(tmp_path, record.name, record.digital, record.sample_rate, record.adc_gain, "uV")
+            result = predict_record(model, read_any(header), header)
+            for k, p in zip(result.window_index, result.probabilities):
+                np.testing.assert_allclose(p, tested[(record.name, int(k))], atol=2e-6)
+
+
+def test_a_record_resampled_to_the_models_rate_predicts_as_one_recorded_at_it(models, tmp_path):
+    model = load_model(models["run"])
+    rng = np.random.default_rng(0)
+    fine = np.round(rng.standard_normal(int(4 * MODEL_RATE * 2)) * 300).astype(np.int16)  # 4 s at twice the rate
+    at_model_rate = np.clip(np.round(resample(fine.astype(np.float64), 2 * MODEL_RATE, MODEL_RATE)), -32768, 32767)
+    high = write_record(tmp_path, "high", fine, 2 * MODEL_RATE, 10.0, "uV")
+    low = write_record(tmp_path, "low", at_model_rate, MODEL_RATE, 10.0, "uV")
+    high_p, low_p = probabilities(model, high), probabilities(model, low)
+    assert high_p.shape == (4, 3)
+    np.testing.assert_allclose(high_p, low_p, atol=1e-6)
+
+
+def test_mv_and_uv_headers_of_the_same_signal_agree(models, tmp_path):
+    model = load_model(models["run"])
+    digital = np.round(np.random.default_rng(1).standard_normal(int(3 * MODEL_RATE)) * 300)
+    in_uv = write_record(tmp_path, "in_uv", digital, MODEL_RATE, 10.0, "uV")  # 10 ADC units per uV
+    in_mv = write_record(tmp_path, "in_mv", digital, MODEL_RATE, 10000.0, "mV")  # the same: 10,000 per mV
+    in_capital_mv = write_record(tmp_path, "in_capital_mv", digital, MODEL_RATE, 10000.0, "MV")
+    expected = probabilities(model, in_uv)
+    np.testing.assert_allclose(probabilities(model, in_mv), expected, atol=1e-6)
+    np.testing.assert_allclose(probabilities(model, in_capital_mv), expected, atol=1e-6)
+
+
+def test_what_cannot_be_predicted_honestly_is_refused_naming_the_file(models, tmp_path):
+    model = load_model(models["run"])
+    slow = write_record(tmp_path, "slow", np.zeros(4000), 1000.0, 10.0, "uV")
+    with pytest.raises(DataError, match="slow.hea: recorded at 1000 Hz, below the model's 2343.75 Hz"):
+        probabilities(model, slow)
+    brief = write_record(tmp_path, "brief", np.ones(1000) * 50, MODEL_RATE, 10.0, "uV")
+    with pytest.raises(DataError, match="brief.hea: 0.43 s long, shorter than the model's 1-s window"):
+        probabilities(model, brief)
+    broken = tmp_path / "broken.hea"
+    broken.write_text("this is not a header\n")
+    with pytest.raises(DataError, match="broken.hea: cannot parse the WFDB header"):
+        read_any(broken)
+    with pytest.raises(DataError, match="neither a folder of WFDB records nor a record"):
+        find_records([tmp_path / "absent"])
+    with pytest.raises(DataError, match="holds no trained model"):
+        load_model(tmp_path)
+
+
+def test_a_cv_folder_predicts_the_mean_of_its_fold_models(models, tmp_path):
+    digital = np.round(np.random.default_rng(2).standard_normal(int(3 * MODEL_RATE)) * 300)
+    header = write_record(tmp_path, "new", digital, MODEL_RATE, 10.0, "uV")
+    ensemble = load_model(models["cv"])
+    assert len(ensemble.classifiers) == 2 and "mean of probabilities" in ensemble.kind
+    folds = [probabilities(load_model(models["cv"] / "seed_0" / f"fold_{k:02d}"), header) for k in (0, 1)]
+    np.testing.assert_allclose(probabilities(ensemble, header), np.mean(folds, axis=0), atol=1e-9)
+
+
+def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_path):
+    folder = tmp_path / "clinic"
+    folder.mkdir()
+    digital = np.round(np.random.default_rng(3).standard_normal(int(4000 * 3.5)) * 300)
+    write_record(folder, "patient1_a", digital, 4000.0, 10000.0, "mV")
+    write_record(folder, "patient1_b", digital[::-1].copy(), 4000.0, 10000.0, "mV")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "emg_lightning.cli.predict", str(models["run"]), str(folder), "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| patient1_a | patient1_a | 3 |" in result.stdout
+    windows = list(csv.DictReader(open(out / "predictions.csv")))
+    records = list(csv.DictReader(open(out / "records.csv")))
+    assert len(windows) == 6 and [w["start_s"] for w in windows[:3]] == ["0.0000", "1.0000", "2.0000"]
+    assert [r["unit"] for r in records] == ["mV", "mV"] and {r["windows"] for r in records} == {"3"}
+    first = np.mean([[float(w[f"p_{c}"]) for c in ("normal", "als", "myopathy")] for w in windows[:3]], axis=0)
+    np.testing.assert_allclose([float(records[0][f"p_{c}"]) for c in ("normal", "als", "myopathy")], first, atol=1e-5)
+    assert json.loads((out / "prediction.json").read_text())["model_sample_rate_hz"] == MODEL_RATE
+    slow_dir = tmp_path / "slow"
+    slow_dir.mkdir()
+    write_record(slow_dir, "slow", np.zeros(4000), 1000.0, 10.0, "uV")
+    refused = subprocess.run([*command[:3], str(models["run"]), str(slow_dir), "--out", str(tmp_path / "x")],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert refused.returncode == 2 and "below the model's" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(models, tmp_path):
+    folder = tmp_path / "external"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for subject, code in (("P01", "C"), ("P02", "A"), ("P03", "M"), ("P04", "C")):
+        for k in (1, 2):
+            write_record(folder, f"{subject}_{code}{k}", np.round(rng.standard_normal(int(4000 * 2.5)) * 300),
+                         4000.0, 10.0, "uV")  # fmt: skip
+    out = tmp_path / "eval"
+    command = [
+        sys.executable, "-m", "emg_lightning.cli.evaluate", str(models["cv"]), str(folder), "--out", str(out),
+        "--pattern", r"(?P<subject>P\d+)_(?P<label>[ACM])\d", "--label-map", "A=als,C=normal,M=myopathy",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "cv_summary.json").read_text())
+    assert summary["protocol"]["split"] == "external" and summary["protocol"]["leaky"] is False
+    assert [summary["pooled"][level]["per_seed"]["0"]["n"] for level in ("window", "record", "subject")] == [16, 8, 4]
+    assert "| record |" in result.stdout and (out / "confusion_matrices.png").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_subjects"] == ["P01", "P02", "P03", "P04"] and metrics["subjects_also_in_training"] == []
+    unlabelled = subprocess.run(command[:7], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert unlabelled.returncode == 2 and "no label" in unlabelled.stderr
+
+
+def test_the_final_model_trains_on_every_subject_and_emg_cv_refuses_it(tmp_path, capsys):
+    run = trained(tmp_path / "final", "split=all")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["final_model"] and metrics["test_subjects"] == [] and len(metrics["val_subjects"]) == 3
+    assert len(metrics["train_subjects"]) + len(metrics["val_subjects"]) == 6
+    assert "final model: trained on 3 subjects" in capsys.readouterr().out
+    assert load_model(run).sample_rate == MODEL_RATE
+    from emg_lightning.cli.cv import plan
+
+    with pytest.raises(ConfigError, match="split=all trains the final model"):
+        plan([*TINY_DATA, "split=all"])
