@@ -65,7 +65,10 @@ def emg_features(
         z.pow(4).mean(-1) - 3.0,
     ]
     power = torch.fft.rfft(x, dim=-1).abs().pow(2)
-    frequencies = torch.fft.rfftfreq(x.shape[-1], d=1.0 / sample_rate).to(x)
+    # torch.fft.rfftfreq's own arithmetic, written out: the ONNX exporter has no rfftfreq
+    frequencies = torch.arange(x.shape[-1] // 2 + 1, dtype=x.dtype, device=x.device) * (
+        1.0 / (x.shape[-1] * (1.0 / sample_rate))
+    )
     total = power.sum(-1) + _TINY
     mean_frequency = (power * frequencies).sum(-1) / total
     cumulative = power.cumsum(-1) / total[:, None]

@@ -1,0 +1,96 @@
+"""emg-export: every registered network round-trips through onnxruntime and torch.export within the stated
+tolerance, with its input contract in the files; a CV folder exports as its folds' mean."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import lightning as L
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from emg_lightning.classifier import EMGClassifier
+from emg_lightning.errors import ConfigError
+from emg_lightning.export import TOLERANCE, export_model
+from emg_lightning.models import MODELS, input_kind
+from emg_lightning.prediction import load_model
+
+from conftest import REPO
+
+RATE, SAMPLES, N_FEATURES = 2343.75, 2343, 88
+CLASSES = ["normal", "als", "myopathy"]
+NET_SETTINGS = {"features": {"sample_rate": RATE}, "feature_linear": {"in_features": N_FEATURES}}
+
+
+def run_folder(folder, name, seed=0, normalization="none"):
+    """A run folder as emg-train leaves it (config.yaml, model_input.json, checkpoints/last.ckpt), untrained."""
+    torch.manual_seed(seed)
+    model = EMGClassifier(net={"name": name, **NET_SETTINGS.get(name, {})}, class_names=CLASSES)
+    features = input_kind(name) == "features"
+    (folder / "checkpoints").mkdir(parents=True)
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    torch.save({**checkpoint, "pytorch-lightning_version": L.__version__}, folder / "checkpoints" / "last.ckpt")
+    (folder / "config.yaml").write_text(f"data:\n  normalization: {normalization}\n")
+    info = {
+        "sample_rate_hz": RATE, "window_s": 1.0, "window_samples": SAMPLES, "unit": "uV",
+        "normalization": normalization, "features": "qemg" if features else None,
+        "feature_names": [f"f{i}" for i in range(N_FEATURES)] if features else None, "classes": CLASSES,
+    }  # fmt: skip
+    (folder / "model_input.json").write_text(json.dumps(info))
+    return folder
+
+
+def inputs(name, batch=5):
+    if input_kind(name) == "features":
+        return torch.randn(batch, N_FEATURES)
+    return torch.randn(batch, 1, SAMPLES) * 80
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_network_round_trips_through_onnxruntime_and_torch_export(name, tmp_path):
+    model = load_model(run_folder(tmp_path / "run", name))
+    report = export_model(model, tmp_path / "export")
+    assert all(check["max_abs_difference"] <= TOLERANCE for check in report["files"].values())
+    x = inputs(name)
+    with torch.no_grad():
+        eager = torch.softmax(model.classifiers[0](x), dim=-1).numpy()
+    session = onnxruntime.InferenceSession(str(tmp_path / "export" / "model.onnx"))
+    np.testing.assert_allclose(session.run(None, {"x": x.numpy()})[0], eager, atol=TOLERANCE)
+    program = torch.export.load(tmp_path / "export" / "model.pt2").module()
+    np.testing.assert_allclose(program(x).detach().numpy(), eager, atol=TOLERANCE)
+    metadata = {p.key: json.loads(p.value) for p in onnx.load(tmp_path / "export" / "model.onnx").metadata_props}
+    assert metadata["classes"] == CLASSES and metadata["sample_rate_hz"] == RATE
+    assert metadata["input_unit"] == "uV" and metadata["window_samples"] == SAMPLES
+
+
+def test_a_cv_folder_exports_the_mean_of_its_folds_with_zscoring_inside(tmp_path):
+    for fold in (0, 1):
+        run_folder(tmp_path / "cv" / "seed_0" / f"fold_{fold:02d}", "alsnet", seed=fold, normalization="zscore")
+    model = load_model(tmp_path / "cv")
+    export_model(model, tmp_path / "export", formats=("onnx",))
+    x = inputs("alsnet") + 500.0  # an offset z-scoring removes
+    z = (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True, unbiased=False) + 1e-6)
+    with torch.no_grad():
+        expected = np.mean([torch.softmax(c(z), -1).numpy() for c in model.classifiers], axis=0)
+    session = onnxruntime.InferenceSession(str(tmp_path / "export" / "model.onnx"))
+    np.testing.assert_allclose(session.run(None, {"x": x.numpy()})[0], expected, atol=TOLERANCE)
+    with pytest.raises(ConfigError, match="--formats tflite"):
+        export_model(model, tmp_path / "export", formats=("tflite",))
+
+
+def test_emg_export_command(tmp_path):
+    run = run_folder(tmp_path / "run", "feature_linear")
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.export", str(run), "--formats", "onnx"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "input: feature vectors (batch, n_features) in uV at 2343.75 Hz" in result.stdout
+    assert "torchvision" not in result.stderr
+    assert json.loads((run / "export" / "export.json").read_text())["contract"]["features"] == "qemg"
