@@ -22,27 +22,11 @@ from torch import nn
 
 from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.files import user_umask
-from emg_lightning.prediction import TrainedModel
+from emg_lightning.prediction import ProbabilityGraph, TrainedModel
 
 FORMATS = ("onnx", "pt2")
 TOLERANCE = 1e-4  # max |exported - eager| of a probability
 MAX_BATCH = 4096
-
-
-class ProbabilityGraph(nn.Module):
-    """What is exported: the model's classifiers (one, or a CV folder's folds averaged) from input to
-    probabilities, with per-window z-scoring first when the model was trained with it."""
-
-    def __init__(self, model: TrainedModel) -> None:
-        super().__init__()
-        self.classifiers = nn.ModuleList(model.classifiers)
-        self.zscore = model.normalization == "zscore" and model.features is None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.zscore:
-            x = (x - x.mean(dim=-1, keepdim=True)) / (x.std(dim=-1, keepdim=True, unbiased=False) + 1e-6)
-        probabilities = [torch.softmax(classifier(x), dim=-1) for classifier in self.classifiers]
-        return torch.stack(probabilities).mean(dim=0)
 
 
 def contract(model: TrainedModel, run_info: dict) -> dict:

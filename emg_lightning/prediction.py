@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+from torch import nn
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.cache import WindowTable
@@ -52,6 +53,22 @@ class TrainedModel:
     @property
     def kind(self) -> str:
         return "run" if len(self.runs) == 1 else f"ensemble of {len(self.runs)} fold models (mean of probabilities)"
+
+
+class ProbabilityGraph(nn.Module):
+    """What is exported: the model's classifiers (one, or a CV folder's folds averaged) from input to
+    probabilities, with per-window z-scoring first when the model was trained with it."""
+
+    def __init__(self, model: TrainedModel) -> None:
+        super().__init__()
+        self.classifiers = nn.ModuleList(model.classifiers)
+        self.zscore = model.normalization == "zscore" and model.features is None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.zscore:
+            x = (x - x.mean(dim=-1, keepdim=True)) / (x.std(dim=-1, keepdim=True, unbiased=False) + 1e-6)
+        probabilities = [torch.softmax(classifier(x), dim=-1) for classifier in self.classifiers]
+        return torch.stack(probabilities).mean(dim=0)
 
 
 @dataclass
@@ -206,21 +223,19 @@ def predict_record(model: TrainedModel, record: Recording, path: Path, batch_siz
 
 def _probabilities(model: TrainedModel, uv: np.ndarray, batch_size: int) -> np.ndarray:
     if model.features is not None:
-        # the same extractor and cache code path as training, on an in-memory table of this record's windows
+        # the same extractor and code path as training, on an in-memory table of this record's windows
         table = WindowTable(uv, {}, 1.0, model.sample_rate, {}, None)
         x = np.asarray(window_features(table, model.features), dtype=np.float32)
     else:
-        x = uv
-        if model.normalization == "zscore":
-            x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
-        x = x[:, None, :]
-    total = np.zeros((len(x), len(model.classes)))
+        x = uv[:, None, :]
+    graph = ProbabilityGraph(model).eval()
     with torch.no_grad():
-        for classifier in model.classifiers:
-            for start in range(0, len(x), batch_size):
-                logits = classifier(torch.from_numpy(np.ascontiguousarray(x[start : start + batch_size])))
-                total[start : start + batch_size] += torch.softmax(logits.double(), dim=-1).numpy()
-    probabilities = total / len(model.classifiers)
+        probabilities = np.concatenate(
+            [
+                graph(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))).numpy()
+                for i in range(0, len(x), batch_size)
+            ]
+        ).astype(np.float64)
     if not np.isfinite(probabilities).all():
         raise DataError("the model produced non-finite probabilities: its weights are damaged; retrain it")
     return probabilities

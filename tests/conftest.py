@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import pytest
+import torch
 import wfdb
 
 REPO = Path(__file__).resolve().parents[1]
@@ -131,3 +133,30 @@ def write_cv(cv_dir: Path, p_right: dict[str, float], subjects: dict[str, tuple[
     seeds = sorted({*json.loads(plan.read_text())["seeds"], seed}) if plan.is_file() else [seed]
     plan.write_text(json.dumps({"folds": sorted({f for f, _ in subjects.values()}), "seeds": seeds, "settings": {}}))
     return cv_dir
+
+
+# An untrained run folder as emg-train leaves it, for the commands that read one (export, explain)
+RATE, SAMPLES, N_FEATURES = 2343.75, 2343, 88
+CLASSES = ["normal", "als", "myopathy"]
+NET_SETTINGS = {"features": {"sample_rate": RATE}, "feature_linear": {"in_features": N_FEATURES}}
+
+
+def untrained_run(folder, name, seed=0, normalization="none"):
+    """A run folder as emg-train leaves it (config.yaml, model_input.json, checkpoints/last.ckpt), untrained."""
+    from emg_lightning.classifier import EMGClassifier
+    from emg_lightning.models import input_kind
+
+    torch.manual_seed(seed)
+    model = EMGClassifier(net={"name": name, **NET_SETTINGS.get(name, {})}, class_names=CLASSES)
+    features = input_kind(name) == "features"
+    (folder / "checkpoints").mkdir(parents=True)
+    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
+    torch.save({**checkpoint, "pytorch-lightning_version": L.__version__}, folder / "checkpoints" / "last.ckpt")
+    (folder / "config.yaml").write_text(f"data:\n  normalization: {normalization}\n")
+    info = {
+        "sample_rate_hz": RATE, "window_s": 1.0, "window_samples": SAMPLES, "unit": "uV",
+        "normalization": normalization, "features": "qemg" if features else None,
+        "feature_names": [f"f{i}" for i in range(N_FEATURES)] if features else None, "classes": CLASSES,
+    }  # fmt: skip
+    (folder / "model_input.json").write_text(json.dumps(info))
+    return folder

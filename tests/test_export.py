@@ -7,42 +7,18 @@ import json
 import subprocess
 import sys
 
-import lightning as L
 import numpy as np
 import onnx
 import onnxruntime
 import pytest
 import torch
 
-from emg_lightning.classifier import EMGClassifier
 from emg_lightning.errors import ConfigError
 from emg_lightning.export import TOLERANCE, export_model
 from emg_lightning.models import MODELS, input_kind
 from emg_lightning.prediction import load_model
 
-from conftest import REPO
-
-RATE, SAMPLES, N_FEATURES = 2343.75, 2343, 88
-CLASSES = ["normal", "als", "myopathy"]
-NET_SETTINGS = {"features": {"sample_rate": RATE}, "feature_linear": {"in_features": N_FEATURES}}
-
-
-def run_folder(folder, name, seed=0, normalization="none"):
-    """A run folder as emg-train leaves it (config.yaml, model_input.json, checkpoints/last.ckpt), untrained."""
-    torch.manual_seed(seed)
-    model = EMGClassifier(net={"name": name, **NET_SETTINGS.get(name, {})}, class_names=CLASSES)
-    features = input_kind(name) == "features"
-    (folder / "checkpoints").mkdir(parents=True)
-    checkpoint = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}
-    torch.save({**checkpoint, "pytorch-lightning_version": L.__version__}, folder / "checkpoints" / "last.ckpt")
-    (folder / "config.yaml").write_text(f"data:\n  normalization: {normalization}\n")
-    info = {
-        "sample_rate_hz": RATE, "window_s": 1.0, "window_samples": SAMPLES, "unit": "uV",
-        "normalization": normalization, "features": "qemg" if features else None,
-        "feature_names": [f"f{i}" for i in range(N_FEATURES)] if features else None, "classes": CLASSES,
-    }  # fmt: skip
-    (folder / "model_input.json").write_text(json.dumps(info))
-    return folder
+from conftest import CLASSES, N_FEATURES, RATE, REPO, SAMPLES, untrained_run
 
 
 def inputs(name, batch=5):
@@ -54,7 +30,7 @@ def inputs(name, batch=5):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_network_round_trips_through_onnxruntime_and_torch_export(name, tmp_path):
-    model = load_model(run_folder(tmp_path / "run", name))
+    model = load_model(untrained_run(tmp_path / "run", name))
     report = export_model(model, tmp_path / "export")
     assert all(check["max_abs_difference"] <= TOLERANCE for check in report["files"].values())
     x = inputs(name)
@@ -71,7 +47,7 @@ def test_every_network_round_trips_through_onnxruntime_and_torch_export(name, tm
 
 def test_a_cv_folder_exports_the_mean_of_its_folds_with_zscoring_inside(tmp_path):
     for fold in (0, 1):
-        run_folder(tmp_path / "cv" / "seed_0" / f"fold_{fold:02d}", "alsnet", seed=fold, normalization="zscore")
+        untrained_run(tmp_path / "cv" / "seed_0" / f"fold_{fold:02d}", "alsnet", seed=fold, normalization="zscore")
     model = load_model(tmp_path / "cv")
     export_model(model, tmp_path / "export", formats=("onnx",))
     x = inputs("alsnet") + 500.0  # an offset z-scoring removes
@@ -85,7 +61,7 @@ def test_a_cv_folder_exports_the_mean_of_its_folds_with_zscoring_inside(tmp_path
 
 
 def test_emg_export_command(tmp_path):
-    run = run_folder(tmp_path / "run", "feature_linear")
+    run = untrained_run(tmp_path / "run", "feature_linear")
     result = subprocess.run(
         [sys.executable, "-m", "emg_lightning.cli.export", str(run), "--formats", "onnx"],
         cwd=REPO, capture_output=True, text=True, timeout=300,

@@ -1,0 +1,100 @@
+"""emg-explain MODEL RECORD [--windows 0,3,4] [--target als] [--out DIR]: what in the raw EMG drove a prediction.
+
+    emg-explain logs/train/runs/2026-12-02_10-00-00 data/N2001A01BB01.hea --windows 0,1,2
+    emg-explain logs/cv/resemgnet_loso_cpu-loso-1a2b3c4d new.hea --target myopathy --out why
+
+Windows the record as the model's training did (like emg-predict), then draws, window after window, the EMG in
+microvolts, integrated gradients (signed: red pushes towards the target class, blue away) and |saliency| of the
+target's probability (default: each window's predicted class), both as 10-ms moving means, and the class
+probabilities per window: explanation.png. The sanity check re-initialises every layer and recomputes the
+attributions: they must differ (rank correlation of |attribution| below 0.5) or the picture reflects the input, not
+what the network learned; sanity_check.png shows both, explanation.json holds the numbers. Window networks only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from emg_lightning.data.windows import window_record
+from emg_lightning.errors import DataError, EMGLightningError
+from emg_lightning.explain import METHODS, draw, draw_sanity, explain_windows
+from emg_lightning.files import atomic_save_figure, atomic_write_json
+from emg_lightning.prediction import find_records, load_model, read_any
+from emg_lightning.quiet import quiet_third_party
+
+MAX_WINDOWS = 12  # beyond this a figure stops being readable: choose --windows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a run folder or a CV folder of a window network")
+    parser.add_argument("record", help="one WFDB record (.hea)")
+    parser.add_argument("--windows", help=f"comma-separated window numbers (default: the first {MAX_WINDOWS})")
+    parser.add_argument("--target", help="class to explain (default: each window's predicted class)")
+    parser.add_argument("--out", help="output folder (default: explain-<record name>)")
+    args = parser.parse_args(argv)
+    quiet_third_party()
+    try:
+        model = load_model(args.model)
+        (header,) = find_records([args.record])
+        record = read_any(header)
+        if record.sample_rate < model.sample_rate:
+            raise DataError(
+                f"{header}: recorded at {record.sample_rate:g} Hz, below the model's {model.sample_rate:g} Hz"
+            )
+        cut = window_record(record, model.windows)
+        if not len(cut.windows):
+            raise DataError(f"{header}: no window to explain (too short, or every window dropped: {dict(cut.dropped)})")
+        positions = list(range(min(len(cut.windows), MAX_WINDOWS)))
+        if args.windows:
+            wanted = [int(w) for w in args.windows.split(",")]
+            index = {int(k): i for i, k in enumerate(cut.window_index)}
+            missing = [w for w in wanted if w not in index]
+            if missing:
+                raise DataError(f"{header}: windows {missing} do not exist or were dropped; kept: {sorted(index)}")
+            positions = [index[w] for w in wanted]
+        uv = cut.windows[positions].astype(np.float32) / np.float32(record.adc_gain)
+        result = explain_windows(model, uv, args.target)
+        out = Path(args.out or f"explain-{record.name}")
+        starts = cut.start_sample[positions] / record.sample_rate
+        title = f"{record.name} ({record.subject}), model {model.name}: {model.kind}"
+        names = [
+            atomic_save_figure(
+                draw(result, uv, starts, model.sample_rate, model.classes, title), out / "explanation.png"
+            ),
+            atomic_save_figure(draw_sanity(result, uv[0], model.sample_rate), out / "sanity_check.png"),
+        ]
+        windows = [int(cut.window_index[p]) for p in positions]
+        atomic_write_json(
+            out / "explanation.json",
+            {
+                "record": str(header),
+                "model": str(Path(args.model).resolve()),
+                "windows": windows,
+                "targets": [model.classes[t] for t in result["targets"]],
+                "probabilities": {
+                    model.classes[c]: result["probabilities"][:, c].tolist() for c in range(len(model.classes))
+                },
+                "methods": list(METHODS),
+                "sanity_check": result["sanity"],
+            },
+        )
+    except EMGLightningError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    for k, w in enumerate(windows):
+        p = ", ".join(f"{c} {result['probabilities'][k, i]:.2f}" for i, c in enumerate(model.classes))
+        print(f"window {w}: {p}; explained: {model.classes[result['targets'][k]]}")
+    for method in METHODS:
+        r = result["sanity"]["rank_correlation"][method]
+        verdict = "passed" if result["sanity"]["passed"][method] else "FAILED: do not read these attributions"
+        print(f"sanity check ({method}): rank correlation with a re-initialised network {r:.2f}: {verdict}")
+    print(f"written in {out}: {', '.join(names)}, explanation.json")
+
+
+if __name__ == "__main__":
+    main()
