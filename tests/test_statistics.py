@@ -103,3 +103,38 @@ def test_result_files_keep_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "r.txt").stat().st_mode) == 0o644
+
+
+def test_several_seeds_carry_a_subject_interval_of_their_mean():
+    from emg_lightning.metrics.aggregate import aggregate
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for subject in range(8):
+        label = ("normal", "als")[subject % 2]
+        for window in range(5):
+            p = float(rng.uniform(0.2, 0.9))  # probability of the true class
+            probs = {label: p, ("als" if label == "normal" else "normal"): 1 - p}
+            rows.append({"subject": f"S{subject}", "record": f"S{subject}r{window // 3}", "label": label,
+                         "probabilities": np.array([probs["normal"], probs["als"]])})  # fmt: skip
+
+    def folds(seeds, shift=0.0):
+        out = []
+        for seed in seeds:
+            seeded = [
+                {**r, "seed": seed, "probabilities": np.clip(r["probabilities"] + shift * seed, 0, 1)} for r in rows
+            ]
+            out.append({"fold": 0, "seed": seed, "rows": seeded})
+        return out
+
+    one = aggregate(folds([0]), ["normal", "als"])["pooled"]["window"]
+    same = aggregate(folds([0, 1, 2]), ["normal", "als"])["pooled"]["window"]
+    # a deterministic model run with three seeds: no seed spread, and the interval is still the subjects' one
+    assert same["across_seeds"]["acc"]["std"] == 0.0
+    assert same["across_seeds"]["acc"]["interval"] == one["per_seed"]["0"]["intervals"]["acc"]
+    assert same["across_seeds"]["bal_acc"]["interval"] == one["per_seed"]["0"]["intervals"]["bal_acc"]
+    low, high = same["across_seeds"]["acc"]["interval"]
+    assert low < same["across_seeds"]["acc"]["mean"] < high and high - low > 0.1
+    subject_level = aggregate(folds([0, 1]), ["normal", "als"])["pooled"]["subject"]["across_seeds"]["acc"]
+    k = round(subject_level["mean"] * 8)
+    assert subject_level["interval"] == [clopper_pearson(k, 8)[0], clopper_pearson(k, 8)[1]]

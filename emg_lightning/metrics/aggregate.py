@@ -171,6 +171,48 @@ def level_figures(units: list[tuple], classes: list[str]) -> dict:
     return figures
 
 
+def seed_mean_intervals(units: dict[str, list[tuple]], classes: list[str], per_seed: dict) -> dict:
+    """95 % intervals of the mean over seeds of accuracy and balanced accuracy, resampling whole subjects (each
+    resample scores every seed on the same drawn subjects, then averages the seeds): the uncertainty from which
+    subjects were tested, which a t interval over seeds alone leaves out (it is zero for a deterministic model).
+    Subject level (one vote per subject and seed): the exact binomial envelope of the seeds' mean count."""
+    k = len(classes)
+    seed_of, labels, predicted, subjects = [], [], [], []
+    for s, seed_units in enumerate(units.values()):
+        for label, probabilities, subject in seed_units:
+            seed_of.append(s)
+            labels.append(classes.index(label))
+            predicted.append(int(np.argmax(probabilities)))
+            subjects.append(subject)
+    seed_of, labels, predicted = np.array(seed_of), np.array(labels), np.array(predicted)
+    n_seeds = len(units)
+    if all(len(set(u[2] for u in seed_units)) == len(seed_units) for seed_units in units.values()):
+        correct = np.mean([np.trace(np.array(f["confusion"])) for f in per_seed.values()])
+        n = len(next(iter(units.values())))
+        low = clopper_pearson(int(math.floor(correct)), n)[0]
+        high = clopper_pearson(int(math.ceil(correct)), n)[1]
+        return {"acc": (low, high), "bal_acc": (math.nan, math.nan)}
+
+    def per_seed_mean(score):
+        def statistic(positions: np.ndarray) -> float:
+            values = [score(positions[seed_of[positions] == s]) for s in range(n_seeds)]
+            return float(np.mean(values))
+
+        return statistic
+
+    def accuracy(positions: np.ndarray) -> float:
+        return float(np.mean(labels[positions] == predicted[positions]))
+
+    def balanced(positions: np.ndarray) -> float:
+        cm = np.bincount(labels[positions] * k + predicted[positions], minlength=k * k).reshape(k, k)
+        return _balanced_accuracy(cm)
+
+    return {
+        "acc": subject_bootstrap(subjects, per_seed_mean(accuracy)),
+        "bal_acc": subject_bootstrap(subjects, per_seed_mean(balanced)),
+    }
+
+
 def _balanced_accuracy(cm: np.ndarray) -> float:
     support = cm.sum(axis=1)
     present = support > 0
@@ -205,10 +247,14 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
             rows = [r for f in folds if f["seed"] == seed for r in f["rows"]]
             per_seed[str(seed)] = level_figures(pool(rows, level), classes)
         keys = [k for k in next(iter(per_seed.values())) if k not in ("confusion", "n", "intervals")]
-        pooled[level] = {
-            "per_seed": per_seed,
-            "across_seeds": {k: seed_summary([s[k] for s in per_seed.values()]) for k in keys},
-        }
+        across = {k: seed_summary([s[k] for s in per_seed.values()]) for k in keys}
+        if len(seeds) > 1:
+            units = {
+                str(seed): pool([r for f in folds if f["seed"] == seed for r in f["rows"]], level) for seed in seeds
+            }
+            for key, bounds in seed_mean_intervals(units, classes, per_seed).items():
+                across[key]["interval"] = list(bounds)
+        pooled[level] = {"per_seed": per_seed, "across_seeds": across}
     over_folds = {k: mean_std([f[k] for f in per_fold]) for k in HEADLINE}
     return {
         "classes": classes,

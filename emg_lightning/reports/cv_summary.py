@@ -118,10 +118,11 @@ def _interval(bounds: list | None) -> str:
 
 
 def _with_interval(pooled: dict, key: str) -> str:
-    """One seed: the figure and its 95 % interval over subjects; several: mean ± std and the seeds' t interval."""
+    """One seed: the figure and its 95 % interval over subjects; several: mean ± std across seeds and the 95 %
+    interval of that mean over subjects (the seeds' own t interval is in the JSON)."""
     stat = pooled["across_seeds"][key]
     if stat["n"] > 1:
-        return _fmt(stat) + _interval([stat["low"], stat["high"]])
+        return _fmt(stat) + _interval(stat.get("interval"))
     only = next(iter(pooled["per_seed"].values()))
     return _fmt(stat) + _interval(only["intervals"].get(key))
 
@@ -157,8 +158,10 @@ def markdown(summary: dict) -> str:
         f"interval ({BOOTSTRAP_RESAMPLES} resamples of whole subjects: windows of one person are not independent), and "
         "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects (subject-level "
         "balanced accuracy has none). With several seeds: "
-        "mean ± std across seeds and the t interval of that mean (seed-to-seed variation only; the per-seed subject "
-        "intervals are in cv_summary.json).",
+        "mean ± std across seeds, and the interval of that mean from the same subject-clustered bootstrap (each "
+        "resample scores every seed on the same subjects; subject level: the exact binomial envelope of the seeds' "
+        "mean count). The t interval across seeds alone (seed-to-seed variation, `low` / `high` in cv_summary.json) "
+        "would leave out which subjects were tested.",
     ]
     if summary["failed"]:
         lines.append(
