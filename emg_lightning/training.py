@@ -327,7 +327,9 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
         if wandb.run is not None:
             wandb.finish()
         with fold_lock(out_dir):
-            return train(cfg)
+            metrics = train(cfg)
+        (out_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's failure, now superseded
+        return metrics
     except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
         to_log_file(logging.ERROR, str(exc))
         print(f"error: {exc}", file=sys.stderr)

@@ -86,6 +86,11 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     }
     assert summary["protocol"]["hparams"]["source"] == "fixed"
     assert summary["pooled"]["subject"]["per_seed"]["0"]["n"] == 6
+    (broken / "config.yaml").unlink()  # the cause removed: the same command finishes the CV
+    again = run_cv(cv_dir, "seeds=[0,1]")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (broken / "failed.json").exists()
+    assert json.loads((cv_dir / "cv_summary.json").read_text())["failed"] == []
 
 
 def test_cv_bad_settings_are_one_line(tmp_path):
