@@ -160,3 +160,14 @@ def untrained_run(folder, name, seed=0, normalization="none"):
     }  # fmt: skip
     (folder / "model_input.json").write_text(json.dumps(info))
     return folder
+
+
+def run_main(main, argv: list[str], capsys) -> tuple[int, str, str]:
+    """A command's main() in-process (seconds faster than a subprocess): (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

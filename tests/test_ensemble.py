@@ -4,18 +4,17 @@ ensemble folder read back by emg-cv-report and emg-compare like any CV."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from emg_lightning.cli.ensemble import main as ensemble_main
 from emg_lightning.errors import DataError
 from emg_lightning.metrics.aggregate import read_predictions
 from emg_lightning.reports.compare import compare
 from emg_lightning.reports.ensemble import build_ensemble
 
-from conftest import REPO, write_cv
+from conftest import run_main, write_cv
 
 SUBJECTS = {f"S{i:02d}": (i, "als" if i % 2 else "normal") for i in range(6)}
 
@@ -79,15 +78,15 @@ def test_refusals_name_what_differs_and_leave_nothing_behind(tmp_path):
         build_ensemble([a, a], tmp_path / "a")
 
 
-def test_emg_ensemble_command(tmp_path):
+def test_emg_ensemble_command(tmp_path, capsys):
     a = write_cv(tmp_path / "a", {s: 0.6 for s in SUBJECTS}, SUBJECTS)
     b = write_cv(tmp_path / "b", {s: 0.7 for s in SUBJECTS}, SUBJECTS)
-    command = [sys.executable, "-m", "emg_lightning.cli.ensemble", str(a), str(b), "--out", str(tmp_path / "ab")]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "ensemble of a + b" in result.stdout and "| window |" in result.stdout
-    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    command = [a, b, "--out", tmp_path / "ab"]
+    code, out, err = run_main(ensemble_main, command, capsys)
+    assert code == 0, err[-2000:]
+    assert "ensemble of a + b" in out and "| window |" in out
+    code, _, err = run_main(ensemble_main, command, capsys)
+    assert code == 2 and "already exists" in err and "Traceback" not in err
     np.testing.assert_allclose(
         list(p_true(tmp_path / "ab" / "seed_0" / "fold_01" / "predictions.csv", "S01").values())[1:], 0.65
     )

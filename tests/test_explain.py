@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from emg_lightning.cli.explain import main as explain_main
 from emg_lightning.errors import ConfigError
 from emg_lightning.explain import attributions, explain_windows, rank_correlation, reinitialised
 from emg_lightning.prediction import load_model
 
-from conftest import REPO, untrained_run, write_wfdb
+from conftest import run_main, untrained_run, write_wfdb
 
 
 class FirstHalfDetector(nn.Module):
@@ -61,25 +60,17 @@ def test_the_sanity_check_runs_and_feature_models_are_refused(tmp_path):
         explain_windows(features, windows)
 
 
-def test_emg_explain_command(tmp_path):
+def test_emg_explain_command(tmp_path, capsys):
     run = untrained_run(tmp_path / "run", "resemgnet")
     write_wfdb(tmp_path, "rec", fs=4687.5, seconds=3.5)  # at twice the model's rate: resampled like emg-predict
     out = tmp_path / "why"
-    command = [
-        sys.executable,
-        "-m",
-        "emg_lightning.cli.explain",
-        str(run),
-        str(tmp_path / "rec.hea"),
-        "--out",
-        str(out),
-    ]
-    result = subprocess.run([*command, "--windows", "0,2"], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "window 2:" in result.stdout and "sanity check (integrated_gradients)" in result.stdout
+    command = [run, tmp_path / "rec.hea", "--out", out]
+    code, stdout, err = run_main(explain_main, [*command, "--windows", "0,2"], capsys)
+    assert code == 0, err[-3000:]
+    assert "window 2:" in stdout and "sanity check (integrated_gradients)" in stdout
     for name in ("explanation.png", "sanity_check.png", "explanation.json"):
         assert (out / name).is_file()
     saved = json.loads((out / "explanation.json").read_text())
     assert saved["windows"] == [0, 2] and len(saved["probabilities"]["als"]) == 2
-    missing = subprocess.run([*command, "--windows", "7"], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert missing.returncode == 2 and "windows [7] do not exist" in missing.stderr
+    code, _, err = run_main(explain_main, [*command, "--windows", "7"], capsys)
+    assert code == 2 and "windows [7] do not exist" in err

@@ -4,8 +4,6 @@ tolerance, with its input contract in the files; a CV folder exports as its fold
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import onnx
@@ -13,12 +11,13 @@ import onnxruntime
 import pytest
 import torch
 
+from emg_lightning.cli.export import main as export_main
 from emg_lightning.errors import ConfigError
 from emg_lightning.export import TOLERANCE, export_model
 from emg_lightning.models import MODELS, input_kind
 from emg_lightning.prediction import load_model
 
-from conftest import CLASSES, N_FEATURES, RATE, REPO, SAMPLES, untrained_run
+from conftest import CLASSES, N_FEATURES, RATE, SAMPLES, run_main, untrained_run
 
 
 def inputs(name, batch=5):
@@ -60,13 +59,11 @@ def test_a_cv_folder_exports_the_mean_of_its_folds_with_zscoring_inside(tmp_path
         export_model(model, tmp_path / "export", formats=("tflite",))
 
 
-def test_emg_export_command(tmp_path):
+def test_emg_export_command(tmp_path, capsys):
     run = untrained_run(tmp_path / "run", "feature_linear")
-    result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.export", str(run), "--formats", "onnx"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "input: feature vectors (batch, n_features) in uV at 2343.75 Hz" in result.stdout
-    assert "torchvision" not in result.stderr
+    code, out, err = run_main(export_main, [run, "--formats", "onnx"], capsys)
+    assert code == 0, err[-3000:]
+    assert "input: feature vectors (batch, n_features) in uV at 2343.75 Hz" in out
     assert json.loads((run / "export" / "export.json").read_text())["contract"]["features"] == "qemg"
+    code, _, err = run_main(export_main, [run, "--formats", "tflite"], capsys)
+    assert code == 2 and "--formats tflite: choose from onnx, pt2" in err

@@ -14,13 +14,15 @@ import pytest
 import wfdb
 from hydra.core.global_hydra import GlobalHydra
 
+from emg_lightning.cli.evaluate import main as evaluate_main
+from emg_lightning.cli.predict import main as predict_main
 from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
 from emg_lightning.data.windows import resample
 from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.prediction import find_records, load_model, predict_record, read_any
 from emg_lightning.training import train
 
-from conftest import REPO, TINY_DATA, compose_train
+from conftest import REPO, TINY_DATA, compose_train, run_main
 
 MODEL_RATE = 2343.75  # TINY_DATA's rate
 TINY_SPEC = SyntheticSpec(
@@ -126,7 +128,7 @@ def test_a_cv_folder_predicts_the_mean_of_its_fold_models(models, tmp_path):
     np.testing.assert_allclose(probabilities(ensemble, header), np.mean(folds, axis=0), atol=1e-9)
 
 
-def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_path):
+def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_path, capsys):
     folder = tmp_path / "clinic"
     folder.mkdir()
     digital = np.round(np.random.default_rng(3).standard_normal(int(4000 * 3.5)) * 300)
@@ -147,13 +149,12 @@ def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_pat
     slow_dir = tmp_path / "slow"
     slow_dir.mkdir()
     write_record(slow_dir, "slow", np.zeros(4000), 1000.0, 10.0, "uV")
-    refused = subprocess.run([*command[:3], str(models["run"]), str(slow_dir), "--out", str(tmp_path / "x")],
-                             cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert refused.returncode == 2 and "below the model's" in refused.stderr and "Traceback" not in refused.stderr
+    code, _, err = run_main(predict_main, [models["run"], slow_dir, "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "below the model's" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()
 
 
-def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(models, tmp_path):
+def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(models, tmp_path, capsys):
     folder = tmp_path / "external"
     folder.mkdir()
     rng = np.random.default_rng(4)
@@ -163,19 +164,19 @@ def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(mo
                          4000.0, 10.0, "uV")  # fmt: skip
     out = tmp_path / "eval"
     command = [
-        sys.executable, "-m", "emg_lightning.cli.evaluate", str(models["cv"]), str(folder), "--out", str(out),
+        models["cv"], folder, "--out", out,
         "--pattern", r"(?P<subject>P\d+)_(?P<label>[ACM])\d", "--label-map", "A=als,C=normal,M=myopathy",
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, stdout, err = run_main(evaluate_main, command, capsys)
+    assert code == 0, err[-3000:]
     summary = json.loads((out / "cv_summary.json").read_text())
     assert summary["protocol"]["split"] == "external" and summary["protocol"]["leaky"] is False
     assert [summary["pooled"][level]["per_seed"]["0"]["n"] for level in ("window", "record", "subject")] == [16, 8, 4]
-    assert "| record |" in result.stdout and (out / "confusion_matrices.png").is_file()
+    assert "| record |" in stdout and (out / "confusion_matrices.png").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_subjects"] == ["P01", "P02", "P03", "P04"] and metrics["subjects_also_in_training"] == []
-    unlabelled = subprocess.run(command[:7], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert unlabelled.returncode == 2 and "no label" in unlabelled.stderr
+    code, _, err = run_main(evaluate_main, command[:4], capsys)
+    assert code == 2 and "no label" in err
 
 
 def test_the_final_model_trains_on_every_subject_and_emg_cv_refuses_it(tmp_path, capsys):
