@@ -122,15 +122,17 @@ def draw(
                         color=f"C{c}", label=name if k == 0 else None)  # fmt: skip
             bottom += p
         target = classes[int(result["targets"][k])]
-        axes[0].text(starts_s[k], axes[0].get_ylim()[1] if k else 0, f" -> {target}", fontsize=8, va="top")
+        axes[0].text(starts_s[k], 1.01, f" explained: {target}", fontsize=8, transform=axes[0].get_xaxis_transform())
+    passed = result["sanity"]["passed"]
+    check = {m: "sanity check passed" if passed[m] else "sanity check FAILED:\ndo not read" for m in METHODS}
     axes[0].set_ylabel("EMG (uV)")
-    axes[1].set_ylabel(f"integrated\ngradients\n({SMOOTH_MS:g}-ms mean)")
-    axes[2].set_ylabel(f"|saliency|\n({SMOOTH_MS:g}-ms mean)")
+    axes[1].set_ylabel(f"integrated gradients\n({SMOOTH_MS:g}-ms mean)\n{check['integrated_gradients']}", fontsize=8)
+    axes[2].set_ylabel(f"|saliency|\n({SMOOTH_MS:g}-ms mean)\n{check['saliency']}", fontsize=8)
     axes[3].set_ylabel("probability")
     axes[3].set_ylim(0, 1)
     axes[3].legend(loc="upper right", fontsize=8, ncol=len(classes))
     axes[3].set_xlabel("time in the record (s)")
-    axes[0].set_title(title, fontsize=10)
+    axes[0].set_title(title, fontsize=10, pad=14)
     fig.tight_layout()
     return fig
 
