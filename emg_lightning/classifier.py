@@ -14,6 +14,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from emg_lightning.augmentation import Augmentation, augment, shift_within_record
 from emg_lightning.errors import ConfigError, DivergedError
 from emg_lightning.losses.label_smoothing import (
     SCHEDULES,
@@ -23,7 +24,7 @@ from emg_lightning.losses.label_smoothing import (
     soft_cross_entropy,
 )
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics, metrics_from_confusion
-from emg_lightning.models import MODELS, build_model
+from emg_lightning.models import MODELS, build_model, input_kind
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "plateau", "cosine")
@@ -38,6 +39,7 @@ class EMGClassifier(L.LightningModule):
         scheduler: dict[str, Any] | None = None,
         label_smoothing: dict[str, Any] | None = None,
         compile_net: bool = False,
+        augmentation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -54,6 +56,15 @@ class EMGClassifier(L.LightningModule):
         if self.smoothing["name"] == "schedule":
             _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
+        self.augmentation = Augmentation.from_settings(augmentation)
+        if self.augmentation.active and input_kind(name) != "window":
+            raise ConfigError(f"augmentation={self.augmentation.name} changes raw windows; model.net.name={name} reads "
+                              f"feature vectors: use augmentation=none")  # fmt: skip
+        if self.augmentation.mixup_alpha > 0 and self.smoothing["name"] != "none":
+            raise ConfigError(
+                f"augmentation.mixup_alpha={self.augmentation.mixup_alpha} mixes the targets itself; with "
+                f"label_smoothing={self.smoothing['name']} both would reshape them: choose one"
+            )
         self.net = build_model(name, num_classes=self.num_classes, **net)
         if compile_net:  # in place: checkpoints keep the network's own parameter names, reload without compile
             self.net.compile()
@@ -81,9 +92,30 @@ class EMGClassifier(L.LightningModule):
             logits = torch.cat([torch.zeros_like(logits), logits], dim=-1)
         return logits
 
+    def on_after_batch_transfer(self, batch: dict[str, torch.Tensor], dataloader_idx: int) -> dict[str, torch.Tensor]:
+        """Training batches only: the shift within the record, then the other augmentations (``augmentation.py``),
+        drawn from a generator seeded by the training seed and the global step (same seed, same batches; a resumed
+        run continues the sequence). Validation and test batches pass through untouched."""
+        if not self.trainer.training or not self.augmentation.active:
+            return batch
+        x = batch["x"]
+        generator = torch.Generator(device=x.device).manual_seed(
+            (torch.initial_seed() % 2**31) * 1_000_003 + self.global_step
+        )
+        batch = dict(batch)
+        if "room" in batch:  # windows served with the samples that follow them in their record
+            x = shift_within_record(x, batch.pop("room"), int(batch.pop("length")[0]), generator)
+        x, targets = augment(x, batch["y"], self.num_classes, self.augmentation, generator)
+        batch = {**batch, "x": x}
+        if self.augmentation.mixup_alpha > 0:
+            batch["targets"] = targets
+        return batch
+
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self(batch["x"])
         y = batch["y"]
+        if stage == "train" and "targets" in batch:  # mixup: the mixed targets are the truth of the mixed windows
+            return self._training_loss(logits, y, batch["targets"])
         if stage == "train":
             return self._training_loss(logits, y)
         loss = F.cross_entropy(logits, y)  # evaluation loss on hard labels, comparable across smoothing settings
@@ -101,9 +133,11 @@ class EMGClassifier(L.LightningModule):
             )
         return loss_and_sums(self._epoch_sums[stage], loss, len(y))
 
-    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _training_loss(self, logits: torch.Tensor, y: torch.Tensor, mixed: torch.Tensor | None = None) -> torch.Tensor:
         sums = self._epoch_sums["train"]
-        if self.smoothing["name"] == "none":
+        if mixed is not None:
+            loss = soft_cross_entropy(logits, mixed)
+        elif self.smoothing["name"] == "none":
             loss = F.cross_entropy(logits, y)  # = soft cross-entropy with one-hot targets, fused
         else:
             targets = self._training_targets(logits, y)

@@ -61,7 +61,10 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_datamodule(cfg: DictConfig) -> EMGDataModule:
-    return EMGDataModule.from_config(plain(cfg.data), split=plain(cfg.split), cache_dir=cfg.paths.cache_dir)
+    shift_s = (plain(cfg.get("augmentation")) or {}).get("shift_s", 0.0)
+    return EMGDataModule.from_config(
+        plain(cfg.data), split=plain(cfg.split), cache_dir=cfg.paths.cache_dir, train_context_s=shift_s
+    )
 
 
 def network_settings(net: dict[str, Any], datamodule: EMGDataModule) -> dict[str, Any]:
@@ -96,6 +99,7 @@ def build_classifier(cfg: DictConfig, datamodule: EMGDataModule) -> EMGClassifie
         scheduler=plain(cfg.model.get("scheduler")),
         label_smoothing=plain(cfg.label_smoothing),
         compile_net=bool(cfg.get("compile", False)),
+        augmentation=plain(cfg.get("augmentation")),
     )
 
 

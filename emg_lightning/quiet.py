@@ -1,6 +1,7 @@
 """Third-party messages that tell a user of this framework nothing, silenced in one place: Lightning's litmodels
 advert, the `srun` hint on machines with SLURM installed, deprecation notes from inside Lightning, the
-"fewer batches than the logging interval" note (metrics are logged once per epoch here), and the W&B run
+"fewer batches than the logging interval" note (metrics are logged once per epoch here), the note that the
+classifier's own batch hook is used with a DataModule, and the W&B run
 history block at the end of every run. Warnings that concern the user's own settings stay."""
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ SILENCED_WARNINGS = (  # regular expressions matched at the start of the message
     re.escape("`isinstance(treespec, LeafSpec)` is deprecated"),
     r"The number of training batches \(\d+\) is smaller than the logging interval",
     ".*does not have many workers",
+    # the classifier's augmentation hook is meant to run with any DataModule: Lightning's note says nothing new
+    re.escape("You have overridden `on_after_batch_transfer` in `LightningModule`"),
 )
 
 

@@ -15,6 +15,8 @@ RUNTIME_KEYS = (
     "data.num_workers", "callbacks.progress_bar", "callbacks.model_summary", "trainer.log_every_n_steps",
     "trainer.accelerator", "trainer.devices", "trainer.enable_progress_bar",
 )  # fmt: skip
+# Settings added after folders were written, at values that change nothing: equal to absent (old folders resume)
+NEUTRAL_SETTINGS = {"augmentation": {"name": "none"}}
 # What differs between the jobs of one CV (each fold folder holds one of each)
 PER_JOB_KEYS = ("data.fold", "seed")
 
@@ -24,6 +26,8 @@ def what_matters(settings: dict[str, Any], drop: tuple[str, ...] = RUNTIME_KEYS)
     (checkpoint dirpath, default_root_dir: ``${paths.output_dir}/...``): what decides a run's numbers."""
     output_dir = (settings.get("paths") or {}).get("output_dir") if drop is RUNTIME_KEYS else None
     kept = _without_locations(settings, str(output_dir)) if output_dir else dict(settings)
+    if drop is RUNTIME_KEYS:
+        kept = {k: v for k, v in kept.items() if NEUTRAL_SETTINGS.get(k, object()) != v}
     for key in drop:
         head, _, rest = key.partition(".")
         if not rest:

@@ -60,8 +60,14 @@ class WindowDataset(Dataset):
         normalization: str,
         robust_scale_uv: float = 1.0,
         features: np.ndarray | None = None,
+        context: int = 0,
+        next_row: np.ndarray | None = None,
+        hop: float = 0.0,
     ) -> None:
         self.table, self.rows, self.features = table, rows, features
+        # training with shifts: each window comes with the next ``context`` samples of its record, taken from the
+        # record's next kept window (``next_row``, -1 if none); windows start every ``hop`` samples (not rounded)
+        self.context, self.next_row, self.hop = context, next_row, hop
         self.labels, self.subjects, self.records = labels, subjects, records
         self.normalization = normalization
         divisor = robust_scale_uv if normalization == "robust" else 1.0
@@ -82,7 +88,35 @@ class WindowDataset(Dataset):
         if self.normalization == "zscore":
             x -= x.mean(axis=1, keepdims=True)
             x /= x.std(axis=1, keepdims=True) + 1e-6
+        if self.context:
+            return self._with_context(x, rows)
         return {"x": torch.from_numpy(x).unsqueeze(1), **self._labels(rows)}
+
+    def _with_context(self, x: np.ndarray, rows: np.ndarray) -> dict[str, torch.Tensor]:
+        length = x.shape[1]
+        following = self.next_row[rows]
+        room = np.where(following >= 0, self.context, 0)
+        extended = np.zeros((len(rows), length + self.context), dtype=np.float32)
+        extended[:, :length] = x
+        has_next = np.flatnonzero(following >= 0)
+        if len(has_next):
+            # where this window's end falls in the next one: windows start at round(k * hop), so the step between
+            # two starts is the hop rounded either way (a step one sample longer than the window skips that sample)
+            k = self.table.columns["window"][rows[has_next]].astype(np.float64)
+            step = np.round((k + 1) * self.hop) - np.round(k * self.hop)
+            start = np.maximum(length - step, 0).astype(np.int64)
+            successors = following[has_next]
+            order = np.argsort(successors)
+            tail = np.empty((len(successors), length), dtype=np.float32)
+            tail[order] = self.table.windows[successors[order]]
+            index = start[:, None] + np.arange(self.context)[None, :]
+            extended[has_next, length:] = tail[np.arange(len(successors))[:, None], index] * self.scale
+        return {
+            "x": torch.from_numpy(extended).unsqueeze(1),
+            "room": torch.from_numpy(room.astype(np.int64)),
+            "length": torch.full((len(rows),), length, dtype=torch.int64),
+            **self._labels(rows),
+        }
 
     def _labels(self, rows: np.ndarray) -> dict[str, torch.Tensor]:
         return {
@@ -131,12 +165,14 @@ class EMGDataModule(L.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
+        train_context_s: float = 0.0,
     ) -> None:
         """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
         ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
         generator's settings; ``features``: serve each window's feature vector of this set (``qemg``, computed once
-        and cached beside the windows) instead of its samples. ``from_config`` takes the flat ``data.*`` keys of
-        the configuration instead."""
+        and cached beside the windows) instead of its samples; ``train_context_s``: training windows come with the
+        following seconds of their record, for random shifts (``augmentation.shift_s``). ``from_config`` takes the
+        flat ``data.*`` keys of the configuration instead."""
         super().__init__()
         unknown = sorted(set(classes) - set(CLASS_NAMES))
         if unknown or len(classes) < 2:
@@ -167,13 +203,23 @@ class EMGDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.normalization, self.cache_dir = normalization, cache_dir
         self.features = features
+        if train_context_s and (features is not None or normalization == "zscore"):
+            raise ConfigError(
+                "augmentation.shift_s shifts raw windows within their record: it needs data.features=null and "
+                "data.normalization none or robust (a per-window z-score is computed before the shift)"
+            )
+        self.train_context_s = float(train_context_s)
         self.table: WindowTable | None = None
         self.feature_table: np.ndarray | None = None
         self.fold: Fold | None = None
 
     @classmethod
     def from_config(
-        cls, data: dict[str, Any], split: dict[str, Any] | None = None, cache_dir: str = "~/.cache/emg-lightning"
+        cls,
+        data: dict[str, Any],
+        split: dict[str, Any] | None = None,
+        cache_dir: str = "~/.cache/emg-lightning",
+        train_context_s: float = 0.0,
     ) -> EMGDataModule:
         """From the flat ``data.*`` keys users type (``data.window_s``, ``data.min_std_uv``, ``data.pattern`` ...),
         grouped here into windowing, quality rules and WFDB labelling."""
@@ -193,7 +239,9 @@ class EMGDataModule(L.LightningDataModule):
         if windows.get("bandpass_hz"):
             windows["bandpass_hz"] = tuple(windows["bandpass_hz"])
         settings = WindowSettings(**windows, quality=QualityRules(**quality))
-        return cls(**data, windows=settings, split=split, wfdb=wfdb, cache_dir=cache_dir)
+        return cls(
+            **data, windows=settings, split=split, wfdb=wfdb, cache_dir=cache_dir, train_context_s=train_context_s
+        )
 
     def prepare_data(self) -> None:
         self.load_table()
@@ -262,6 +310,11 @@ class EMGDataModule(L.LightningDataModule):
             )
             for part, r in rows.items()
         }
+        if self.train_context_s:
+            sets["train"] = WindowDataset(
+                table, rows["train"], labels, subject_ids, record_ids, self.normalization, self.robust_scale_uv,
+                **self._shift_context(table),
+            )  # fmt: skip
         self.train_set, self.val_set, self.test_set = sets["train"], sets["val"], sets["test"]
         final = self.split["name"] == "all"  # the final model: no test subjects by design
         if len(self.train_set) == 0 or (len(self.test_set) == 0 and not final):
@@ -279,6 +332,22 @@ class EMGDataModule(L.LightningDataModule):
             ",".join(self.fold.test),
             len(self.test_set),
         )
+
+    def _shift_context(self, table: WindowTable) -> dict[str, Any]:
+        """Context samples, each row's next kept window in its record (or -1), and the hop in samples."""
+        hop = self.settings.hop * table.sample_rate
+        context = int(round(self.train_context_s * table.sample_rate))
+        if context > int(hop) or context > table.windows.shape[1]:
+            raise ConfigError(
+                f"augmentation.shift_s={self.train_context_s} is longer than the hop between windows "
+                f"({self.settings.hop} s): shift by at most the hop"
+            )
+        record, window = table.columns["record"], table.columns["window"]
+        following = np.arange(1, len(table) + 1)
+        following[-1] = 0
+        contiguous = (record[following] == record) & (window[following] == window + 1)
+        contiguous[-1] = False
+        return {"context": context, "next_row": np.where(contiguous, following, -1), "hop": hop}
 
     @property
     def sample_rate(self) -> float:
