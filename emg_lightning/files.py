@@ -35,9 +35,16 @@ def atomic_save_figure(fig: Any, path: str | os.PathLike, dpi: int = 110) -> str
     """A matplotlib figure as PNG, written under a temporary name and renamed; returns the file's name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    tmp.replace(path)
+    # a name of its own: two processes finishing one CV folder at once must not share (and rename away) one file
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.chmod(tmp, 0o666 & ~user_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path.name
 
 

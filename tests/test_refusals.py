@@ -283,6 +283,9 @@ def test_ctrl_c_prints_the_resume_hint(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a shell's background job starts with SIGINT ignored, and Python then never raises KeyboardInterrupt:
+        # give the child the terminal's default whatever runs this test
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     while not (tmp_path / "checkpoints" / "last.ckpt").exists() and time.monotonic() < deadline:

@@ -117,6 +117,18 @@ def last_epoch(path: Path) -> int:
         return -1
 
 
+def release_when_requeued(job_id: str, timeout_s: float = 120) -> None:
+    """SLURM holds a requeued job for about two minutes before it may start again; the test makes it eligible at
+    once (what is tested is that the resumed fold continues exactly, not SLURM's delay)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        state = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True).stdout
+        if "PENDING" in state:
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], capture_output=True)
+            return
+        time.sleep(0.5)
+
+
 def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_slurm, tmp_path):
     slow = [
         "model=alsnet",
@@ -139,6 +151,7 @@ def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_sl
     job_id = next(p.name for p in (cv_dir / ".submitit").iterdir() if p.is_dir() and p.name[0].isdigit())
     # what SLURM sends signal_delay_s before the time limit (submitit's --signal=USR2@delay), to the job's steps
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    release_when_requeued(job_id)
     out, err = sweep.communicate(timeout=900)
     assert sweep.returncode == 0, err[-3000:]
     logs = "".join(p.read_text() for p in (cv_dir / ".submitit").rglob("*.out")) + "".join(
