@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     except EMGLightningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # each output file is written whole or not at all: rerunning is all it takes
+        print("error: interrupted by Ctrl-C before every record was done: run the same command again", file=sys.stderr)
+        sys.exit(130)
     print_rows("records", rows["records"], model.classes)
     print(markdown(summary))
     if skipped:

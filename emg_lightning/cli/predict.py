@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> None:
     except EMGLightningError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # each output file is written whole or not at all: rerunning is all it takes
+        print("error: interrupted by Ctrl-C before every record was done: run the same command again", file=sys.stderr)
+        sys.exit(130)
     print(f"model: {args.model} ({model.kind}); {model.sample_rate:g} Hz, {model.windows.window_s:g}-s windows")
     print_rows("records", rows["records"], model.classes)
     print_rows("subjects", rows["subjects"], model.classes)
