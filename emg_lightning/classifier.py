@@ -25,6 +25,7 @@ from emg_lightning.losses.label_smoothing import (
 )
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics, metrics_from_confusion
 from emg_lightning.models import MODELS, build_model, input_kind
+from emg_lightning.models.mil import pool_records, record_weights
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "plateau", "cosine")
@@ -112,6 +113,8 @@ class EMGClassifier(L.LightningModule):
         return batch
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        if getattr(self.net, "pools_records", False):
+            return self._record_step(batch, stage)
         logits = self(batch["x"])
         y = batch["y"]
         if stage == "train" and "targets" in batch:  # mixup: the mixed targets are the truth of the mixed windows
@@ -131,6 +134,38 @@ class EMGClassifier(L.LightningModule):
                     **{k: batch[k].cpu() for k in ("subject", "record", "window") if k in batch},
                 }
             )
+        return loss_and_sums(self._epoch_sums[stage], loss, len(y))
+
+    def _record_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        """A record-level model: batches hold whole records; each record's probability is the attention-weighted
+        mean of its windows' (``models/mil.py``), its loss the cross-entropy of that against the record's label.
+        Losses and metrics count records; test keeps every window's probabilities and weight for predictions.csv."""
+        logits, scores = self.net.forward_with_attention(batch["x"])
+        records, record = torch.unique(batch["record"], return_inverse=True)
+        weights = record_weights(scores, record)
+        window_probabilities = logits.softmax(dim=-1)
+        probabilities = pool_records(window_probabilities, weights, record)
+        y = torch.zeros(len(records), dtype=batch["y"].dtype, device=batch["y"].device)
+        y = y.scatter(0, record, batch["y"])  # the windows of a record share its label
+        loss = F.nll_loss(torch.log(probabilities.clamp_min(1e-12)), y)
+        if stage == "train":
+            k = self.num_classes
+            counts = torch.bincount(y * k + probabilities.detach().argmax(dim=-1), minlength=k * k).view(k, k)
+            sums = self._epoch_sums["train"]
+            sums["confusion"] = sums["confusion"] + counts
+            return loss_and_sums(sums, loss, len(y))
+        probabilities = probabilities.detach()
+        if stage == "test":
+            self._check_finite_probabilities(probabilities)
+            self._test_batches.append(
+                {
+                    "probabilities": window_probabilities.detach().float().cpu(),
+                    "weight": weights.detach().float().cpu(),
+                    "y": batch["y"].cpu(),
+                    **{k: batch[k].cpu() for k in ("subject", "record", "window")},
+                }
+            )
+        self.metrics[f"{stage}_metrics"].update(probabilities, y)
         return loss_and_sums(self._epoch_sums[stage], loss, len(y))
 
     def _training_loss(self, logits: torch.Tensor, y: torch.Tensor, mixed: torch.Tensor | None = None) -> torch.Tensor:

@@ -19,7 +19,7 @@ from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
-from emg_lightning.models import MODELS, input_kind
+from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
 from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
@@ -62,8 +62,13 @@ def resolved_config(cfg: DictConfig) -> dict[str, Any]:
 
 def build_datamodule(cfg: DictConfig) -> EMGDataModule:
     shift_s = (plain(cfg.get("augmentation")) or {}).get("shift_s", 0.0)
+    name = cfg.model.net.get("name")
     return EMGDataModule.from_config(
-        plain(cfg.data), split=plain(cfg.split), cache_dir=cfg.paths.cache_dir, train_context_s=shift_s
+        plain(cfg.data),
+        split=plain(cfg.split),
+        cache_dir=cfg.paths.cache_dir,
+        train_context_s=shift_s,
+        whole_records=name in MODELS and pools_records(name),
     )
 
 
@@ -183,7 +188,12 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(f"data.classes={classes} names {', '.join(repeated)} more than once: list each class once")
     smoothing = cfg.get("label_smoothing") or {}
     net_name = cfg.model.net.get("name")
-    if net_name in MODELS and input_kind(net_name) == "features":  # fitted in closed form: no optimizer, no epochs
+    if net_name in MODELS and pools_records(net_name) and smoothing.get("name", "none") != "none":
+        raise ConfigError(
+            f"label_smoothing={smoothing.get('name')} smooths window targets, but model.net.name={net_name} is trained "
+            f"on record labels: use label_smoothing=none"
+        )
+    if net_name in MODELS and closed_form(net_name):  # no optimizer, no epochs
         if smoothing.get("name", "none") != "none":
             raise ConfigError(
                 f"label_smoothing={smoothing.get('name')} shapes gradient training, but model.net.name={net_name} is "

@@ -62,6 +62,12 @@ def export_model(model: TrainedModel, out_dir: Path, formats: tuple[str, ...] = 
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise ConfigError(f"--formats {','.join(formats)}: choose from {', '.join(FORMATS)}")
+    if model.pools_records:
+        raise ConfigError(
+            f"{model.runs[0]} is a record-level model (attention over a record's windows): its record probability "
+            f"is not one graph of a window batch, and exporting its window probabilities alone would give other "
+            f"record figures than emg-predict; use emg-predict"
+        )
     run_info = json.loads((model.runs[0] / "model_input.json").read_text())
     graph = ProbabilityGraph(model).eval()
     metadata = contract(model, run_info)

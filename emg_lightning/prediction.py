@@ -29,7 +29,8 @@ from emg_lightning.data.windows import QualityRules, WindowSettings, window_reco
 from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.features import window_features
 from emg_lightning.files import atomic_write_json, atomic_write_text
-from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT
+from emg_lightning.models.mil import record_weights
+from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT, prediction_lines
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ class TrainedModel:
     windows: WindowSettings  # with the model's rate: records at other rates are resampled to it
     normalization: str
     features: str | None
+
+    @property
+    def pools_records(self) -> bool:
+        """A record-level model: a record's probability is the attention-weighted mean of its windows'."""
+        return getattr(self.classifiers[0].net, "pools_records", False)
 
     @property
     def kind(self) -> str:
@@ -79,10 +85,14 @@ class RecordPrediction:
     start_s: np.ndarray
     probabilities: np.ndarray  # (windows, classes)
     dropped: Counter = field(default_factory=Counter)
+    weights: np.ndarray | None = None  # a record-level model's share of each window in the record (sums to 1)
 
     @property
     def mean(self) -> np.ndarray:
-        return self.probabilities.mean(axis=0)
+        """The record's probabilities: the mean of its windows', weighted by a record-level model's attention."""
+        if self.weights is None:
+            return self.probabilities.mean(axis=0)
+        return self.weights @ self.probabilities
 
 
 def load_model(path: str | Path) -> TrainedModel:
@@ -215,19 +225,35 @@ def predict_record(model: TrainedModel, record: Recording, path: Path, batch_siz
             f"{path}: {record.duration_s:.2f} s long, shorter than the model's {model.windows.window_s:g}-s window"
         )
     uv = result.windows.astype(np.float32) / np.float32(record.adc_gain)
-    probabilities = _probabilities(model, uv, batch_size) if len(uv) else np.empty((0, len(model.classes)))
+    probabilities, weights = np.empty((0, len(model.classes))), None
+    if len(uv):
+        x = _model_input(model, uv)
+        probabilities = _probabilities(model, x, batch_size)
+        weights = _record_weights(model, x) if model.pools_records else None
     return RecordPrediction(
-        record, path, result.window_index, result.start_sample / rate, probabilities, result.dropped
+        record, path, result.window_index, result.start_sample / rate, probabilities, result.dropped, weights
     )
 
 
-def _probabilities(model: TrainedModel, uv: np.ndarray, batch_size: int) -> np.ndarray:
-    if model.features is not None:
-        # the same extractor and code path as training, on an in-memory table of this record's windows
-        table = WindowTable(uv, {}, 1.0, model.sample_rate, {}, None)
-        x = np.asarray(window_features(table, model.features), dtype=np.float32)
-    else:
-        x = uv[:, None, :]
+def _model_input(model: TrainedModel, uv: np.ndarray) -> np.ndarray:
+    """What the network reads: the windows (windows, 1, samples), or their feature vectors."""
+    if model.features is None:
+        return uv[:, None, :]
+    # the same extractor and code path as training, on an in-memory table of this record's windows
+    table = WindowTable(uv, {}, 1.0, model.sample_rate, {}, None)
+    return np.asarray(window_features(table, model.features), dtype=np.float32)
+
+
+def _record_weights(model: TrainedModel, x: np.ndarray) -> np.ndarray:
+    """A record-level model's attention over all the record's windows (one bag), averaged over its fold models."""
+    with torch.no_grad():
+        inputs = torch.from_numpy(np.ascontiguousarray(x))
+        everyone = torch.zeros(len(x), dtype=torch.int64)
+        weights = [record_weights(c.net.forward_with_attention(inputs)[1], everyone) for c in model.classifiers]
+    return torch.stack(weights).mean(dim=0).numpy().astype(np.float64)
+
+
+def _probabilities(model: TrainedModel, x: np.ndarray, batch_size: int) -> np.ndarray:
     graph = ProbabilityGraph(model).eval()
     with torch.no_grad():
         probabilities = np.concatenate(
@@ -242,22 +268,39 @@ def _probabilities(model: TrainedModel, uv: np.ndarray, batch_size: int) -> np.n
 
 
 def window_rows(predictions: list[RecordPrediction], classes: list[str], labelled: bool) -> list[str]:
-    """predictions.csv: one row per window; with labels in emg-cv's format (emg-cv-report reads it)."""
-    head = ["fold", "seed", "subject", "record", "window", "label", "predicted"] if labelled else [
-        "subject", "record", "window", "start_s", "predicted"
-    ]  # fmt: skip
-    lines = [",".join(head + [f"p_{c}" for c in classes])]
+    """predictions.csv: one row per window (with a record-level model's ``weight``); with labels in emg-cv's
+    format (emg-cv-report reads it), else with each window's start in seconds."""
+    weighted = any(p.weights is not None for p in predictions)
+    if labelled:
+        rows = (
+            {
+                "fold": 0,
+                "seed": 0,
+                "subject": p.record.subject,
+                "record": p.record.name,
+                "window": int(p.window_index[k]),
+                "label": p.record.label,
+                "probabilities": probabilities,
+                **({"weight": p.weights[k]} if weighted else {}),
+            }
+            for p in predictions
+            for k, probabilities in enumerate(p.probabilities)
+        )
+        return prediction_lines(rows, classes)
+    head = ["subject", "record", "window", "start_s", "predicted", *(f"p_{c}" for c in classes)]
+    lines = [",".join(head + (["weight"] if weighted else []))]
     for p in predictions:
         for k, probabilities in enumerate(p.probabilities):
-            who = [p.record.subject, p.record.name, str(int(p.window_index[k]))]
-            fields = ["0", "0", *who, p.record.label] if labelled else [*who, f"{p.start_s[k]:.4f}"]
+            fields = [p.record.subject, p.record.name, str(int(p.window_index[k])), f"{p.start_s[k]:.4f}"]
             fields.append(classes[int(np.argmax(probabilities))])
-            lines.append(",".join(fields + [f"{v:.6f}" for v in probabilities]))
+            fields += [f"{v:.6f}" for v in probabilities] + ([f"{p.weights[k]:.6g}"] if weighted else [])
+            lines.append(",".join(fields))
     return lines
 
 
 def record_rows(predictions: list[RecordPrediction], classes: list[str], labelled: bool) -> list[dict]:
-    """One row per record: its windows, those dropped by each quality rule, mean probabilities, predicted class."""
+    """One row per record: its windows, those dropped by each quality rule, its probabilities (``mean``), predicted
+    class."""
     rows = []
     for p in predictions:
         row = {
@@ -346,7 +389,9 @@ def write_outputs(out_dir: Path, model: TrainedModel, predictions: list[RecordPr
             "records": len(records),
             "windows": sum(r["windows"] for r in records),
             "windows_dropped": {reason: sum(r[f"dropped_{reason}"] for r in records) for reason in DROP_REASONS},
-            "record_level": "mean of the record's window probabilities",
+            "record_level": "attention-weighted mean of the record's window probabilities (the weight column)"
+            if model.pools_records
+            else "mean of the record's window probabilities",
             "subject_level": "mean of the subject's record probabilities",
         },
     )

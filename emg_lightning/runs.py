@@ -8,10 +8,11 @@ import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 
@@ -29,29 +30,52 @@ LOCK = ".lock"
 STARTUP_FILES = {".hydra", "train.log", "debug.log", "config_tree.log", LOCK}
 
 
+def prediction_lines(rows: Iterable[dict[str, Any]], classes: list[str]) -> list[str]:
+    """The lines of emg-cv's predictions.csv (the one writer of that format): one row per test window with who it
+    is, its true and predicted class and every class probability; a record-level model's rows also carry the
+    window's ``weight`` in its record's probability. ``rows``: dicts with fold, seed, subject, record, window,
+    label, probabilities and optionally weight (all rows or none)."""
+    rows = list(rows)
+    weighted = bool(rows) and "weight" in rows[0]
+    header = ["fold", "seed", "subject", "record", "window", "label", "predicted", *(f"p_{c}" for c in classes)]
+    lines = [",".join(header + (["weight"] if weighted else []))]
+    for row in rows:
+        p = row["probabilities"]
+        seed = row["seed"]
+        fields = [
+            str(row["fold"]),
+            "" if seed is None else str(seed),
+            row["subject"],
+            row["record"],
+            str(row["window"]),
+        ]
+        fields += [row["label"], classes[int(np.argmax(p))], *(f"{v:.6f}" for v in p)]
+        if weighted:
+            fields.append(f"{row['weight']:.6g}")
+        lines.append(",".join(fields))
+    return lines
+
+
 def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:
-    """One row per test window: who it is, its true and predicted class, and every class probability."""
+    """A fold's test predictions (the classifier's ``test_predictions``) as predictions.csv."""
     classes = datamodule.classes
-    lines = [
-        ",".join(["fold", "seed", "subject", "record", "window", "label", "predicted"] + [f"p_{c}" for c in classes])
-    ]
-    probabilities = predictions["probabilities"].numpy()
-    for i, row in enumerate(probabilities):
-        lines.append(
-            ",".join(
-                [
-                    str(fold),
-                    "" if seed is None else str(seed),
-                    datamodule.subjects[int(predictions["subject"][i])],
-                    datamodule.records[int(predictions["record"][i])],
-                    str(int(predictions["window"][i])),
-                    classes[int(predictions["y"][i])],
-                    classes[int(row.argmax())],
-                    *(f"{p:.6f}" for p in row),
-                ]
-            )
-        )
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    probabilities = predictions["probabilities"].numpy().astype(np.float64)
+    weights = predictions["weight"].numpy().astype(np.float64) if "weight" in predictions else None
+    rows = []
+    for i, p in enumerate(probabilities):
+        row = {
+            "fold": fold,
+            "seed": seed,
+            "subject": datamodule.subjects[int(predictions["subject"][i])],
+            "record": datamodule.records[int(predictions["record"][i])],
+            "window": int(predictions["window"][i]),
+            "label": classes[int(predictions["y"][i])],
+            "probabilities": p,
+        }
+        if weights is not None:
+            row["weight"] = weights[i]
+        rows.append(row)
+    atomic_write_text(path, "\n".join(prediction_lines(rows, classes)) + "\n")
 
 
 def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:

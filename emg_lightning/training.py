@@ -39,7 +39,8 @@ from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.malloc import configure_malloc
 from emg_lightning.metrics.summary import format_confusion, format_metrics
-from emg_lightning.models.linear import FeatureLinear, fit_feature_linear
+from emg_lightning.models import closed_form
+from emg_lightning.models.linear import fit_feature_linear
 from emg_lightning.quiet import quiet_third_party
 from emg_lightning.runs import (
     FIT_FINISHED,
@@ -99,6 +100,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule = build_datamodule(cfg)
     datamodule.setup()  # bad folds and empty data fail here, before any logger starts
     model = build_classifier(cfg, datamodule)
+    if hasattr(model.net, "set_standardisation") and state == "fresh":  # a resumed run restores it with the weights
+        model.net.set_standardisation(datamodule.feature_table[datamodule.train_set.rows])
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = build_loggers(cfg, out_dir)
     if len(datamodule.val_set) == 0:
@@ -153,7 +156,7 @@ def _fit_and_test(
     atomic_write_json(out_dir / MODEL_INPUT, model_input(datamodule))
     if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
         fitted = json.loads((out_dir / FIT_FINISHED).read_text())
-    elif isinstance(model.net, FeatureLinear):
+    elif closed_form(cfg.model.net.name):
         fitted = _fit_in_closed_form(cfg, trainer, model, datamodule)
     else:
         with _interruptible(cfg, trainer, "training"):
@@ -227,7 +230,8 @@ def _fit_and_test(
     report = "\n".join(
         [
             f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
-            f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}",
+            f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}"
+            + (" (figures per record: a record-level model)" if getattr(model.net, "pools_records", False) else ""),
             format_metrics(model.test_results),
             format_confusion(model.test_confusion, datamodule.classes),
             f"outputs: {out_dir}",

@@ -14,7 +14,7 @@ import torch
 from emg_lightning.cli.export import main as export_main
 from emg_lightning.errors import ConfigError
 from emg_lightning.export import TOLERANCE, export_model
-from emg_lightning.models import MODELS, input_kind
+from emg_lightning.models import MODELS, input_kind, pools_records
 from emg_lightning.prediction import load_model
 
 from conftest import CLASSES, N_FEATURES, RATE, SAMPLES, run_main, untrained_run
@@ -27,7 +27,7 @@ def inputs(name, batch=5):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if not pools_records(n)))
 def test_every_network_round_trips_through_onnxruntime_and_torch_export(name, tmp_path):
     model = load_model(untrained_run(tmp_path / "run", name))
     report = export_model(model, tmp_path / "export")
@@ -42,6 +42,13 @@ def test_every_network_round_trips_through_onnxruntime_and_torch_export(name, tm
     metadata = {p.key: json.loads(p.value) for p in onnx.load(tmp_path / "export" / "model.onnx").metadata_props}
     assert metadata["classes"] == CLASSES and metadata["sample_rate_hz"] == RATE
     assert metadata["input_unit"] == "uV" and metadata["window_samples"] == SAMPLES
+
+
+def test_a_record_level_model_is_refused_rather_than_exported_without_its_pooling(tmp_path):
+    model = load_model(untrained_run(tmp_path / "run", "feature_attention_mil"))
+    with pytest.raises(ConfigError, match="record-level model"):
+        export_model(model, tmp_path / "export")
+    assert not (tmp_path / "export").exists()
 
 
 def test_a_cv_folder_exports_the_mean_of_its_folds_with_zscoring_inside(tmp_path):

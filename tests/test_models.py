@@ -67,7 +67,7 @@ def test_resemgnet_is_configurable_and_light():
 
 def test_build_model_names_unknown_models():
     assert isinstance(build_model("alsnet", num_classes=2), ALSNet)
-    with pytest.raises(KeyError, match="available: alsnet, feature_linear, features, resemgnet"):
+    with pytest.raises(KeyError, match="available: alsnet, feature_attention_mil, feature_linear, features, resemgnet"):
         build_model("lstm")
 
 
@@ -166,7 +166,11 @@ REGISTRY = sorted(MODELS)
 
 
 # what the data fills in for each network (network_settings): the windows' rate, the feature vectors' width
-FILLED_IN = {"features": {"sample_rate": 2343.75}, "feature_linear": {"in_features": 88}}
+FILLED_IN = {
+    "features": {"sample_rate": 2343.75},
+    "feature_linear": {"in_features": 88},
+    "feature_attention_mil": {"in_features": 88},
+}
 
 
 def registered(name: str, num_classes: int = 3) -> nn.Module:

@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.readers.synthetic import SyntheticSpec
@@ -145,6 +145,28 @@ class InOrderBatches(SequentialSampler):
         return -(-len(self.data_source) // self.batch_size)
 
 
+class RecordBatches(Sampler):
+    """Batches of whole records for record-level models: lists of positions into a dataset, ``batch_size`` records
+    each (every window of a record in the same batch), records in a random order when ``shuffle`` (drawn from
+    torch's generator, so seeded runs repeat), else in order."""
+
+    def __init__(self, record_of_position: np.ndarray, batch_size: int, shuffle: bool) -> None:
+        super().__init__()
+        order = np.argsort(record_of_position, kind="stable")
+        records, starts = np.unique(record_of_position[order], return_index=True)
+        self.windows_of = np.split(order, starts[1:]) if len(records) else []
+        self.batch_size, self.shuffle = batch_size, shuffle
+
+    def __iter__(self):
+        n = len(self.windows_of)
+        records = torch.randperm(n).tolist() if self.shuffle else list(range(n))
+        for start in range(0, n, self.batch_size):
+            yield np.concatenate([self.windows_of[r] for r in records[start : start + self.batch_size]]).tolist()
+
+    def __len__(self) -> int:
+        return -(-len(self.windows_of) // self.batch_size)
+
+
 class EMGDataModule(L.LightningDataModule):
     """Windows of one data source, split by subject: fold ``fold`` holds out its test subject(s); validation
     subjects are drawn from the training subjects only, stratified by class."""
@@ -166,12 +188,14 @@ class EMGDataModule(L.LightningDataModule):
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
         train_context_s: float = 0.0,
+        whole_records: bool = False,
     ) -> None:
         """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
         ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
         generator's settings; ``features``: serve each window's feature vector of this set (``qemg``, computed once
         and cached beside the windows) instead of its samples; ``train_context_s``: training windows come with the
-        following seconds of their record, for random shifts (``augmentation.shift_s``). ``from_config`` takes the
+        following seconds of their record, for random shifts (``augmentation.shift_s``); ``whole_records``: every
+        batch holds whole records, ``batch_size`` records (for record-level models). ``from_config`` takes the
         flat ``data.*`` keys of the configuration instead."""
         super().__init__()
         unknown = sorted(set(classes) - set(CLASS_NAMES))
@@ -209,6 +233,7 @@ class EMGDataModule(L.LightningDataModule):
                 "data.normalization none or robust (a per-window z-score is computed before the shift)"
             )
         self.train_context_s = float(train_context_s)
+        self.whole_records = bool(whole_records)
         self.table: WindowTable | None = None
         self.feature_table: np.ndarray | None = None
         self.fold: Fold | None = None
@@ -220,6 +245,7 @@ class EMGDataModule(L.LightningDataModule):
         split: dict[str, Any] | None = None,
         cache_dir: str = "~/.cache/emg-lightning",
         train_context_s: float = 0.0,
+        whole_records: bool = False,
     ) -> EMGDataModule:
         """From the flat ``data.*`` keys users type (``data.window_s``, ``data.min_std_uv``, ``data.pattern`` ...),
         grouped here into windowing, quality rules and WFDB labelling."""
@@ -240,7 +266,13 @@ class EMGDataModule(L.LightningDataModule):
             windows["bandpass_hz"] = tuple(windows["bandpass_hz"])
         settings = WindowSettings(**windows, quality=QualityRules(**quality))
         return cls(
-            **data, windows=settings, split=split, wfdb=wfdb, cache_dir=cache_dir, train_context_s=train_context_s
+            **data,
+            windows=settings,
+            split=split,
+            wfdb=wfdb,
+            cache_dir=cache_dir,
+            train_context_s=train_context_s,
+            whole_records=whole_records,
         )
 
     def prepare_data(self) -> None:
@@ -365,7 +397,9 @@ class EMGDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0  # debug=overfit: same batches
-        if overfitting:
+        if self.whole_records:
+            sampler = RecordBatches(dataset.records[dataset.rows], self.batch_size, shuffle and not overfitting)
+        elif overfitting:
             sampler = InOrderBatches(dataset, self.batch_size)
         elif shuffle:
             # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case

@@ -1,6 +1,7 @@
 """Cross-validation aggregation from the predictions on disk alone (pure functions, no training code).
 
-Levels: ``window`` (each window's own probabilities), ``record`` (mean probability over a record's windows) and
+Levels: ``window`` (each window's own probabilities), ``record`` (mean probability over a record's windows, or
+their weighted mean where predictions.csv has a ``weight`` column: a record-level model's attention) and
 ``subject`` (mean probability over the subject's record-level probabilities). Each level pools the test predictions
 of all folds of one seed; figures across seeds are the mean and standard deviation of the per-seed figures.
 """
@@ -75,10 +76,32 @@ def read_predictions(path: str | Path) -> tuple[list[str], list[dict]]:
         if abs(sum(probabilities) - 1.0) > SUM_TOLERANCE:
             raise DataError(f"{path}, line {number}: the probabilities sum to {sum(probabilities):g}, not 1")
         row["probabilities"] = np.array(probabilities)
+        if "weight" in row:
+            try:
+                row["weight"] = float(row["weight"])
+            except ValueError:
+                raise DataError(f"{path}, line {number}: weight={row['weight']!r} is not a number") from None
+            if not math.isfinite(row["weight"]) or row["weight"] < 0:
+                raise DataError(f"{path}, line {number}: weight={row['weight']} must be a finite number >= 0")
         rows.append(row)
     if not rows:
         raise DataError(f"{path}: no test windows: a fold must test at least one window; rerun that fold")
     return classes, rows
+
+
+def record_shares(rows: list[dict]) -> np.ndarray:
+    """Each window's share of its record's probability: its ``weight`` over the record's total weight (a
+    record-level model's attention), or 1 / windows (the plain mean) for rows without weights."""
+    windows_of: dict[tuple, list[int]] = defaultdict(list)
+    for i, r in enumerate(rows):
+        windows_of[(r["seed"], r["subject"], r["record"])].append(i)
+    shares = np.empty(len(rows))
+    for key, positions in windows_of.items():
+        weights = np.array([rows[i].get("weight", 1.0) for i in positions], dtype=float)
+        if weights.sum() <= 0:
+            raise DataError(f"record {key[2]} (seed {key[0]}): its windows' weights are all 0: rerun that fold")
+        shares[positions] = weights / weights.sum()
+    return shares
 
 
 def pool(rows: list[dict], level: str) -> list[tuple[str, np.ndarray, str]]:
@@ -86,9 +109,9 @@ def pool(rows: list[dict], level: str) -> list[tuple[str, np.ndarray, str]]:
     if level == "window":
         return [(r["label"], r["probabilities"], r["subject"]) for r in rows]
     by_record: dict[tuple, list] = defaultdict(list)
-    for r in rows:
-        by_record[(r["seed"], r["subject"], r["record"], r["label"])].append(r["probabilities"])
-    records = {key: np.mean(p, axis=0) for key, p in by_record.items()}
+    for r, share in zip(rows, record_shares(rows)):
+        by_record[(r["seed"], r["subject"], r["record"], r["label"])].append(share * r["probabilities"])
+    records = {key: np.sum(p, axis=0) for key, p in by_record.items()}
     if level == "record":
         return [(key[3], p, key[1]) for key, p in records.items()]
     if level != "subject":

@@ -9,6 +9,7 @@ from torch import nn
 from emg_lightning.models.alsnet import ALSNet
 from emg_lightning.models.features import EMGFeatureNet
 from emg_lightning.models.linear import FeatureLinear
+from emg_lightning.models.mil import FeatureAttentionMIL
 from emg_lightning.models.resemgnet import ResEMGNet
 
 # Each takes raw windows (batch, 1, samples) unless its class says input_kind = "features" (feature vectors).
@@ -17,12 +18,23 @@ MODELS: dict[str, type[nn.Module]] = {
     "resemgnet": ResEMGNet,
     "features": EMGFeatureNet,
     "feature_linear": FeatureLinear,
+    "feature_attention_mil": FeatureAttentionMIL,
 }
 
 
 def input_kind(name: str) -> str:
     """ "window" or "features": what network ``name`` reads."""
     return getattr(MODELS[name], "input_kind", "window")
+
+
+def pools_records(name: str) -> bool:
+    """Whether network ``name`` predicts records (attention over a record's windows, trained on record labels)."""
+    return getattr(MODELS[name], "pools_records", False)
+
+
+def closed_form(name: str) -> bool:
+    """Whether network ``name`` is fitted to its optimum in one step (no optimizer, epochs or label smoothing)."""
+    return getattr(MODELS[name], "closed_form", False)
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
@@ -37,5 +49,6 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "ALSNet", "EMGFeatureNet", "FeatureLinear", "ResEMGNet", "MODELS", "build_model", "count_parameters", "input_kind",
+    "ALSNet", "EMGFeatureNet", "FeatureAttentionMIL", "FeatureLinear", "ResEMGNet", "MODELS", "build_model",
+    "closed_form", "count_parameters", "input_kind", "pools_records",
 ]  # fmt: skip

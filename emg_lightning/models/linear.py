@@ -20,6 +20,7 @@ class FeatureLinear(nn.Module):
     Paper: none; the baseline both papers omit. Fitted by ``fit_feature_linear``, not by gradient epochs."""
 
     input_kind = "features"  # what the DataModule serves as x: feature vectors (data.features), not windows
+    closed_form = True  # fitted by fit_feature_linear, not by epochs of an optimizer
 
     def __init__(self, num_classes: int = 3, in_features: int = 1) -> None:
         super().__init__()

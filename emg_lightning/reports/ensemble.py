@@ -1,7 +1,9 @@
 """An ensemble of finished cross-validations of the same split, as a CV folder of its own (the library behind
 emg-ensemble): each test window's probabilities are the mean of the members' probabilities for that window, each
-member weighing the same. The folder holds per-fold predictions.csv / metrics.json like emg-cv's, so emg-cv-report,
-emg-compare and anything else that reads a CV folder treat the ensemble like any model.
+member weighing the same (with a record-level member, each window's weight in its record is the members' mean
+share, a window-level member's share being 1 / windows). The folder holds per-fold predictions.csv / metrics.json
+like emg-cv's, so emg-cv-report, emg-compare and anything else that reads a CV folder treat the ensemble like any
+model.
 
 Seeds: a member run with several seeds contributes its seed s to the ensemble's seed s; a member with a single
 seed (a deterministic model such as the qEMG baseline) contributes that run to every seed. Members with several
@@ -18,8 +20,10 @@ import numpy as np
 
 from emg_lightning.errors import DataError
 from emg_lightning.files import atomic_write_json, atomic_write_text, user_umask
+from emg_lightning.metrics.aggregate import record_shares
 from emg_lightning.reports.compare import check_comparable, load_cv
 from emg_lightning.reports.cv_summary import PLAN, report
+from emg_lightning.runs import prediction_lines
 
 ENSEMBLE_FILE = "ensemble.json"
 # The most cautious provenance of the members' hyperparameters is the ensemble's
@@ -58,12 +62,19 @@ def mean_probabilities(rows_of_members: list[list[dict]], where: str) -> list[di
                 f"{where}: the members tested different windows (e.g. {extra}): an ensemble needs the same data "
                 f"settings (window, hop, quality rules) in every member"
             )
+    # a record-level member's attention weights, as shares of each record: averaged like the probabilities
+    weighted = any("weight" in r for rows in rows_of_members for r in rows)
+    shares = [dict(zip(by_window, record_shares(list(by_window.values())))) for by_window in keyed]
     rows = []
     for key in sorted(first):
         labels = {members[key]["label"] for members in keyed}
         if len(labels) > 1:
             raise DataError(f"{where}: window {key} has labels {sorted(labels)} in different members")
-        rows.append({**first[key], "probabilities": np.mean([m[key]["probabilities"] for m in keyed], axis=0)})
+        row = {**first[key], "probabilities": np.mean([m[key]["probabilities"] for m in keyed], axis=0)}
+        row.pop("weight", None)
+        if weighted:
+            row["weight"] = float(np.mean([s[key] for s in shares]))
+        rows.append(row)
     return rows
 
 
@@ -93,7 +104,8 @@ def build_ensemble(cv_dirs: list[str | Path], out_dir: str | Path, name: str | N
                 )
                 folder = staging / f"seed_{seed}" / f"fold_{fold:02d}"
                 folder.mkdir(parents=True)
-                _write_predictions(folder / "predictions.csv", rows, classes, fold, seed)
+                lines = prediction_lines(({**r, "fold": fold, "seed": seed} for r in rows), classes)
+                atomic_write_text(folder / "predictions.csv", "\n".join(lines) + "\n")
                 atomic_write_json(
                     folder / "metrics.json",
                     {
@@ -113,7 +125,8 @@ def build_ensemble(cv_dirs: list[str | Path], out_dir: str | Path, name: str | N
             {
                 "members": [{"dir": m["dir"], "seeds": m["seeds"]} for m in members],
                 "rule": "mean of the members' window probabilities, each member weighing the same; a member with "
-                "one seed is reused for every seed",
+                "one seed is reused for every seed; with a record-level member, each window's weight in its record "
+                "is the mean of its share in each member (1 / windows for window-level members)",
                 "seeds": seeds,
             },
         )
@@ -129,18 +142,3 @@ def _rows(member: dict, fold: int, seed) -> list[dict]:
         if f["fold"] == fold and f["seed"] == seed:
             return f["rows"]
     raise DataError(f"{member['dir']} has no fold {fold} of seed {seed}")
-
-
-def _write_predictions(path: Path, rows: list[dict], classes: list[str], fold: int, seed) -> None:
-    lines = [
-        ",".join(["fold", "seed", "subject", "record", "window", "label", "predicted", *(f"p_{c}" for c in classes)])
-    ]
-    for r in rows:
-        p = r["probabilities"]
-        lines.append(
-            ",".join(
-                [str(fold), str(seed), r["subject"], r["record"], r["window"], r["label"], classes[int(np.argmax(p))]]
-                + [f"{v:.6f}" for v in p]
-            )
-        )
-    atomic_write_text(path, "\n".join(lines) + "\n")
