@@ -212,6 +212,12 @@ def check_settings(cfg: DictConfig) -> None:
     source = cfg.get("hparams_source", "fixed")
     if source not in HPARAMS_SOURCES:
         raise ConfigError(f"hparams_source={source!r} is unknown; use one of {', '.join(HPARAMS_SOURCES)}")
+    monitor = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("monitor")
+    if cfg.get("optimized_metric") == "best_val_bal_acc" and monitor != "val/bal_acc":
+        raise ConfigError(
+            f"optimized_metric=best_val_bal_acc is the best checkpoint's validation balanced accuracy, but "
+            f"callbacks.model_checkpoint.monitor={monitor}: set it to val/bal_acc for the search"
+        )
     per_class = (cfg.get("split") or {}).get("val_subjects_per_class", 1)
     if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 0:
         raise ConfigError(f"split.val_subjects_per_class={per_class!r} must be 0 or more")

@@ -14,6 +14,8 @@ import pytest
 import torch
 import wfdb
 
+from emg_lightning.data.readers.synthetic import SyntheticSpec
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "conf"
 
@@ -26,6 +28,20 @@ TINY_DATA = [
     "trainer.max_epochs=2",
     "logger=none",
 ]
+
+# The synthetic records TINY_DATA generates (for tests that write them out as files)
+TINY_SPEC = SyntheticSpec(
+    subjects_per_class=(("normal", 2), ("als", 2), ("myopathy", 2)), records_per_subject=(2, 2), duration_s=3.0
+)
+
+
+def write_record(folder: Path, name: str, digital: np.ndarray, fs: float, gain: float, unit: str) -> Path:
+    """A one-channel WFDB record of int16 samples (``digital``) with this gain and unit; its header's path."""
+    wfdb.wrsamp(
+        name, fs=fs, units=[unit], sig_name=["emg"], d_signal=digital.astype(np.int16)[:, None], fmt=["16"],
+        adc_gain=[gain], baseline=[0], write_dir=str(folder),
+    )  # fmt: skip
+    return folder / f"{name}.hea"
 
 
 def compose_train(overrides: list[str], output_dir: Path):
@@ -138,7 +154,11 @@ def write_cv(cv_dir: Path, p_right: dict[str, float], subjects: dict[str, tuple[
 # An untrained run folder as emg-train leaves it, for the commands that read one (export, explain)
 RATE, SAMPLES, N_FEATURES = 2343.75, 2343, 88
 CLASSES = ["normal", "als", "myopathy"]
-NET_SETTINGS = {"features": {"sample_rate": RATE}, "feature_linear": {"in_features": N_FEATURES}}
+NET_SETTINGS = {
+    "features": {"sample_rate": RATE},
+    "feature_linear": {"in_features": N_FEATURES},
+    "feature_attention_mil": {"in_features": N_FEATURES},
+}
 
 
 def untrained_run(folder, name, seed=0, normalization="none"):

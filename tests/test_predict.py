@@ -11,23 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import wfdb
 from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.cli.evaluate import main as evaluate_main
 from emg_lightning.cli.predict import main as predict_main
-from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
+from emg_lightning.data.readers.synthetic import generate
 from emg_lightning.data.windows import resample
 from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.prediction import find_records, load_model, predict_record, read_any
 from emg_lightning.training import train
 
-from conftest import REPO, TINY_DATA, compose_train, run_main
+from conftest import REPO, TINY_DATA, TINY_SPEC, compose_train, run_main, write_record
 
 MODEL_RATE = 2343.75  # TINY_DATA's rate
-TINY_SPEC = SyntheticSpec(
-    subjects_per_class=(("normal", 2), ("als", 2), ("myopathy", 2)), records_per_subject=(2, 2), duration_s=3.0
-)
 
 
 def trained(folder: Path, *overrides: str) -> Path:
@@ -46,14 +42,6 @@ def models(tmp_path_factory):
     for fold in (0, 1):
         trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
     return {"run": cv / "seed_0" / "fold_00", "cv": cv}
-
-
-def write_record(folder: Path, name: str, digital: np.ndarray, fs: float, gain: float, unit: str) -> Path:
-    wfdb.wrsamp(
-        name, fs=fs, units=[unit], sig_name=["emg"], d_signal=digital.astype(np.int16)[:, None], fmt=["16"],
-        adc_gain=[gain], baseline=[0], write_dir=str(folder),
-    )  # fmt: skip
-    return folder / f"{name}.hea"
 
 
 def probabilities(model, header: Path) -> np.ndarray:
