@@ -209,6 +209,9 @@ def check_settings(cfg: DictConfig) -> None:
             f"label_smoothing.epsilon={epsilon!r} must be in [0, 1): the share of target mass moved off the true "
             f"class (1 would leave none on it)"
         )
+    threads = cfg.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise ConfigError(f"threads={threads!r} must be a number of CPU threads, 1 or more (or null: torch's default)")
     source = cfg.get("hparams_source", "fixed")
     if source not in HPARAMS_SOURCES:
         raise ConfigError(f"hparams_source={source!r} is unknown; use one of {', '.join(HPARAMS_SOURCES)}")

@@ -11,7 +11,7 @@ from typing import Any
 # they existed may lack them) and still resume or skip the folder. Where and how it runs (device, allocator, workers,
 # paths, loggers, progress display) and how it is labelled, never what is computed.
 RUNTIME_KEYS = (
-    "claim_device", "ckpt_path", "malloc", "tags", "print_config", "task_name", "paths", "logger",
+    "claim_device", "ckpt_path", "malloc", "threads", "tags", "print_config", "task_name", "paths", "logger",
     "data.num_workers", "callbacks.progress_bar", "callbacks.model_summary", "trainer.log_every_n_steps",
     "trainer.accelerator", "trainer.devices", "trainer.enable_progress_bar",
 )  # fmt: skip

@@ -71,6 +71,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     quiet_third_party()
     out_dir = Path(cfg.paths.output_dir)
     log.info("malloc: %s", configure_malloc(cfg.get("malloc", "reuse")))
+    if cfg.get("threads") is not None:
+        torch.set_num_threads(cfg.threads)
     settings = resolved_config(cfg)
     state = previous_run(out_dir, settings)
     if state == "finished":

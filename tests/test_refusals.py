@@ -221,6 +221,7 @@ def test_a_header_without_a_unit_means_millivolts_and_says_so(tmp_path):
         ("data.fold=abc", "data.fold='abc'"),
         ("seed=abc", "seed='abc'"),
         ("data.sample_rate=100000", "data.sample_rate=100000"),
+        ("threads=0", "threads=0 must be a number of CPU threads"),
     ],
 )
 def test_nonsense_settings_are_one_line_errors_and_leave_no_run_folder(tmp_path, capsys, override, message):
