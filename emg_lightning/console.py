@@ -1,7 +1,9 @@
-"""Console helpers shared by the commands that print per-record results (emg-predict, emg-eval)."""
+"""Console helpers shared by the commands that read recordings and print per-record results (emg-predict,
+emg-eval): their common arguments, progress bars and tables."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -10,6 +12,24 @@ from tqdm import tqdm
 
 T = TypeVar("T")
 SHOWN = 30  # rows printed; the CSV holds them all
+
+
+def model_and_inputs_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments emg-predict and emg-eval share: MODEL, INPUT..., --channel, --batch-size (checked by
+    ``parse_model_and_inputs``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="a run folder or a CV folder")
+    parser.add_argument("inputs", nargs="+", help="WFDB folders or records (.hea)")
+    parser.add_argument("--channel", type=int, default=0, help="signal of multi-channel records (default 0)")
+    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
+    return parser
+
+
+def parse_model_and_inputs(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.channel < 0:
+        parser.error("--batch-size must be >= 1 and --channel >= 0")
+    return args
 
 
 def progress(items: list[T], what: str) -> Iterator[T]:

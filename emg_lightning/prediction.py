@@ -25,7 +25,7 @@ from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.readers import emglab, wfdb_dir
 from emg_lightning.data.records import Recording
-from emg_lightning.data.windows import QualityRules, WindowSettings, window_record
+from emg_lightning.data.windows import QualityRules, RecordWindows, WindowSettings, window_record
 from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.features import window_features
 from emg_lightning.files import atomic_write_json, atomic_write_text
@@ -208,8 +208,9 @@ def read_any(header: Path, subject: str | None = None, label: str = "unknown", c
     return wfdb_dir.read_record(header, subject or header.stem, label, channel)
 
 
-def predict_record(model: TrainedModel, record: Recording, path: Path, batch_size: int = 64) -> RecordPrediction:
-    """Window ``record`` as the model's training did and average the model's probabilities per window."""
+def record_windows(model: TrainedModel, record: Recording, path: Path) -> tuple[RecordWindows, np.ndarray]:
+    """``record`` windowed as the model's training data were (resampled to its rate, band-passed, quality rules),
+    and the kept windows in microvolts; refused below the model's rate (up-sampling would invent bandwidth)."""
     rate = record.sample_rate
     if rate < model.sample_rate:
         raise DataError(
@@ -220,18 +221,29 @@ def predict_record(model: TrainedModel, record: Recording, path: Path, batch_siz
         result = window_record(record, model.windows)
     except ConfigError as exc:
         raise DataError(f"{path}: cannot be windowed as the model's training data were ({exc})") from None
+    return result, result.windows.astype(np.float32) / np.float32(record.adc_gain)
+
+
+def predict_record(model: TrainedModel, record: Recording, path: Path, batch_size: int = 64) -> RecordPrediction:
+    """Window ``record`` as the model's training did and average the model's probabilities per window."""
+    result, uv = record_windows(model, record, path)
     if len(result.windows) == 0 and not result.dropped:
         raise DataError(
             f"{path}: {record.duration_s:.2f} s long, shorter than the model's {model.windows.window_s:g}-s window"
         )
-    uv = result.windows.astype(np.float32) / np.float32(record.adc_gain)
     probabilities, weights = np.empty((0, len(model.classes))), None
     if len(uv):
         x = _model_input(model, uv)
         probabilities = _probabilities(model, x, batch_size)
         weights = _record_weights(model, x) if model.pools_records else None
     return RecordPrediction(
-        record, path, result.window_index, result.start_sample / rate, probabilities, result.dropped, weights
+        record,
+        path,
+        result.window_index,
+        result.start_sample / record.sample_rate,
+        probabilities,
+        result.dropped,
+        weights,
     )
 
 

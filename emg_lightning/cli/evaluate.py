@@ -15,12 +15,11 @@ and the figures flagged as leaky.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from emg_lightning.console import print_rows, progress
+from emg_lightning.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
 from emg_lightning.data.readers import emglab, wfdb_dir
 from emg_lightning.errors import DataError, EMGLightningError
 from emg_lightning.files import atomic_write_json
@@ -54,18 +53,12 @@ def training_subjects(runs: list[Path]) -> set[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a run folder or a CV folder")
-    parser.add_argument("inputs", nargs="+", help="WFDB folders or records (.hea)")
+    parser = model_and_inputs_parser(__doc__)
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--pattern", help="regex on record names with groups (?P<subject>...) and (?P<label>...)")
     parser.add_argument("--label-map", help="label codes to classes, e.g. A=als,C=normal,M=myopathy")
     parser.add_argument("--manifest", help="CSV with columns record, subject, label")
-    parser.add_argument("--channel", type=int, default=0, help="signal of multi-channel records (default 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
-    args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.channel < 0:
-        parser.error("--batch-size must be >= 1 and --channel >= 0")
+    args = parse_model_and_inputs(parser, argv)
     quiet_third_party()
     out = Path(args.out)
     try:

@@ -17,13 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from emg_lightning.data.windows import window_record
 from emg_lightning.errors import DataError, EMGLightningError
 from emg_lightning.explain import METHODS, draw, draw_sanity, explain_windows
 from emg_lightning.files import atomic_save_figure, atomic_write_json
-from emg_lightning.prediction import find_records, load_model, read_any
+from emg_lightning.prediction import find_records, load_model, read_any, record_windows
 from emg_lightning.quiet import quiet_third_party
 
 MAX_WINDOWS = 12  # beyond this a figure stops being readable: choose --windows
@@ -42,11 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(args.model)
         (header,) = find_records([args.record])
         record = read_any(header)
-        if record.sample_rate < model.sample_rate:
-            raise DataError(
-                f"{header}: recorded at {record.sample_rate:g} Hz, below the model's {model.sample_rate:g} Hz"
-            )
-        cut = window_record(record, model.windows)
+        cut, windows_uv = record_windows(model, record, header)
         if not len(cut.windows):
             raise DataError(f"{header}: no window to explain (too short, or every window dropped: {dict(cut.dropped)})")
         positions = list(range(min(len(cut.windows), MAX_WINDOWS)))
@@ -57,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
             if missing:
                 raise DataError(f"{header}: windows {missing} do not exist or were dropped; kept: {sorted(index)}")
             positions = [index[w] for w in wanted]
-        uv = cut.windows[positions].astype(np.float32) / np.float32(record.adc_gain)
+        uv = windows_uv[positions]
         result = explain_windows(model, uv, args.target)
         out = Path(args.out or f"explain-{record.name}")
         starts = cut.start_sample[positions] / record.sample_rate

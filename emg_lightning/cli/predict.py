@@ -13,26 +13,19 @@ Writes into --out (default: predictions-<MODEL name>): predictions.csv (per wind
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from emg_lightning.console import print_rows, progress
+from emg_lightning.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
 from emg_lightning.errors import EMGLightningError
 from emg_lightning.prediction import find_records, load_model, predict_record, read_any, write_outputs
 from emg_lightning.quiet import quiet_third_party
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="a run folder or a CV folder")
-    parser.add_argument("inputs", nargs="+", help="WFDB folders or records (.hea)")
+    parser = model_and_inputs_parser(__doc__)
     parser.add_argument("--out", help="output folder (default: predictions-<model folder name>)")
-    parser.add_argument("--channel", type=int, default=0, help="signal of multi-channel records (default 0)")
-    parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
-    args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.channel < 0:
-        parser.error("--batch-size must be >= 1 and --channel >= 0")
+    args = parse_model_and_inputs(parser, argv)
     quiet_third_party()
     try:
         model = load_model(args.model)
