@@ -197,3 +197,11 @@ def test_a_search_on_balanced_accuracy_is_refused_when_checkpoints_monitor_the_l
         GlobalHydra.instance().clear()
     with pytest.raises(ConfigError, match="callbacks.model_checkpoint.monitor=val/loss: set it to val/bal_acc"):
         check_settings(cfg)
+
+
+def test_the_cv_summary_says_how_records_were_pooled(record_level_run, tmp_path):
+    from emg_lightning.reports.cv_summary import markdown, report
+
+    summary = report(record_level_run)
+    assert summary["record_pooling"] == "weighted (the weight column)"
+    assert "weighted by the record-level model's attention" in markdown(summary)

@@ -279,9 +279,12 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
                 across[key]["interval"] = list(bounds)
         pooled[level] = {"per_seed": per_seed, "across_seeds": across}
     over_folds = {k: mean_std([f[k] for f in per_fold]) for k in HEADLINE}
+    weighted = any("weight" in r for f in folds for r in f["rows"])
     return {
         "classes": classes,
         "seeds": seeds,
+        # how a record's probability comes from its windows': their mean, or a record-level model's weights
+        "record_pooling": "weighted (the weight column)" if weighted else "mean",
         "n_folds": len({f["fold"] for f in folds}),
         "per_fold": per_fold,
         "over_folds_window": over_folds,

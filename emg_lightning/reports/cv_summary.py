@@ -152,8 +152,13 @@ def markdown(summary: dict) -> str:
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Hyperparameters: {_hparams_line(p.get('hparams') or {})}",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
-        "- Levels: window (each window on its own), record (mean probability over its windows), subject (mean over its "
-        "records); each level pools the test predictions of all folds of a seed.",
+        "- Levels: window (each window on its own), record ("
+        + (
+            "mean probability over its windows"
+            if summary.get("record_pooling", "mean") == "mean"
+            else "its windows' probabilities weighted by the record-level model's attention, the weight column"
+        )
+        + "), subject (mean over its records); each level pools the test predictions of all folds of a seed.",
         "- Intervals (95 %): with one seed, accuracy and balanced accuracy carry a subject-clustered bootstrap "
         f"interval ({BOOTSTRAP_RESAMPLES} resamples of whole subjects: windows of one person are not independent), and "
         "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects (subject-level "
