@@ -103,3 +103,16 @@ def test_cv_summary_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
     (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
     media = run_dir / "files" / "media"
     assert len(list((media / "images").glob("*.png"))) == 2 and list((media / "table").glob("per_fold*.json"))
+
+
+def test_the_selection_score_is_the_mean_validation_score_when_every_run_has_one_kind():
+    from emg_lightning.reports.cv_summary import selection_score, validation_score
+
+    folds = [
+        {"validation": validation_score({"best_val_bal_acc": 0.8})},  # a run from before best_val_score
+        {"validation": validation_score({"best_val_score": {"monitor": "val/bal_acc", "value": 0.9}})},
+    ]
+    assert selection_score(folds) == {"monitor": "val/bal_acc", "mean": pytest.approx(0.85), "runs": 2}
+    loss = {"validation": validation_score({"best_val_score": {"monitor": "val/loss", "value": 0.3}})}
+    assert selection_score([*folds, loss]) is None  # a mean of accuracies and losses means nothing
+    assert selection_score([*folds, {"validation": validation_score({})}]) is None  # one run without a score

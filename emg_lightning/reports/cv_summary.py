@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 from omegaconf import OmegaConf
 
 from emg_lightning.errors import DataError
@@ -69,7 +70,15 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
                 f"{predictions} has classes {fold_classes}, others {classes}: one CV folder must hold one configuration"
             )
         classes = fold_classes
-        folds.append({"fold": metrics["fold"], "seed": metrics["seed"], "rows": rows, "dir": str(metrics_path.parent)})
+        folds.append(
+            {
+                "fold": metrics["fold"],
+                "seed": metrics["seed"],
+                "rows": rows,
+                "dir": str(metrics_path.parent),
+                "validation": validation_score(metrics),
+            }
+        )
         protocol = protocol or {k: metrics.get(k) for k in ("split", "leaky")}
     for failure in sorted(cv_dir.rglob("failed.json")):
         if not failure.with_name("metrics.json").is_file() and SEARCH_DIR not in failure.relative_to(cv_dir).parts:
@@ -77,6 +86,26 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
     if folds:
         protocol["hparams"] = hparams
     return folds, classes or [], failed, protocol
+
+
+def validation_score(metrics: dict) -> dict | None:
+    """The fold's best validation score and what it measures (runs from before ``best_val_score`` monitored
+    val/bal_acc), or None (ensembles, external evaluations)."""
+    if metrics.get("best_val_score"):
+        return metrics["best_val_score"]
+    if metrics.get("best_val_bal_acc") is not None:
+        return {"monitor": "val/bal_acc", "value": metrics["best_val_bal_acc"]}
+    return None
+
+
+def selection_score(folds: list[dict]) -> dict | None:
+    """The mean over fold runs of their best validation score, when every run has one of the same kind: a figure
+    from validation subjects only, for choosing between configurations without looking at test subjects."""
+    scores = [f.get("validation") for f in folds]
+    monitors = {s["monitor"] for s in scores if s}
+    if not scores or None in scores or len(monitors) != 1 or any(s["value"] is None for s in scores):
+        return None
+    return {"monitor": monitors.pop(), "mean": float(np.mean([s["value"] for s in scores])), "runs": len(scores)}
 
 
 def read_json(path: Path) -> dict:
@@ -168,6 +197,13 @@ def markdown(summary: dict) -> str:
         "mean count). The t interval across seeds alone (seed-to-seed variation, `low` / `high` in cv_summary.json) "
         "would leave out which subjects were tested.",
     ]
+    selection = summary.get("selection_score")
+    if selection:
+        lines.append(
+            f"- Selection score (validation subjects only, never a test subject): best {selection['monitor']}, mean "
+            f"over the {selection['runs']} fold runs = {selection['mean']:.4f}. Choose between configurations by it, "
+            f"not by the test figures below."
+        )
     if summary["failed"]:
         lines.append(
             "- Failed folds (not included): "
@@ -308,6 +344,7 @@ def report(cv_dir: str | Path, name: str | None = None) -> dict:
         "missing": missing or [],
         "jobs_expected": None if missing is None else len(folds) + len(missing),
         "failed": failed,
+        "selection_score": selection_score(folds),
         **aggregate(folds, classes),
     }
     names = output_names(complete)
