@@ -200,7 +200,7 @@ def markdown(summary: dict) -> str:
     selection = summary.get("selection_score")
     if selection:
         lines.append(
-            f"- Selection score (validation subjects only, never a test subject): best {selection['monitor']}, mean "
+            f"- Selection score (validation data only, never the test set): best {selection['monitor']}, mean "
             f"over the {selection['runs']} fold runs = {selection['mean']:.4f}. Choose between configurations by it, "
             f"not by the test figures below."
         )
