@@ -167,11 +167,15 @@ def _fit_and_test(
         best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
         monitor = checkpoint.monitor if checkpoint is not None else None
         score = _best_score(checkpoint, best)
+        final = trainer.callback_metrics.get(monitor or "val/bal_acc")
+        final_score = None if final is None else float(final)
         fitted = {
             "best_checkpoint": best,
             # the best checkpoint's score is a balanced accuracy only when that is what it monitored
             "best_val_bal_acc": score if monitor == "val/bal_acc" else None,
             "best_val_score": {"monitor": monitor, "value": score},
+            # the final epoch's, for test_weights=last (what is then tested)
+            "final_val_score": {"monitor": monitor or "val/bal_acc", "value": final_score},
             "epochs": trainer.current_epoch,
         }
         if trainer.is_global_zero:
@@ -285,6 +289,7 @@ def _fit_in_closed_form(
         "best_checkpoint": str(checkpoint),
         "best_val_bal_acc": choice["inner_bal_acc"],
         "best_val_score": {"monitor": "inner cross-validation bal_acc", "value": choice["inner_bal_acc"]},
+        "final_val_score": {"monitor": "inner cross-validation bal_acc", "value": choice["inner_bal_acc"]},
         "epochs": 0,
         **choice,
     }

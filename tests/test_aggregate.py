@@ -116,3 +116,14 @@ def test_the_selection_score_is_the_mean_validation_score_when_every_run_has_one
     loss = {"validation": validation_score({"best_val_score": {"monitor": "val/loss", "value": 0.3}})}
     assert selection_score([*folds, loss]) is None  # a mean of accuracies and losses means nothing
     assert selection_score([*folds, {"validation": validation_score({})}]) is None  # one run without a score
+
+
+def test_the_selection_score_of_final_epoch_runs_is_their_final_validation_score():
+    from emg_lightning.reports.cv_summary import validation_score
+
+    best = {"monitor": "val/bal_acc", "value": 0.9}
+    final = {"monitor": "val/bal_acc", "value": 0.7}
+    assert validation_score({"test_weights": "best", "best_val_score": best, "final_val_score": final}) == best
+    assert validation_score({"test_weights": "last", "best_val_score": best, "final_val_score": final}) == final
+    # a final-epoch run from before final_val_score: its best epoch's score is not what it tested
+    assert validation_score({"test_weights": "last", "best_val_score": best, "best_val_bal_acc": 0.9}) is None

@@ -186,6 +186,7 @@ def test_the_best_checkpoint_score_is_named_by_what_it_monitored(record_level_ru
     fitted = json.loads((record_level_run / "fit_finished.json").read_text())
     assert fitted["best_val_score"]["monitor"] == "val/loss" and fitted["best_val_score"]["value"] > 0
     assert fitted["best_val_bal_acc"] is None  # a loss is not a balanced accuracy (an Optuna objective reads it)
+    assert fitted["final_val_score"]["monitor"] == "val/loss" and fitted["final_val_score"]["value"] > 0
 
 
 def test_a_search_on_balanced_accuracy_is_refused_when_checkpoints_monitor_the_loss(tmp_path):

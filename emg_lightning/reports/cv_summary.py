@@ -89,8 +89,11 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
 
 
 def validation_score(metrics: dict) -> dict | None:
-    """The fold's best validation score and what it measures (runs from before ``best_val_score`` monitored
-    val/bal_acc), or None (ensembles, external evaluations)."""
+    """The validation score of the weights the fold tested and what it measures: the best checkpoint's, or with
+    ``test_weights=last`` the final epoch's; None where it was not recorded (ensembles, external evaluations,
+    final-epoch runs from before ``final_val_score``). Runs from before ``best_val_score`` monitored val/bal_acc."""
+    if str(metrics.get("test_weights", "best")).startswith("last"):
+        return metrics.get("final_val_score")
     if metrics.get("best_val_score"):
         return metrics["best_val_score"]
     if metrics.get("best_val_bal_acc") is not None:
@@ -200,9 +203,9 @@ def markdown(summary: dict) -> str:
     selection = summary.get("selection_score")
     if selection:
         lines.append(
-            f"- Selection score (validation data only, never the test set): best {selection['monitor']}, mean "
-            f"over the {selection['runs']} fold runs = {selection['mean']:.4f}. Choose between configurations by it, "
-            f"not by the test figures below."
+            f"- Selection score (validation data only, never the test set): {selection['monitor']} of the tested "
+            f"weights, mean over the {selection['runs']} fold runs = {selection['mean']:.4f}. Choose between "
+            f"configurations by it, not by the test figures below."
         )
     if summary["failed"]:
         lines.append(
