@@ -8,28 +8,15 @@ scikit-learn is not a dependency of the project (mlflow, an optional logger, bri
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-from hydra import compose, initialize_config_dir
+from qemg_windows import load_qemg_windows
 from sklearn.ensemble import HistGradientBoostingClassifier
-
-from emg_lightning.config import build_datamodule
-
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
 
 def main() -> None:
-    with initialize_config_dir(version_base="1.3", config_dir=CONF):
-        cfg = compose("train", overrides=["experiment=qemg_loso", f"data.root={os.environ['EMGLAB_DIR']}"])
-    datamodule = build_datamodule(cfg)
-    datamodule.setup()
-    columns = datamodule.table.columns
-    x = np.asarray(datamodule.feature_table, dtype=np.float64)
-    y = np.array([datamodule.classes.index(label) for label in columns["label"]])
-    subject, record = columns["subject"], columns["record"]
-    probabilities = np.zeros((len(y), len(datamodule.classes)))
+    data = load_qemg_windows()
+    x, y, subject, record = data.x, data.y, data.subject, data.record
+    probabilities = np.zeros((len(y), len(data.classes)))
     for held_out in sorted(set(subject)):
         test = subject == held_out
         model = HistGradientBoostingClassifier(class_weight="balanced", random_state=0).fit(x[~test], y[~test])

@@ -12,32 +12,21 @@ subject votes. A probe, not a framework model: record predictions only, no windo
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
-from hydra import compose, initialize_config_dir
+from qemg_windows import load_qemg_windows
 
-from emg_lightning.config import build_datamodule
 from emg_lightning.data.splits import group_kfold
 from emg_lightning.models.linear import FeatureLinear, balanced_accuracy, fit_feature_linear
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
-
 
 def main() -> None:
-    with initialize_config_dir(version_base="1.3", config_dir=CONF):
-        cfg = compose("train", overrides=["experiment=qemg_loso", f"data.root={os.environ['EMGLAB_DIR']}"])
-    datamodule = build_datamodule(cfg)
-    datamodule.setup()
-    table, features = datamodule.table, np.asarray(datamodule.feature_table, dtype=np.float64)
-    classes = datamodule.classes
-    records = table.columns["record"]
+    data = load_qemg_windows()
+    features, classes, records = data.x, data.classes, data.record
     names = sorted(set(records))
     x = np.stack([features[records == r].mean(axis=0) for r in names])
     first = [int(np.flatnonzero(records == r)[0]) for r in names]
-    subject = table.columns["subject"][first]
-    y = np.array([classes.index(label) for label in table.columns["label"][first]])
+    subject = data.subject[first]
+    y = data.y[first]
     label_of = dict(zip(subject.tolist(), (classes[i] for i in y)))
     predicted = np.empty(len(names), dtype=np.int64)
     for held_out in sorted(label_of):
@@ -46,11 +35,12 @@ def main() -> None:
         fold_of = {s: i for i, group in enumerate(group_kfold(others, 5, 0)) for s in group}
         net = FeatureLinear(num_classes=len(classes), in_features=x.shape[1])
         fit_feature_linear(net, x[fitting], y[fitting], np.array([fold_of[s] for s in subject[fitting]]),
-                           list(cfg.model.l2_grid))  # fmt: skip
+                           data.l2_grid)  # fmt: skip
         scores = (x[~fitting] - net.mean.numpy()) / net.scale.numpy() @ net.linear.weight.detach().numpy().T
         predicted[~fitting] = (scores + net.linear.bias.detach().numpy()).argmax(axis=1)
     votes = {s: np.bincount(predicted[subject == s], minlength=len(classes)).argmax() for s in label_of}
-    print(f"records {len(names)}: accuracy {np.mean(predicted == y):.3f}, balanced {balanced_accuracy(y, predicted):.3f}")
+    balanced = balanced_accuracy(y, predicted)
+    print(f"records {len(names)}: accuracy {np.mean(predicted == y):.3f}, balanced {balanced:.3f}")
     print(f"subjects (majority of records): {sum(classes[v] == label_of[s] for s, v in votes.items())}/{len(votes)}")
 
 
