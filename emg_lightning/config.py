@@ -20,6 +20,7 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
+from emg_lightning.models.linear import INNER_SCORES
 from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
@@ -198,6 +199,14 @@ def check_settings(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"label_smoothing={smoothing.get('name')} shapes gradient training, but model.net.name={net_name} is "
                 f"fitted in closed form: use label_smoothing=none"
+            )
+        for key, least in (("inner_folds", 2), ("inner_repeats", 1)):
+            value = cfg.model.get(key, least)
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"model.{key}={value!r} must be a whole number, {least} or more")
+        if cfg.model.get("inner_score", "log_loss") not in INNER_SCORES:
+            raise ConfigError(
+                f"model.inner_score={cfg.model.get('inner_score')!r} is unknown; use one of {', '.join(INNER_SCORES)}"
             )
     else:
         lr = (cfg.model.get("optimizer") or {}).get("lr")

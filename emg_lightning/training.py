@@ -256,8 +256,9 @@ def _fit_in_closed_form(
     cfg: DictConfig, trainer: L.Trainer, model: EMGClassifier, datamodule: EMGDataModule
 ) -> dict[str, Any]:
     """The linear feature model on every non-test subject (training + validation), its L2 strength chosen by a
-    subject-grouped inner cross-validation over them (``model.inner_folds``; the test subjects never take part);
-    stored as ``checkpoints/last.ckpt`` like a network's weights."""
+    subject-grouped inner cross-validation over them (``model.inner_folds`` folds, ``model.inner_repeats`` draws of
+    them from the run's seed, scored by ``model.inner_score``; the test subjects never take part); stored as
+    ``checkpoints/last.ckpt`` like a network's weights."""
     out_dir = Path(cfg.paths.output_dir)
     rows = np.concatenate([datamodule.train_set.rows, datamodule.val_set.rows])
     labels = datamodule.train_set.labels
@@ -265,31 +266,43 @@ def _fit_in_closed_form(
     fitting = sorted(set(subjects))
     label_of = dict(zip(subjects.tolist(), labels[rows].tolist()))
     k = min(int(cfg.model.get("inner_folds", 5)), len(fitting))
+    repeats = int(cfg.model.get("inner_repeats", 1))
+    inner_score = str(cfg.model.get("inner_score", "log_loss"))
     try:
-        groups = group_kfold({s: label_of[s] for s in fitting}, k, int(cfg.split.get("seed", 0)))
-        fold_of = {s: i for i, group in enumerate(groups) for s in group}
+        draws = []
+        for repeat in range(repeats):  # the seed draws the folds: seeds of a closed-form fit differ only in this
+            groups = group_kfold({s: label_of[s] for s in fitting}, k, 1000 * int(cfg.seed) + repeat)
+            fold_of = {s: i for i, group in enumerate(groups) for s in group}
+            draws.append([fold_of[s] for s in subjects])
         choice = fit_feature_linear(
             model.net,
             np.asarray(datamodule.feature_table[rows], dtype=np.float64),
             labels[rows],
-            np.array([fold_of[s] for s in subjects]),
+            np.array(draws),
             plain(cfg.model.get("l2_grid")) or [],
+            inner_score,
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     checkpoint = out_dir / "checkpoints" / "last.ckpt"
     trainer.strategy.connect(model)
     trainer.save_checkpoint(checkpoint, weights_only=True)
+    draws_text = f"{repeats} draws of a {k}-fold" if repeats > 1 else f"a {k}-fold"
     print(
-        f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen by a {k}-fold inner "
-        f"cross-validation over the {len(fitting)} training + validation subjects (balanced accuracy "
-        f"{choice['inner_bal_acc']:.3f}); refitted on all of them"
+        f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen by {draws_text} inner "
+        f"cross-validation over the {len(fitting)} training + validation subjects ({inner_score}; held-out "
+        f"balanced accuracy {choice['inner_bal_acc']:.3f}, loss {choice['inner_log_loss']:.3f}); refitted on all "
+        f"of them"
     )
+    score = {
+        "monitor": f"inner cross-validation {'loss' if inner_score == 'log_loss' else inner_score}",
+        "value": choice[f"inner_{inner_score}"],
+    }
     fitted = {
         "best_checkpoint": str(checkpoint),
         "best_val_bal_acc": choice["inner_bal_acc"],
-        "best_val_score": {"monitor": "inner cross-validation bal_acc", "value": choice["inner_bal_acc"]},
-        "final_val_score": {"monitor": "inner cross-validation bal_acc", "value": choice["inner_bal_acc"]},
+        "best_val_score": score,
+        "final_val_score": score,
         "epochs": 0,
         **choice,
     }

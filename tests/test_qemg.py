@@ -17,6 +17,7 @@ from emg_lightning.features.qemg import qemg_feature_names, qemg_features
 from emg_lightning.models.linear import (
     FeatureLinear,
     balanced_accuracy,
+    balanced_log_loss,
     fit_feature_linear,
     fit_logistic_regression,
     standardisation,
@@ -126,40 +127,70 @@ def test_logistic_regression_reaches_the_penalised_optimum():
         fit_logistic_regression(x, y, 3, 0.0)
 
 
-def test_standardisation_and_balanced_accuracy_by_hand():
+def test_standardisation_balanced_accuracy_and_balanced_log_loss_by_hand():
     mean, scale = standardisation(np.array([[1.0, 5.0], [3.0, 5.0]]))
     assert mean.tolist() == [2.0, 5.0] and scale.tolist() == [1.0, 1.0]  # constant column: scale 1, not 0
     # class 0: 2 of 2 right, class 1: 1 of 4 right -> (1 + 0.25) / 2
     assert balanced_accuracy(np.array([0, 0, 1, 1, 1, 1]), np.array([0, 0, 1, 0, 0, 0])) == pytest.approx(0.625)
+    # class 0's row: p = 1/2 (loss ln 2); class 1's two rows: p = 1/2 and e^2 / (1 + e^2); each class weighs half
+    logits = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    by_hand = 0.5 * np.log(2) + 0.5 * (np.log(2) + np.log1p(np.exp(-2.0))) / 2
+    assert balanced_log_loss(np.array([0, 1, 1]), logits) == pytest.approx(by_hand, abs=1e-12)
+    assert balanced_log_loss(np.array([0]), np.array([[1000.0, 0.0]])) == pytest.approx(0.0)  # no overflow
 
 
-def test_l2_is_chosen_by_inner_folds_then_refitted_on_every_row():
+def inner_scores_by_hand(x, y, draws, l2):
+    """Mean held-out balanced log-loss and balanced accuracy of one strength over every draw's folds."""
+    losses, accuracies = [], []
+    for folds in draws:
+        for held in np.unique(folds):
+            fit, score = folds != held, folds == held
+            mean, scale = standardisation(x[fit])
+            weight, bias = fit_logistic_regression((x[fit] - mean) / scale, y[fit], 2, l2)
+            logits = ((x[score] - mean) / scale) @ weight.T + bias
+            losses.append(balanced_log_loss(y[score], logits))
+            accuracies.append(balanced_accuracy(y[score], logits.argmax(1)))
+    return np.mean(losses), np.mean(accuracies)
+
+
+@pytest.mark.parametrize("inner_score", ["log_loss", "bal_acc"])
+def test_l2_is_chosen_by_repeated_inner_folds_then_refitted_on_every_row(inner_score):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(240, 3))
     y = (x[:, 0] + 0.3 * rng.normal(size=240) > 0).astype(int)
-    inner_fold = np.repeat([0, 1, 2], 80)
+    draws = np.stack([np.repeat([0, 1, 2], 80), np.tile(np.repeat([0, 1], 40), 3)])  # two draws of the folds
     net = FeatureLinear(num_classes=2, in_features=3)
     grid = [1e-3, 1e-2, 1e3]
-    choice = fit_feature_linear(net, x, y, inner_fold, grid)
-    # each strength's score, by hand: fit on two folds (standardised on them), score the third, average
+    choice = fit_feature_linear(net, x, y, draws, grid, inner_score)
     for l2 in grid:
-        scores = []
-        for held in range(3):
-            fit, score = inner_fold != held, inner_fold == held
-            mean, scale = standardisation(x[fit])
-            weight, bias = fit_logistic_regression((x[fit] - mean) / scale, y[fit], 2, l2)
-            scores.append(balanced_accuracy(y[score], (((x[score] - mean) / scale) @ weight.T + bias).argmax(1)))
-        assert choice["inner_bal_acc_by_l2"][f"{l2:g}"] == pytest.approx(np.mean(scores), abs=1e-9)
-    assert choice["inner_bal_acc"] == max(choice["inner_bal_acc_by_l2"].values())
-    best = [float(k) for k, v in choice["inner_bal_acc_by_l2"].items() if v == choice["inner_bal_acc"]]
-    assert choice["l2"] == max(best)  # ties go to the stronger penalty
+        loss, accuracy = inner_scores_by_hand(x, y, draws, l2)
+        assert choice["inner_log_loss_by_l2"][f"{l2:g}"] == pytest.approx(loss, abs=1e-6)  # warm-started fits
+        assert choice["inner_bal_acc_by_l2"][f"{l2:g}"] == pytest.approx(accuracy, abs=1e-9)
+    by_l2 = choice[f"inner_{inner_score}_by_l2"]
+    best = (min if inner_score == "log_loss" else max)(by_l2.values())
+    assert choice["l2"] == max(float(k) for k, v in by_l2.items() if v == best)  # ties go to the stronger penalty
+    assert choice[f"inner_{inner_score}"] == best and choice["inner_score"] == inner_score
+    # the absurd penalty (1e3) predicts near-constant probabilities: far the worst loss, so never chosen by it
+    assert inner_score == "bal_acc" or choice["l2"] < 1e3
     np.testing.assert_allclose(net.mean.numpy(), x.mean(axis=0), rtol=1e-6)  # standardised on every row
     weight, bias = fit_logistic_regression((x - x.mean(0)) / x.std(0), y, 2, choice["l2"])
     np.testing.assert_allclose(net.linear.weight.detach().numpy(), weight, rtol=1e-5, atol=1e-6)
+    # one draw given as a plain vector is the same as a (1, rows) array of draws
+    one = fit_feature_linear(FeatureLinear(num_classes=2, in_features=3), x, y, draws[0], grid, inner_score)
+    assert one == fit_feature_linear(FeatureLinear(num_classes=2, in_features=3), x, y, draws[:1], grid, inner_score)
+
+
+def test_inner_cross_validation_refuses_what_cannot_choose_a_strength():
+    x, y = np.zeros((240, 3)), np.repeat([0, 1], 120)
+    net, folds, grid = FeatureLinear(num_classes=2, in_features=3), np.repeat([0, 1, 2], 80), [0.1]
     with pytest.raises(ValueError, match="l2_grid"):
-        fit_feature_linear(net, x, y, inner_fold, [])
+        fit_feature_linear(net, x, y, folds, [])
     with pytest.raises(ValueError, match="at least two inner folds"):
         fit_feature_linear(net, x, y, np.zeros(240), grid)
+    with pytest.raises(ValueError, match="at least two inner folds"):  # the second draw puts everyone in one fold
+        fit_feature_linear(net, x, y, np.stack([folds, np.zeros(240)]), grid)
+    with pytest.raises(ValueError, match="model.inner_score='accuracy' is unknown"):
+        fit_feature_linear(net, x, y, folds, grid, "accuracy")
     with pytest.raises(ValueError, match="expects \\(batch, 3\\) feature vectors"):
         net(torch.zeros(2, 1, 100))
 
@@ -175,12 +206,13 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
     from emg_lightning.classifier import EMGClassifier
 
     metrics = run_train(["model=qemg"], tmp_path)
-    assert "chosen by a 5-fold inner cross-validation over the 5 training + validation subjects" in (
+    assert "chosen by 3 draws of a 5-fold inner cross-validation over the 5 training + validation subjects" in (
         capsys.readouterr().out
     )
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["epochs"] == 0 and on_disk["l2"] in (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
     assert on_disk["best_val_bal_acc"] == on_disk["inner_bal_acc"] and 0 <= metrics["test/acc"] <= 1
+    assert on_disk["best_val_score"] == {"monitor": "inner cross-validation loss", "value": on_disk["inner_log_loss"]}
     rows = (tmp_path / "predictions.csv").read_text().splitlines()
     assert len(rows) - 1 == on_disk["test_windows"] > 0
     model = EMGClassifier.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu")
@@ -199,6 +231,9 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
         (["model=qemg", "data.normalization=zscore"], "set data.normalization=none"),
         (["model=qemg", "label_smoothing=fixed"], "fitted in closed form: use label_smoothing=none"),
         (["model=qemg", "model.l2_grid=[0.1,-1]"], "model.l2_grid=[0.1, -1] must be a non-empty list"),
+        (["model=qemg", "model.inner_repeats=0"], "model.inner_repeats=0 must be a whole number, 1 or more"),
+        (["model=qemg", "model.inner_folds=1"], "model.inner_folds=1 must be a whole number, 2 or more"),
+        (["model=qemg", "model.inner_score=auc"], "model.inner_score='auc' is unknown; use one of log_loss, bal_acc"),
         (["model=qemg", "data.features=wavelets"], "data.features='wavelets' is unknown"),
     ],
 )

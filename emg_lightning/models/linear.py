@@ -88,34 +88,64 @@ def balanced_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
 
 
+def balanced_log_loss(y: np.ndarray, logits: np.ndarray) -> float:
+    """Mean over the classes present in ``y`` of their rows' mean cross-entropy (natural log): the class-balanced
+    loss the fit minimises, as a held-out score."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]
+    return float(np.mean([nll[y == c].mean() for c in np.unique(y)]))
+
+
+# How the inner cross-validation scores a penalty strength on held-out subjects, and whether lower is better
+INNER_SCORES = {"log_loss": True, "bal_acc": False}
+
+
 def fit_feature_linear(
-    net: FeatureLinear, x: np.ndarray, y: np.ndarray, inner_fold: np.ndarray, l2_grid: list[float]
+    net: FeatureLinear,
+    x: np.ndarray,
+    y: np.ndarray,
+    inner_folds: np.ndarray,
+    l2_grid: list[float],
+    inner_score: str = "log_loss",
 ) -> dict:
     """Fit ``net`` in place. The L2 strength: for each one, fit on all inner folds but one (standardised on them)
-    and score the balanced accuracy of the one left out, in turn; take the best mean (ties: the strongest penalty).
-    Then standardise on and refit to all rows with it. ``inner_fold``: each row's inner fold (rows of one subject
-    share one, so the score is subject-independent). Returns the chosen ``l2``, its mean inner score and every
-    strength's."""
+    and score the one left out, in turn; take the best mean score (ties: the strongest penalty), then standardise
+    on and refit to all rows with it. ``inner_folds``: each row's inner fold, (rows,) or (repeats, rows) for
+    repeated draws of the folds, whose scores are averaged too; rows of one subject share a fold, so the score is
+    subject-independent. ``inner_score``: ``log_loss`` (class-balanced held-out cross-entropy: a proper score,
+    smooth in the strength, and it rewards the calibrated probabilities that record pooling averages) or
+    ``bal_acc`` (balanced accuracy: coarse, ties and flips between close strengths). Returns the chosen ``l2``,
+    both inner scores of it and of every strength."""
     if not l2_grid or any(not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in l2_grid):
         raise ValueError(f"model.l2_grid={l2_grid} must be a non-empty list of positive numbers")
-    folds = np.unique(inner_fold)
-    if len(folds) < 2:
+    if inner_score not in INNER_SCORES:
+        raise ValueError(f"model.inner_score={inner_score!r} is unknown; use one of {', '.join(INNER_SCORES)}")
+    draws = np.atleast_2d(np.asarray(inner_folds))
+    if draws.shape[1] != len(y) or any(len(np.unique(folds)) < 2 for folds in draws):
         raise ValueError("choosing the L2 strength needs at least two inner folds of subjects")
     num_classes = net.linear.out_features
     grid = sorted(float(v) for v in l2_grid)
-    scores = {l2: [] for l2 in grid}
-    for fold in folds:
-        held_out = inner_fold == fold
-        mean, scale = standardisation(x[~held_out])
-        fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
-        start = None
-        for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
-            start = fit_logistic_regression(fit_x, y[~held_out], num_classes, l2, init=start)
-            weight, bias = start
-            scores[l2].append(balanced_accuracy(y[held_out], (score_x @ weight.T + bias).argmax(axis=1)))
-    means = {l2: float(np.mean(v)) for l2, v in scores.items()}
-    best = max(means.values())
-    chosen = max(l2 for l2, score in means.items() if score == best)
+    losses: dict[float, list[float]] = {l2: [] for l2 in grid}
+    accuracies: dict[float, list[float]] = {l2: [] for l2 in grid}
+    for folds in draws:
+        for fold in np.unique(folds):
+            held_out = folds == fold
+            mean, scale = standardisation(x[~held_out])
+            fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
+            start = None
+            for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
+                start = fit_logistic_regression(fit_x, y[~held_out], num_classes, l2, init=start)
+                logits = score_x @ start[0].T + start[1]
+                losses[l2].append(balanced_log_loss(y[held_out], logits))
+                accuracies[l2].append(balanced_accuracy(y[held_out], logits.argmax(axis=1)))
+    mean_loss = {l2: float(np.mean(v)) for l2, v in losses.items()}
+    mean_accuracy = {l2: float(np.mean(v)) for l2, v in accuracies.items()}
+    if INNER_SCORES[inner_score]:
+        best = min(mean_loss.values())
+        chosen = max(l2 for l2, v in mean_loss.items() if v == best)
+    else:
+        best = max(mean_accuracy.values())
+        chosen = max(l2 for l2, v in mean_accuracy.items() if v == best)
     mean, scale = standardisation(x)
     weight, bias = fit_logistic_regression((x - mean) / scale, y, num_classes, chosen)
     with torch.no_grad():
@@ -123,4 +153,11 @@ def fit_feature_linear(
         net.scale.copy_(torch.from_numpy(scale))
         net.linear.weight.copy_(torch.from_numpy(weight))
         net.linear.bias.copy_(torch.from_numpy(bias))
-    return {"l2": chosen, "inner_bal_acc": best, "inner_bal_acc_by_l2": {f"{k:g}": v for k, v in means.items()}}
+    return {
+        "l2": chosen,
+        "inner_score": inner_score,
+        "inner_log_loss": mean_loss[chosen],
+        "inner_bal_acc": mean_accuracy[chosen],
+        "inner_log_loss_by_l2": {f"{k:g}": v for k, v in mean_loss.items()},
+        "inner_bal_acc_by_l2": {f"{k:g}": v for k, v in mean_accuracy.items()},
+    }
