@@ -23,6 +23,8 @@ class QemgWindows:
     record: np.ndarray
     classes: list[str]
     l2_grid: list[float]  # the baseline's penalty strengths
+    windows_uv: np.ndarray  # (windows, samples) raw windows in microvolts, float32
+    sample_rate: float
 
 
 def load_qemg_windows() -> QemgWindows:
@@ -39,4 +41,6 @@ def load_qemg_windows() -> QemgWindows:
         record=columns["record"],
         classes=datamodule.classes,
         l2_grid=list(cfg.model.l2_grid),
+        windows_uv=np.asarray(datamodule.table.windows, dtype=np.float32) / np.float32(datamodule.table.adc_gain),
+        sample_rate=float(datamodule.table.sample_rate),
     )
