@@ -266,7 +266,8 @@ def _fit_in_closed_form(
     fitting = sorted(set(subjects))
     label_of = dict(zip(subjects.tolist(), labels[rows].tolist()))
     k = min(int(cfg.model.get("inner_folds", 5)), len(fitting))
-    repeats = int(cfg.model.get("inner_repeats", 1))
+    # with one subject per inner fold every draw is the same partition: one is enough
+    repeats = int(cfg.model.get("inner_repeats", 1)) if k < len(fitting) else 1
     inner_score = str(cfg.model.get("inner_score", "log_loss"))
     try:
         draws = []

@@ -93,6 +93,30 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     assert json.loads((cv_dir / "cv_summary.json").read_text())["failed"] == []
 
 
+def test_a_closed_form_cv_reports_each_folds_inner_choice_and_its_seeds_draw_other_inner_folds(tmp_path):
+    cv_dir = tmp_path / "cv"
+    three_per_class = "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}"  # 6 fitting subjects, 5 folds
+    result = run_cv(cv_dir, "model=qemg", three_per_class, "split=group_kfold", "split.k=3", "seeds=[0,1]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "chosen by 3 draws of a 5-fold inner cross-validation over the 6 training + validation" in result.stdout
+    summary = json.loads((cv_dir / "cv_summary.json").read_text())
+    chosen = summary["protocol"]["hparams"]["chosen"]
+    assert sorted(chosen) == [f"seed_{seed}/fold_{fold:02d}" for seed in (0, 1) for fold in range(3)]
+    grid = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0)
+    for run, values in chosen.items():
+        metrics = json.loads((cv_dir / run / "metrics.json").read_text())
+        assert values == {"model.l2": metrics["l2"]} and metrics["l2"] in grid
+    md = (cv_dir / "cv_summary.md").read_text()
+    assert "fixed before any result was seen; the L2 strength (model.l2_grid) chosen in each fold by an inner" in md
+    assert "Selection score (validation data only, never the test set): inner cross-validation loss" in md
+    # the seed draws the inner folds: the two seeds' fits of one fold score their strengths on other subject groups
+    by_seed = [
+        json.loads((cv_dir / f"seed_{seed}" / "fold_00" / "metrics.json").read_text())["inner_log_loss_by_l2"]
+        for seed in (0, 1)
+    ]
+    assert max(abs(by_seed[0][l2] - by_seed[1][l2]) for l2 in by_seed[0]) > 1e-6
+
+
 def test_cv_bad_settings_are_one_line(tmp_path):
     result = run_cv(tmp_path / "cv", "seeds=[a]")
     assert result.returncode == 2 and result.stderr.strip() == (

@@ -64,6 +64,9 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
                     f"folder must hold one configuration; report each configuration's folder separately"
                 )
         metrics = read_json(metrics_path)
+        if metrics.get("l2") is not None:  # a closed-form fit chose its penalty by inner cross-validation
+            hparams["inner_choice"] = True
+            hparams["chosen"].setdefault(str(metrics_path.parent.relative_to(cv_dir)), {})["model.l2"] = metrics["l2"]
         fold_classes, rows = read_predictions(predictions)
         if classes is not None and fold_classes != classes:
             raise DataError(
@@ -140,7 +143,13 @@ def _fmt(stat: dict) -> str:
 def _hparams_line(hparams: dict) -> str:
     source = hparams.get("source", "unknown")
     line = HPARAMS_SOURCES.get(source, source)
-    return line + (f" over {', '.join(hparams['searched'])}" if hparams.get("searched") else "")
+    line += f" over {', '.join(hparams['searched'])}" if hparams.get("searched") else ""
+    if hparams.get("inner_choice"):
+        line += (
+            "; the L2 strength (model.l2_grid) chosen in each fold by an inner cross-validation over that fold's "
+            "non-test subjects (values per fold in cv_summary.json)"
+        )
+    return line
 
 
 def _interval(bounds: list | None) -> str:
