@@ -209,6 +209,12 @@ def check_settings(cfg: DictConfig) -> None:
                 f"model.inner_score={cfg.model.get('inner_score')!r} is unknown; use one of {', '.join(INNER_SCORES)}"
             )
     else:
+        closed_form_only = [k for k in ("l2_grid", "inner_folds", "inner_repeats", "inner_score") if k in cfg.model]
+        if net_name in MODELS and closed_form_only:
+            raise ConfigError(
+                f"model.{closed_form_only[0]} chooses the penalty of a model fitted in closed form (model=qemg), but "
+                f"model.net.name={net_name} is trained by epochs: remove it"
+            )
         lr = (cfg.model.get("optimizer") or {}).get("lr")
         if not _number(lr) or not lr > 0:
             raise ConfigError(f"model.optimizer.lr={lr!r} must be a positive number, e.g. 1e-3")

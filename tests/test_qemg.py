@@ -235,6 +235,7 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
         (["model=qemg", "model.inner_repeats=0"], "model.inner_repeats=0 must be a whole number, 1 or more"),
         (["model=qemg", "model.inner_folds=1"], "model.inner_folds=1 must be a whole number, 2 or more"),
         (["model=qemg", "model.inner_score=auc"], "model.inner_score='auc' is unknown; use one of log_loss, bal_acc"),
+        (["+model.inner_repeats=3"], "model.inner_repeats chooses the penalty of a model fitted in closed form"),
         (["model=qemg", "data.features=wavelets"], "data.features='wavelets' is unknown"),
     ],
 )
