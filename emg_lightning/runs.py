@@ -28,6 +28,13 @@ MODEL_INPUT = "model_input.json"
 # What Hydra and the start of a run write before any work (Hydra's log file is <task_name>.log).
 LOCK = ".lock"
 STARTUP_FILES = {".hydra", "train.log", "debug.log", "config_tree.log", LOCK}
+# Set by emg-cv for its fold jobs: a fold another process is training is left to it (emg-cv comes back for it at the
+# end) instead of waited for, so two emg-cv processes on one folder share the folds
+LEAVE_BUSY_FOLDS_ENV = "EMG_CV_LEAVE_BUSY_FOLDS"
+
+
+class FoldBusy(Exception):
+    """Another process holds this fold's lock, and the job was asked not to wait for it."""
 
 
 def prediction_lines(rows: Iterable[dict[str, Any]], classes: list[str]) -> list[str]:
@@ -122,10 +129,11 @@ def set_aside_unreadable_checkpoints(out_dir: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def fold_lock(out_dir: Path) -> Iterator[None]:
+def fold_lock(out_dir: Path, wait: bool = True) -> Iterator[None]:
     """One process at a time trains a run folder (two terminals or two SLURM arrays on one CV folder): a second one
-    waits, says so, and then finds the fold finished. The kernel releases the lock when its process dies. Only the
-    first process of a multi-process (DDP) run takes it: its other ranks run in the same folder on purpose."""
+    waits, says so, and then finds the fold finished; with ``wait=False`` it raises ``FoldBusy`` instead. The kernel
+    releases the lock when its process dies. Only the first process of a multi-process (DDP) run takes it: its other
+    ranks run in the same folder on purpose."""
     if any(os.environ.get(rank, "0") != "0" for rank in ("RANK", "LOCAL_RANK", "SLURM_PROCID")):
         yield
         return
@@ -136,6 +144,8 @@ def fold_lock(out_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
+            if not wait:
+                raise FoldBusy(f"{out_dir}: another process (pid {holder}) is training this fold: left to it") from None
             print(f"{out_dir}: another process (pid {holder}) is training this fold: waiting for it", flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
@@ -146,6 +156,29 @@ def fold_lock(out_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def busy_folds(cv_dir: Path) -> list[Path]:
+    """The unfinished fold folders of a CV (no metrics.json) whose lock another process holds now."""
+    busy = []
+    for lock in sorted(cv_dir.glob(f"seed_*/fold_*/{LOCK}")):
+        if (lock.parent / "metrics.json").is_file():
+            continue
+        with open(lock) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy.append(lock.parent)
+            else:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    return busy
+
+
+def wait_for_fold(out_dir: Path) -> None:
+    """Block until the process training ``out_dir`` lets go of it (finished, failed or died)."""
+    with open(out_dir / LOCK) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def remove_if_untouched(out_dir: Path) -> None:

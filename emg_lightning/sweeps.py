@@ -39,8 +39,10 @@ class CVProgress(Callback):
         if (out / "metrics.json").is_file():
             bal_acc = json.loads((out / "metrics.json").read_text()).get("test/bal_acc")
             outcome = f"test bal_acc {bal_acc:.3f}" if isinstance(bal_acc, float) else "done"
-        else:
+        elif (out / "failed.json").is_file():
             outcome = "FAILED (see failed.json)"
+        else:
+            outcome = "left to the process training it"
         elapsed = time.monotonic() - self.started
         left = (self.total - self.done) * elapsed / self.done if self.total else float("nan")
         print(

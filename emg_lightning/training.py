@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,9 @@ from emg_lightning.models.linear import fit_feature_linear
 from emg_lightning.quiet import quiet_third_party
 from emg_lightning.runs import (
     FIT_FINISHED,
+    LEAVE_BUSY_FOLDS_ENV,
     MODEL_INPUT,
+    FoldBusy,
     fold_lock,
     previous_run,
     remove_if_untouched,
@@ -368,10 +371,13 @@ def run(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         if wandb.run is not None:
             wandb.finish()
-        with fold_lock(out_dir):
+        with fold_lock(out_dir, wait=os.environ.get(LEAVE_BUSY_FOLDS_ENV) != "1"):
             metrics = train(cfg)
         (out_dir / "failed.json").unlink(missing_ok=True)  # an earlier attempt's failure, now superseded
         return metrics
+    except FoldBusy as exc:  # emg-cv comes back for it once the other process lets go
+        print(f"[emg-cv] {exc}", flush=True)
+        return None
     except InterruptedRun as exc:  # the whole sweep stops too: the user or the scheduler asked for it
         to_log_file(logging.ERROR, str(exc))
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from emg_lightning.config import compose_config, resolved_config
+from emg_lightning.runs import LOCK
 from emg_lightning.settings import cv_settings
 
 from conftest import REPO, TINY_DATA
@@ -168,6 +170,36 @@ def test_a_variant_never_reports_the_earlier_numbers_and_concurrent_runs_train_e
     for fold in (0, 1, 2):
         assert stdout.count(f"\nfold {fold} (group_kfold") == 1  # tested (and so trained) by one process only
     assert pooled(shared) == reference
+
+
+def test_a_fold_another_process_trains_is_left_to_it_and_taken_up_if_that_process_lets_go_unfinished(tmp_path):
+    cv_dir = tmp_path / "cv"
+    busy = cv_dir / "seed_0" / "fold_01"
+    busy.mkdir(parents=True)
+    command = [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, "split=group_kfold", "split.k=3"]
+    with open(busy / LOCK, "a+") as held:  # what a second emg-cv training fold 1 holds
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        process = subprocess.Popen(
+            [*command, f"cv_dir={cv_dir}"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if "[emg-cv] waiting for seed_0/fold_01" in line:
+                break
+        # the other folds were trained meanwhile instead of waiting behind fold 1
+        assert all((cv_dir / "seed_0" / f"fold_0{k}" / "metrics.json").is_file() for k in (0, 2)), "".join(seen)[-3000:]
+        assert not (busy / "metrics.json").exists() and not (busy / "failed.json").exists()
+    # the holder let go without finishing (it died): emg-cv trains fold 1 itself and completes the CV
+    rest, _ = process.communicate(timeout=600)
+    stdout = "".join(seen) + rest
+    assert process.returncode == 0, stdout[-3000:]
+    assert "another process (pid 4242) is training this fold: left to it" in stdout
+    assert "fold 1, seed 0: left to the process training it" in stdout
+    assert stdout.count("\nfold 1 (group_kfold") == 1 and (busy / "metrics.json").is_file()
+    assert json.loads((cv_dir / "cv_summary.json").read_text())["complete"] is True
 
 
 def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):

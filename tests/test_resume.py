@@ -132,3 +132,28 @@ def test_fold_lock_excludes_a_second_process_but_not_the_other_ranks_of_one_run(
             pass
     with open(tmp_path / LOCK) as other:  # released on exit
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_busy_fold_can_be_left_and_found_again(tmp_path):
+    import fcntl
+
+    from emg_lightning.runs import LOCK, FoldBusy, busy_folds, fold_lock
+
+    folds = [tmp_path / "seed_0" / f"fold_0{k}" for k in range(3)]
+    for fold in folds:
+        fold.mkdir(parents=True)
+        (fold / LOCK).write_text("")
+    (folds[2] / "metrics.json").write_text("{}")
+    with open(folds[0] / LOCK, "a+") as held, open(folds[2] / LOCK, "a+") as finished:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        fcntl.flock(finished, fcntl.LOCK_EX)
+        # a held fold without a result is busy; a free one is not; a finished one never is (its holder is testing)
+        assert busy_folds(tmp_path) == [folds[0]]
+        with pytest.raises(FoldBusy, match="another process \\(pid 4242\\) is training this fold: left to it"):
+            with fold_lock(folds[0], wait=False):
+                pass
+        with fold_lock(folds[1], wait=False):  # a free fold is taken
+            assert busy_folds(tmp_path) == [folds[0], folds[1]]
+    assert busy_folds(tmp_path) == []

@@ -8,7 +8,8 @@ Takes the same overrides as emg-train. The default folder, ``logs/cv/<experiment
 configuration (8 hex digits of its settings, runtime keys excluded), so variants never share a folder; a cv_dir
 holding folds of other settings is refused before any job starts. Folds land in ``<cv_dir>/seed_<s>/fold_<NN>``;
 running the same command again skips finished folds and resumes an interrupted one from its ``last.ckpt``; two
-processes on one folder never train the same fold at once (a lock per fold). A failing fold is recorded
+processes on one folder never train the same fold at once (a lock per fold) and share the folds: each leaves the
+other's to it and waits for them at the end. A failing fold is recorded
 (``failed.json``) and the others go on; a summary with jobs missing is named ``*.partial.*`` and emg-cv exits 1.
 Hydra launcher overrides (``hydra/launcher=...``) apply unchanged.
 """
@@ -36,6 +37,7 @@ from emg_lightning.errors import ConfigError
 from emg_lightning.files import atomic_write_json
 from emg_lightning.nested_search import outer_overrides, run_nested
 from emg_lightning.reports.cv_summary import PLAN, markdown, read_json, report
+from emg_lightning.runs import LEAVE_BUSY_FOLDS_ENV, busy_folds, wait_for_fold
 from emg_lightning.settings import cv_settings, differing_keys, settings_hash
 from emg_lightning.sweeps import TOTAL_JOBS_ENV
 
@@ -150,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:
-    """Every fold x seed as one Hydra multirun of emg-train (any launcher)."""
+    """Every fold x seed as one Hydra multirun of emg-train (any launcher). A fold that another process (a second
+    emg-cv on this folder) is training is left to it; at the end emg-cv waits for those folds and runs the sweep
+    again, which skips what the other process finished and trains what it left unfinished."""
     command = [
         sys.executable,
         "-m",
@@ -163,11 +167,18 @@ def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path
         "hydra.sweep.subdir='seed_${seed}/fold_${zfill:${data.fold}}'",
         "+hydra.callbacks.cv_progress._target_=emg_lightning.sweeps.CVProgress",
     ]
-    env = {**os.environ, TOTAL_JOBS_ENV: str(n_folds * len(seeds))}
-    sweep = subprocess.run(command, env=env)
-    if sweep.returncode != 0 and not any(cv_dir.rglob("metrics.json")):
-        print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
-        sys.exit(sweep.returncode)
+    env = {**os.environ, TOTAL_JOBS_ENV: str(n_folds * len(seeds)), LEAVE_BUSY_FOLDS_ENV: "1"}
+    while True:
+        sweep = subprocess.run(command, env=env)
+        busy = busy_folds(cv_dir)
+        if sweep.returncode != 0 and not busy and not any(cv_dir.rglob("metrics.json")):
+            print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
+            sys.exit(sweep.returncode)
+        if not busy:
+            return
+        for fold_dir in busy:
+            print(f"[emg-cv] waiting for {fold_dir.relative_to(cv_dir)}: another process is training it", flush=True)
+            wait_for_fold(fold_dir)
 
 
 def summarise_cv(cfg: DictConfig, cv_dir: Path, name: str) -> None:
