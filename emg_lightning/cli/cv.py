@@ -170,10 +170,12 @@ def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path
     env = {**os.environ, TOTAL_JOBS_ENV: str(n_folds * len(seeds)), LEAVE_BUSY_FOLDS_ENV: "1"}
     while True:
         sweep = subprocess.run(command, env=env)
+        if sweep.returncode != 0:  # interrupted or broken: report what there is, never wait on others
+            if not any(cv_dir.rglob("metrics.json")):
+                print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
+                sys.exit(sweep.returncode)
+            return
         busy = busy_folds(cv_dir)
-        if sweep.returncode != 0 and not busy and not any(cv_dir.rglob("metrics.json")):
-            print(f"error: the sweep failed (exit {sweep.returncode}) before any fold finished", file=sys.stderr)
-            sys.exit(sweep.returncode)
         if not busy:
             return
         for fold_dir in busy:
