@@ -46,6 +46,7 @@ def test_group_kfold_cv_reruns_resumes_and_reproduces(tmp_path):
     reference = pooled(cv_dir)
     md = (cv_dir / "cv_summary.md").read_text()
     assert "Split: `group_kfold`, 3 folds; subject-independent" in md and "| subject |" in md
+    assert "val/bal_acc of the tested weights" in md and "(higher is better)" in md
 
     again = run_cv(cv_dir, "split=group_kfold", "split.k=3")
     assert again.returncode == 0 and again.stdout.count("already finished") == 3
@@ -111,6 +112,7 @@ def test_a_closed_form_cv_reports_each_folds_inner_choice_and_its_seeds_draw_oth
     md = (cv_dir / "cv_summary.md").read_text()
     assert "fixed before any result was seen; the L2 strength (model.l2_grid) chosen in each fold by an inner" in md
     assert "Selection score (validation data only, never the test set): inner cross-validation loss" in md
+    assert "(lower is better). Choose between configurations by it" in md
     # the seed draws the inner folds: the two seeds' fits of one fold score their strengths on other subject groups
     by_seed = [
         json.loads((cv_dir / f"seed_{seed}" / "fold_00" / "metrics.json").read_text())["inner_log_loss_by_l2"]

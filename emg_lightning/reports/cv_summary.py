@@ -213,7 +213,8 @@ def markdown(summary: dict) -> str:
     if selection:
         lines.append(
             f"- Selection score (validation data only, never the test set): {selection['monitor']} of the tested "
-            f"weights, mean over the {selection['runs']} fold runs = {selection['mean']:.4f}. Choose between "
+            f"weights, mean over the {selection['runs']} fold runs = {selection['mean']:.4f} "
+            f"({'lower' if 'loss' in selection['monitor'] else 'higher'} is better). Choose between "
             f"configurations by it, not by the test figures below."
         )
     if summary["failed"]:
