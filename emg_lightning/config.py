@@ -20,7 +20,7 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
-from emg_lightning.models.linear import INNER_SCORES
+from emg_lightning.models.linear import INNER_CHOICE_KEYS, check_inner_choice
 from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
@@ -204,12 +204,12 @@ def check_settings(cfg: DictConfig) -> None:
             value = cfg.model.get(key, least)
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise ConfigError(f"model.{key}={value!r} must be a whole number, {least} or more")
-        if cfg.model.get("inner_score", "log_loss") not in INNER_SCORES:
-            raise ConfigError(
-                f"model.inner_score={cfg.model.get('inner_score')!r} is unknown; use one of {', '.join(INNER_SCORES)}"
-            )
+        try:
+            check_inner_choice(plain(cfg.model.get("l2_grid")) or [], cfg.model.get("inner_score", "log_loss"))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     else:
-        closed_form_only = [k for k in ("l2_grid", "inner_folds", "inner_repeats", "inner_score") if k in cfg.model]
+        closed_form_only = [k for k in INNER_CHOICE_KEYS if k in cfg.model]
         if net_name in MODELS and closed_form_only:
             raise ConfigError(
                 f"model.{closed_form_only[0]} chooses the penalty of a model fitted in closed form (model=qemg), but "

@@ -34,7 +34,7 @@ from emg_lightning.config import (
     resolved_config,
 )
 from emg_lightning.data.datamodule import EMGDataModule
-from emg_lightning.data.splits import group_kfold
+from emg_lightning.data.splits import inner_fold_draws
 from emg_lightning.devices import claim_device
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_json, atomic_write_text
@@ -269,20 +269,17 @@ def _fit_in_closed_form(
     fitting = sorted(set(subjects))
     label_of = dict(zip(subjects.tolist(), labels[rows].tolist()))
     k = min(int(cfg.model.get("inner_folds", 5)), len(fitting))
-    # with one subject per inner fold every draw is the same partition: one is enough
-    repeats = int(cfg.model.get("inner_repeats", 1)) if k < len(fitting) else 1
     inner_score = str(cfg.model.get("inner_score", "log_loss"))
     try:
-        draws = []
-        for repeat in range(repeats):  # the seed draws the folds: seeds of a closed-form fit differ only in this
-            groups = group_kfold({s: label_of[s] for s in fitting}, k, 1000 * int(cfg.seed) + repeat)
-            fold_of = {s: i for i, group in enumerate(groups) for s in group}
-            draws.append([fold_of[s] for s in subjects])
+        # the seed draws the folds: seeds of a closed-form fit differ only in this
+        draws = inner_fold_draws(
+            subjects, {s: label_of[s] for s in fitting}, k, int(cfg.model.get("inner_repeats", 1)), int(cfg.seed)
+        )
         choice = fit_feature_linear(
             model.net,
             np.asarray(datamodule.feature_table[rows], dtype=np.float64),
             labels[rows],
-            np.array(draws),
+            draws,
             plain(cfg.model.get("l2_grid")) or [],
             inner_score,
         )
@@ -291,7 +288,7 @@ def _fit_in_closed_form(
     checkpoint = out_dir / "checkpoints" / "last.ckpt"
     trainer.strategy.connect(model)
     trainer.save_checkpoint(checkpoint, weights_only=True)
-    draws_text = f"{repeats} draws of a {k}-fold" if repeats > 1 else f"a {k}-fold"
+    draws_text = f"{len(draws)} draws of a {k}-fold" if len(draws) > 1 else f"a {k}-fold"
     print(
         f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen by {draws_text} inner "
         f"cross-validation over the {len(fitting)} training + validation subjects ({inner_score}; held-out "

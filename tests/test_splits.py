@@ -5,6 +5,7 @@ from emg_lightning.data.splits import (
     Fold,
     assert_no_leakage,
     group_kfold,
+    inner_fold_draws,
     leave_one_subject_out,
     make_fold,
     random_windows,
@@ -117,3 +118,15 @@ def test_random_windows_reproduces_the_alsnet_paper_counts():
     assert len(np.unique(np.concatenate([train, val, test]))) == 3322
     fold = make_fold(LABELS, 0, strategy="random_windows")
     assert fold.leaky and fold.test == fold.train  # every subject on both sides: leaky by construction
+
+
+def test_inner_fold_draws_are_the_seeded_group_kfolds_and_one_draw_when_every_subject_is_a_fold():
+    rows = ["A01", "A01", "C01", "M02", "A02", "C02", "M03", "C01"]  # row -> subject, as in a window table
+    labels = {s: LABELS[s] for s in sorted(set(rows))}
+    draws = inner_fold_draws(rows, labels, 3, 2, seed=1)
+    assert draws.shape == (2, len(rows))
+    for repeat, draw in enumerate(draws):  # draw r is group_kfold with seed 1000 * seed + r, row by row
+        groups = group_kfold(labels, 3, 1000 + repeat)
+        assert [next(i for i, g in enumerate(groups) if s in g) for s in rows] == draw.tolist()
+    assert draws[0][0] == draws[0][1] and draws[0][2] == draws[0][7]  # a subject's rows share a fold
+    assert inner_fold_draws(rows, labels, 6, 3, seed=0).shape == (1, len(rows))  # 6 subjects, 6 folds: one partition

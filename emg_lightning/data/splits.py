@@ -55,6 +55,19 @@ def group_kfold(labels: Mapping[str, str], k: int, seed: int) -> list[tuple[str,
     return [tuple(sorted(g)) for g in groups]
 
 
+def inner_fold_draws(
+    row_subjects: Sequence[str], labels: Mapping[str, str], k: int, repeats: int, seed: int
+) -> np.ndarray:
+    """Each row's inner fold in ``repeats`` draws of a class-stratified subject k-fold over the subjects of
+    ``labels`` (draw r from seed ``1000 * seed + r``): shape (draws, rows). One draw when every subject is its own
+    fold, since every draw would then be the same partition."""
+    draws = []
+    for repeat in range(repeats if k < len(labels) else 1):
+        fold_of = {s: i for i, group in enumerate(group_kfold(labels, k, 1000 * seed + repeat)) for s in group}
+        draws.append([fold_of[s] for s in row_subjects])
+    return np.array(draws)
+
+
 def stratified_validation_subjects(
     candidates: Sequence[str], labels: Mapping[str, str], per_class: int, seed: int
 ) -> tuple[str, ...]:

@@ -98,6 +98,16 @@ def balanced_log_loss(y: np.ndarray, logits: np.ndarray) -> float:
 
 # How the inner cross-validation scores a penalty strength on held-out subjects, and whether lower is better
 INNER_SCORES = {"log_loss": True, "bal_acc": False}
+# The settings of that choice (model.*): they mean something only to a model fitted in closed form
+INNER_CHOICE_KEYS = ("l2_grid", "inner_folds", "inner_repeats", "inner_score")
+
+
+def check_inner_choice(l2_grid: list[float], inner_score: str) -> None:
+    """Refuse a penalty grid or inner score that cannot choose anything (ValueError naming the setting)."""
+    if not l2_grid or any(not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in l2_grid):
+        raise ValueError(f"model.l2_grid={l2_grid} must be a non-empty list of positive numbers")
+    if inner_score not in INNER_SCORES:
+        raise ValueError(f"model.inner_score={inner_score!r} is unknown; use one of {', '.join(INNER_SCORES)}")
 
 
 def fit_feature_linear(
@@ -116,10 +126,7 @@ def fit_feature_linear(
     smooth in the strength, and it rewards the calibrated probabilities that record pooling averages) or
     ``bal_acc`` (balanced accuracy: coarse, ties and flips between close strengths). Returns the chosen ``l2``,
     both inner scores of it and of every strength."""
-    if not l2_grid or any(not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in l2_grid):
-        raise ValueError(f"model.l2_grid={l2_grid} must be a non-empty list of positive numbers")
-    if inner_score not in INNER_SCORES:
-        raise ValueError(f"model.inner_score={inner_score!r} is unknown; use one of {', '.join(INNER_SCORES)}")
+    check_inner_choice(l2_grid, inner_score)
     draws = np.atleast_2d(np.asarray(inner_folds))
     if draws.shape[1] != len(y) or any(len(np.unique(folds)) < 2 for folds in draws):
         raise ValueError("choosing the L2 strength needs at least two inner folds of subjects")
@@ -140,12 +147,9 @@ def fit_feature_linear(
                 accuracies[l2].append(balanced_accuracy(y[held_out], logits.argmax(axis=1)))
     mean_loss = {l2: float(np.mean(v)) for l2, v in losses.items()}
     mean_accuracy = {l2: float(np.mean(v)) for l2, v in accuracies.items()}
-    if INNER_SCORES[inner_score]:
-        best = min(mean_loss.values())
-        chosen = max(l2 for l2, v in mean_loss.items() if v == best)
-    else:
-        best = max(mean_accuracy.values())
-        chosen = max(l2 for l2, v in mean_accuracy.items() if v == best)
+    judged = mean_loss if INNER_SCORES[inner_score] else mean_accuracy
+    best = (min if INNER_SCORES[inner_score] else max)(judged.values())
+    chosen = max(l2 for l2, v in judged.items() if v == best)
     mean, scale = standardisation(x)
     weight, bias = fit_logistic_regression((x - mean) / scale, y, num_classes, chosen)
     with torch.no_grad():

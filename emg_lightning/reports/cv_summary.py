@@ -47,12 +47,13 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
         if not predictions.is_file() or SEARCH_DIR in metrics_path.relative_to(cv_dir).parts:
             continue
         config_path = metrics_path.with_name("config.yaml")
+        run_key = str(metrics_path.parent.relative_to(cv_dir))
         if config_path.is_file():  # folds of other settings are never pooled into one figure
             full = OmegaConf.to_container(OmegaConf.load(config_path))
             settings = cv_settings(full)
             hparams["source"] = full.get("hparams_source", "fixed")
             hparams["searched"] = list(full.get("hparams_searched") or [])
-            hparams["chosen"][str(metrics_path.parent.relative_to(cv_dir))] = {
+            hparams["chosen"][run_key] = {
                 key: OmegaConf.select(OmegaConf.create(full), key) for key in hparams["searched"]
             }
             if shared is None:
@@ -66,7 +67,7 @@ def collect_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict
         metrics = read_json(metrics_path)
         if metrics.get("l2") is not None:  # a closed-form fit chose its penalty by inner cross-validation
             hparams["inner_choice"] = True
-            hparams["chosen"].setdefault(str(metrics_path.parent.relative_to(cv_dir)), {})["model.l2"] = metrics["l2"]
+            hparams["chosen"].setdefault(run_key, {})["model.l2"] = metrics["l2"]
         fold_classes, rows = read_predictions(predictions)
         if classes is not None and fold_classes != classes:
             raise DataError(

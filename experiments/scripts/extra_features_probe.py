@@ -26,7 +26,7 @@ import torch
 from qemg_windows import load_qemg_windows
 from scipy import signal
 
-from emg_lightning.data.splits import group_kfold
+from emg_lightning.data.splits import inner_fold_draws
 from emg_lightning.models.linear import FeatureLinear, balanced_accuracy, fit_feature_linear
 
 SEEDS, INNER_FOLDS, INNER_REPEATS = (0, 1, 2), 5, 3  # as experiment=qemg_loso
@@ -109,15 +109,11 @@ def main() -> None:
         for held_out in sorted(label_of):
             fit = data.subject != held_out
             others = {s: c for s, c in label_of.items() if s != held_out}
-            draws = []
-            for repeat in range(INNER_REPEATS):
-                groups = group_kfold(others, INNER_FOLDS, 1000 * seed + repeat)
-                fold_of = {s: i for i, group in enumerate(groups) for s in group}
-                draws.append([fold_of[s] for s in data.subject[fit]])
+            draws = inner_fold_draws(data.subject[fit], others, INNER_FOLDS, INNER_REPEATS, seed)
             best = None
             for name, x in sets.items():
                 net = FeatureLinear(num_classes=len(data.classes), in_features=x.shape[1])
-                choice = fit_feature_linear(net, x[fit], data.y[fit], np.array(draws), data.l2_grid)
+                choice = fit_feature_linear(net, x[fit], data.y[fit], draws, data.l2_grid)
                 with torch.no_grad():
                     probabilities[name][~fit] = torch.softmax(net(torch.from_numpy(x[~fit]).float()), 1).numpy()
                 if best is None or choice["inner_log_loss"] < best[1]:
