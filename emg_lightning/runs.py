@@ -164,13 +164,16 @@ def busy_folds(cv_dir: Path) -> list[Path]:
     for lock in sorted(cv_dir.glob(f"seed_*/fold_*/{LOCK}")):
         if (lock.parent / "metrics.json").is_file():
             continue
-        with open(lock) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                busy.append(lock.parent)
-            else:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        try:
+            with open(lock) as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    busy.append(lock.parent)
+                else:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        except OSError:  # not a lock file (damaged folder): nobody holds it, and the fold's own job reports it
+            continue
     return busy
 
 

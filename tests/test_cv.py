@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -202,6 +203,35 @@ def test_a_fold_another_process_trains_is_left_to_it_and_taken_up_if_that_proces
     assert "fold 1, seed 0: left to the process training it" in stdout
     assert stdout.count("\nfold 1 (group_kfold") == 1 and (busy / "metrics.json").is_file()
     assert json.loads((cv_dir / "cv_summary.json").read_text())["complete"] is True
+
+
+def test_ctrl_c_while_waiting_for_another_process_is_one_line(tmp_path):
+    cv_dir = tmp_path / "cv"
+    busy = cv_dir / "seed_0" / "fold_01"
+    busy.mkdir(parents=True)
+    command = [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, "split=group_kfold", "split.k=3"]
+    with open(busy / LOCK, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        process = subprocess.Popen(
+            [*command, f"cv_dir={cv_dir}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # a shell's background job starts with SIGINT ignored: give the child Python's default handling
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        for line in process.stdout:
+            if "[emg-cv] waiting for seed_0/fold_01" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert (
+        stderr.strip().splitlines()[-1]
+        == f"error: emg-cv interrupted by Ctrl-C: run the same command again to finish {cv_dir}"
+    )
+    assert "Traceback" not in stderr
 
 
 def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):

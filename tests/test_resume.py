@@ -157,3 +157,5 @@ def test_a_busy_fold_can_be_left_and_found_again(tmp_path):
         with fold_lock(folds[1], wait=False):  # a free fold is taken
             assert busy_folds(tmp_path) == [folds[0], folds[1]]
     assert busy_folds(tmp_path) == []
+    (tmp_path / "seed_1" / "fold_00" / LOCK).mkdir(parents=True)  # a damaged folder: nobody can hold that "lock"
+    assert busy_folds(tmp_path) == []

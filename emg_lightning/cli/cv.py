@@ -136,18 +136,22 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
-    if nested:
-        print(
-            f"[emg-cv] nested search over {', '.join(searched)}: each outer fold searches on its own training "
-            f"subjects, then tests its winner"
-        )
-        try:
-            run_nested(overrides, searched, n_folds, seeds, cv_dir)
-        except USER_ERRORS as exc:
-            print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-            sys.exit(2)
-    else:
-        run_sweep(overrides, n_folds, seeds, cv_dir)
+    try:
+        if nested:
+            print(
+                f"[emg-cv] nested search over {', '.join(searched)}: each outer fold searches on its own training "
+                f"subjects, then tests its winner"
+            )
+            try:
+                run_nested(overrides, searched, n_folds, seeds, cv_dir)
+            except USER_ERRORS as exc:
+                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+                sys.exit(2)
+        else:
+            run_sweep(overrides, n_folds, seeds, cv_dir)
+    except KeyboardInterrupt:  # finished folds are kept, an interrupted one resumes from its last.ckpt
+        print(f"error: emg-cv interrupted by Ctrl-C: run the same command again to finish {cv_dir}", file=sys.stderr)
+        sys.exit(130)
     summarise_cv(cfg, cv_dir, name)
 
 
