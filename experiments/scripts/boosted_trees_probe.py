@@ -14,7 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 
 def main() -> None:
-    data = load_qemg_windows()
+    data = load_qemg_windows(sample_rate=None)  # native rate, as recorded
     x, y, subject, record = data.x, data.y, data.subject, data.record
     probabilities = np.zeros((len(y), len(data.classes)))
     for held_out in sorted(set(subject)):

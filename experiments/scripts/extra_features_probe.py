@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from qemg_windows import load_qemg_windows
+from qemg_windows import load_qemg_windows, nested_feature_choice, print_nested_choice
 from scipy import signal
 
-from emg_lightning.data.splits import inner_fold_draws
-from emg_lightning.models.linear import FeatureLinear, balanced_accuracy, fit_feature_linear
-
-SEEDS, INNER_FOLDS, INNER_REPEATS = (0, 1, 2), 5, 3  # as experiment=qemg_loso
+SEEDS = (0, 1, 2)
 
 
 def extra_features(x: np.ndarray, fs: float) -> list[float]:
@@ -83,49 +80,14 @@ def extra_features(x: np.ndarray, fs: float) -> list[float]:
     return firing + cloud + spectrum + stationarity
 
 
-def scores(probabilities: np.ndarray, y: np.ndarray, record: np.ndarray) -> np.ndarray:
-    names = sorted(set(record))
-    record_y = np.array([y[record == r][0] for r in names])
-    record_predicted = np.array([probabilities[record == r].mean(axis=0).argmax() for r in names])
-    window_predicted = probabilities.argmax(axis=1)
-    return np.array([
-        np.mean(window_predicted == y), balanced_accuracy(y, window_predicted),
-        np.mean(record_predicted == record_y), balanced_accuracy(record_y, record_predicted),
-    ])  # fmt: skip
-
-
 def main() -> None:
     torch.set_num_threads(1)
-    data = load_qemg_windows()
+    data = load_qemg_windows(sample_rate=None)  # native rate, as recorded
     extra = np.array([extra_features(np.asarray(w, dtype=np.float64), data.sample_rate) for w in data.windows_uv])
     if not np.isfinite(extra).all():
         raise SystemExit("extra features: non-finite values")
     sets = {"baseline (88)": data.x, "baseline + extra (106)": np.concatenate([data.x, extra], axis=1)}
-    label_of = {s: data.classes[c] for s, c in zip(data.subject, data.y)}
-    results: dict[str, list[np.ndarray]] = {name: [] for name in [*sets, "nested choice"]}
-    chosen: dict[str, int] = dict.fromkeys(sets, 0)
-    for seed in SEEDS:
-        probabilities = {name: np.zeros((len(data.y), len(data.classes))) for name in results}
-        for held_out in sorted(label_of):
-            fit = data.subject != held_out
-            others = {s: c for s, c in label_of.items() if s != held_out}
-            draws = inner_fold_draws(data.subject[fit], others, INNER_FOLDS, INNER_REPEATS, seed)
-            best = None
-            for name, x in sets.items():
-                net = FeatureLinear(num_classes=len(data.classes), in_features=x.shape[1])
-                choice = fit_feature_linear(net, x[fit], data.y[fit], draws, data.l2_grid)
-                with torch.no_grad():
-                    probabilities[name][~fit] = torch.softmax(net(torch.from_numpy(x[~fit]).float()), 1).numpy()
-                if best is None or choice["inner_log_loss"] < best[1]:
-                    best = (name, choice["inner_log_loss"])
-            probabilities["nested choice"][~fit] = probabilities[best[0]][~fit]
-            chosen[best[0]] += 1
-        for name in results:
-            results[name].append(scores(probabilities[name], data.y, data.record))
-    print(f"LOSO, seeds {list(SEEDS)} (mean): window acc / bal_acc, record acc / bal_acc")
-    for name, values in results.items():
-        print(f"  {name:24s} " + " / ".join(f"{v:.3f}" for v in np.mean(values, axis=0)))
-    print("  chosen in the folds x seeds: " + ", ".join(f"{name} {n}" for name, n in chosen.items()))
+    print_nested_choice(nested_feature_choice(sets, data, SEEDS), SEEDS)
 
 
 if __name__ == "__main__":

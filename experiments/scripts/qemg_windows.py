@@ -1,5 +1,6 @@
 """The N2001 windows' qEMG features as the qEMG baseline sees them (``experiment=qemg_loso``), for the probe scripts
-beside this file: one loading, from the configured data and the cached feature table."""
+beside this file: one loading, from the configured data and the cached feature table, and the nested choice between
+feature sets that several of them run."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from hydra import compose, initialize_config_dir
 
 from emg_lightning.config import build_datamodule
+from emg_lightning.data.splits import inner_fold_draws
+from emg_lightning.models.linear import FeatureLinear, balanced_accuracy, fit_feature_linear
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf")
 
@@ -27,10 +31,13 @@ class QemgWindows:
     sample_rate: float
 
 
-def load_qemg_windows() -> QemgWindows:
-    """Every window of EMGLAB_DIR with the baseline's windowing and quality rules."""
+def load_qemg_windows(sample_rate: float | None) -> QemgWindows:
+    """Every window of EMGLAB_DIR with the baseline's windowing and quality rules, resampled to ``sample_rate`` Hz
+    (None: the native 23,437.5 Hz, the rate of the probes run before the baseline moved to 4,687.5 Hz)."""
+    rate = "null" if sample_rate is None else repr(float(sample_rate))
+    overrides = ["experiment=qemg_loso", f"data.root={os.environ['EMGLAB_DIR']}", f"data.sample_rate={rate}"]
     with initialize_config_dir(version_base="1.3", config_dir=CONF):
-        cfg = compose("train", overrides=["experiment=qemg_loso", f"data.root={os.environ['EMGLAB_DIR']}"])
+        cfg = compose("train", overrides=overrides)
     datamodule = build_datamodule(cfg)
     datamodule.setup()
     columns = datamodule.table.columns
@@ -44,3 +51,55 @@ def load_qemg_windows() -> QemgWindows:
         windows_uv=np.asarray(datamodule.table.windows, dtype=np.float32) / np.float32(datamodule.table.adc_gain),
         sample_rate=float(datamodule.table.sample_rate),
     )
+
+
+def window_and_record_scores(probabilities: np.ndarray, y: np.ndarray, record: np.ndarray) -> np.ndarray:
+    """Window accuracy and balanced accuracy, then record (mean probability) accuracy and balanced accuracy."""
+    names = sorted(set(record))
+    record_y = np.array([y[record == r][0] for r in names])
+    record_predicted = np.array([probabilities[record == r].mean(axis=0).argmax() for r in names])
+    window_predicted = probabilities.argmax(axis=1)
+    return np.array([
+        np.mean(window_predicted == y), balanced_accuracy(y, window_predicted),
+        np.mean(record_predicted == record_y), balanced_accuracy(record_y, record_predicted),
+    ])  # fmt: skip
+
+
+def nested_feature_choice(
+    sets: dict[str, np.ndarray], data: QemgWindows, seeds: tuple[int, ...]
+) -> tuple[dict[str, list[np.ndarray]], dict[str, int]]:
+    """Each feature set (rows aligned with ``data``'s windows) as the baseline fits it, and the nested choice between
+    them: in each LOSO fold and for each seed, the baseline's own inner cross-validation (5 subject-grouped folds, 3
+    draws from the seed, held-out class-balanced log-loss, the baseline's L2 grid) scores every set on the 21
+    non-test subjects; the best one tests the held-out subject. Returns the scores per seed of each set and of
+    "nested choice", and how often each set was chosen."""
+    label_of = {s: data.classes[c] for s, c in zip(data.subject, data.y)}
+    results: dict[str, list[np.ndarray]] = {name: [] for name in [*sets, "nested choice"]}
+    chosen: dict[str, int] = dict.fromkeys(sets, 0)
+    for seed in seeds:
+        probabilities = {name: np.zeros((len(data.y), len(data.classes))) for name in results}
+        for held_out in sorted(label_of):
+            fit = data.subject != held_out
+            others = {s: c for s, c in label_of.items() if s != held_out}
+            draws = inner_fold_draws(data.subject[fit], others, 5, 3, seed)
+            best = None
+            for name, x in sets.items():
+                net = FeatureLinear(num_classes=len(data.classes), in_features=x.shape[1])
+                choice = fit_feature_linear(net, x[fit], data.y[fit], draws, data.l2_grid)
+                with torch.no_grad():
+                    probabilities[name][~fit] = torch.softmax(net(torch.from_numpy(x[~fit]).float()), 1).numpy()
+                if best is None or choice["inner_log_loss"] < best[1]:
+                    best = (name, choice["inner_log_loss"])
+            probabilities["nested choice"][~fit] = probabilities[best[0]][~fit]
+            chosen[best[0]] += 1
+        for name in results:
+            results[name].append(window_and_record_scores(probabilities[name], data.y, data.record))
+    return results, chosen
+
+
+def print_nested_choice(outcome: tuple[dict[str, list[np.ndarray]], dict[str, int]], seeds: tuple[int, ...]) -> None:
+    results, chosen = outcome
+    print(f"LOSO, seeds {list(seeds)} (mean): window acc / bal_acc, record acc / bal_acc")
+    for name, values in results.items():
+        print(f"  {name:24s} " + " / ".join(f"{v:.3f}" for v in np.mean(values, axis=0)))
+    print("  chosen in the folds x seeds: " + ", ".join(f"{name} {n}" for name, n in chosen.items()))

@@ -20,7 +20,7 @@ from emg_lightning.models.linear import FeatureLinear, balanced_accuracy, fit_fe
 
 
 def main() -> None:
-    data = load_qemg_windows()
+    data = load_qemg_windows(sample_rate=None)  # native rate, as recorded
     features, classes, records = data.x, data.classes, data.record
     names = sorted(set(records))
     x = np.stack([features[records == r].mean(axis=0) for r in names])

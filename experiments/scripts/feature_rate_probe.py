@@ -1,0 +1,39 @@
+"""Probe: at which sampling rate should the qEMG features be computed? Candidates: the native 23,437.5 Hz and a
+half, a fifth and a tenth of it (11,718.75, 4,687.5 and 2,343.75 Hz; the framework resamples each record, then
+windows it: ``data.sample_rate``). Why it can matter: with the needle's 2 Hz-10 kHz band, zero crossings, turns and
+the small MUAP turns / phases at 23.4 kHz count mostly high-frequency noise (every class has ~13,000 turns per
+second, shared/docs/emglab.md); resampling low-passes the signal below the new Nyquist frequency. Stated plainly: the
+first three rates were also tried one by one at a fixed L2 on the LOSO test figures before this run.
+
+Nested, so the outer figure is honest for the procedure: in each LOSO fold and for each seed (0, 1, 2), the
+baseline's own inner cross-validation over the 21 non-test subjects scores the four feature sets; the best one is
+refitted and tests the held-out subject. Prints window and record accuracy and balanced accuracy, mean over the
+seeds, for the nested procedure and each rate alone, and how often each rate was chosen. About 25 minutes on one
+core once the windows and features of each rate are cached (the first run computes them: a few minutes).
+
+    EMGLAB_DIR=../shared/data/emglab-n2001-bb .venv/bin/python experiments/scripts/feature_rate_probe.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from qemg_windows import load_qemg_windows, nested_feature_choice, print_nested_choice
+
+SEEDS = (0, 1, 2)
+RATES_HZ = (None, 11718.75, 4687.5, 2343.75)  # None: native 23,437.5 Hz
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    loaded = {rate: load_qemg_windows(sample_rate=rate) for rate in RATES_HZ}
+    reference = loaded[None]
+    for rate, data in loaded.items():  # the quality rules run on each rate's windows: they must keep the same ones
+        if not (np.array_equal(data.record, reference.record) and np.array_equal(data.y, reference.y)):
+            raise SystemExit(f"the windows at {rate} Hz differ from the native rate's: no paired choice possible")
+    sets = {f"{data.sample_rate:g} Hz ({data.x.shape[1]})": data.x for data in loaded.values()}
+    print_nested_choice(nested_feature_choice(sets, reference, SEEDS), SEEDS)
+
+
+if __name__ == "__main__":
+    main()
