@@ -29,10 +29,10 @@ from conftest import TINY_DATA, compose_train
 FS = 10000.0
 
 
-def biphasic_train(n_potentials: int, amplitude_uv: float, seconds: float = 1.0) -> np.ndarray:
+def biphasic_train(n_potentials: int, amplitude_uv: float, seconds: float = 1.0, fs: float = FS) -> np.ndarray:
     """Silence with ``n_potentials`` evenly spaced biphasic potentials: +A then -A, each phase a 2-ms half sine."""
-    x = np.zeros(int(FS * seconds))
-    phase = np.sin(np.linspace(0, np.pi, int(2 * FS / 1000) + 1))[1:-1]
+    x = np.zeros(int(fs * seconds))
+    phase = np.sin(np.linspace(0, np.pi, int(2 * fs / 1000) + 1))[1:-1]
     shape = np.concatenate([phase, -phase]) * amplitude_uv
     for k in range(n_potentials):
         start = int((k + 0.5) * len(x) / n_potentials)
@@ -77,6 +77,20 @@ def test_spike_counts_turns_and_muap_shape_match_the_potentials_built():
     assert named(quiet, "log_turns_per_s_200uv")[0] == 0 and named(quiet, "log_amplitude_per_turn_200uv")[0] == 0
     np.testing.assert_allclose(named(quiet, "log_turns_per_s_100uv"), np.log1p([38]), rtol=1e-5)  # as above
     assert named(features, "polyphasic_fraction").tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("rate", [23437.5, 4687.5])  # N2001's native rate and the one experiment=qemg_loso uses
+def test_names_match_the_columns_and_potentials_are_measured_at_the_rates_the_configs_use(rate):
+    features = qemg_features(np.stack([biphasic_train(20, 500.0, fs=rate), np.zeros(int(rate))]), rate)
+    names = qemg_feature_names(rate)
+    assert features.shape == (2, len(names)) and np.isfinite(features).all()
+    column = {name: features[0, i] for i, name in enumerate(names)}
+    band_tops = [float(name.rsplit("_", 1)[1]) for name in names if name.startswith("welch_log_power_")]
+    assert max(band_tops) == pytest.approx(rate / 2, rel=1e-4)  # bands stop at the Nyquist frequency
+    # two peaks of |x| per potential (one per phase), both above 200 uV; a 1000-uV swing, two phases
+    assert column["log_peaks_per_s_above_200uv"] == pytest.approx(np.log1p(40), rel=1e-4)  # 23437 samples: ~1 s
+    assert column["log_amplitude_median"] == pytest.approx(np.log(1000.0), abs=0.05)
+    assert column["phases_median"] == 2
 
 
 def test_features_do_not_depend_on_a_dc_offset():
