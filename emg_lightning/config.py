@@ -45,10 +45,20 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def search_space(overrides: list[str]) -> list[str]:
-    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna."""
+    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna.
+    A searched key also set to one value on the command line is refused: the Optuna sweeper would fix it there, and
+    the "search" would choose the only value it was given."""
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides + ["paths.output_dir=."], return_hydra_config=True)
-    return [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
+    searched = [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in searched and "(" not in value and "," not in value:
+            raise ConfigError(
+                f"{override} fixes {key}, which the search explores: drop it to search it, or leave "
+                f"hparams_search out to run that value"
+            )
+    return searched
 
 
 def plain(node: Any) -> Any:

@@ -59,8 +59,9 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
-def search_rows(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
-    """Each trial's swept values and objective, read from its folder (.hydra/overrides.yaml + metrics.json)."""
+def search_rows(sweep_dir: Path, metric: str, direction: str = "maximize") -> list[dict[str, Any]]:
+    """Each trial's swept values and objective, read from its folder (.hydra/overrides.yaml + metrics.json), best
+    first for the sweeper's ``direction`` (``maximize`` or ``minimize``), failed trials last."""
     rows = []
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
         trial = overrides_file.parent.parent
@@ -74,8 +75,9 @@ def search_rows(sweep_dir: Path, metric: str) -> list[dict[str, Any]]:
                 **dict(o.split("=", 1) for o in overrides if "=" in o),
             }
         )
+    sign = -1.0 if direction == "maximize" else 1.0
     return sorted(
-        rows, key=lambda r: (math.isnan(r["objective"]), -r["objective"] if r["objective"] == r["objective"] else 0.0)
+        rows, key=lambda r: (math.isnan(r["objective"]), 0.0 if math.isnan(r["objective"]) else sign * r["objective"])
     )
 
 
@@ -101,12 +103,12 @@ class SearchResults(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = search_rows(sweep_dir, self.metric)
+        rows = search_rows(sweep_dir, self.metric, config.hydra.sweeper.get("direction", "maximize"))
         swept = [str(k) for k in (config.hydra.sweeper.get("params") or {})]
         table = format_rows(rows, self.metric, swept)
         header = (
-            f"# Hyperparameter search: {len(rows)} trials, objective {self.metric} (validation subjects drawn "
-            f"from the training subjects; test subjects not evaluated)\n\n"
+            f"# Hyperparameter search: {len(rows)} trials, objective {self.metric}, best first (scored on the "
+            f"non-test subjects only; test subjects not evaluated)\n\n"
         )
         atomic_write_text(sweep_dir / "search_results.md", header + table + "\n")
         keys = ["trial", "objective", *swept]

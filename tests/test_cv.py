@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from omegaconf import OmegaConf
 
 from emg_lightning.config import compose_config, resolved_config
 from emg_lightning.runs import LOCK
@@ -263,3 +264,43 @@ def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):
             assert not seen & set(outer["test_subjects"])  # the inner search never saw the outer test subjects
         chosen = hparams["chosen"][f"seed_0/fold_{fold:02d}"]["model.optimizer.lr"]
         assert outer["test_windows"] > 0 and chosen > 0
+
+
+def test_nested_choice_of_the_qemg_feature_rate_takes_the_lowest_inner_loss_of_each_fold(tmp_path):
+    cv_dir = tmp_path / "cv"
+    # a data.sample_rate given on the command line would fix the searched key (the Optuna sweeper's rule): none here
+    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.cv", *tiny_at_any_rate, "model=qemg",
+         "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}", "data.synthetic.records_per_subject=[1,1]",
+         "split=group_kfold", "split.k=2", "hparams_search=qemg_rate",
+         'hydra.sweeper.params={data.sample_rate:"choice(2343.75,1171.875)"}', "hydra.sweeper.n_trials=2",
+         f"cv_dir={cv_dir}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    hparams = json.loads((cv_dir / "cv_summary.json").read_text())["protocol"]["hparams"]
+    assert hparams["source"] == "nested" and hparams["searched"] == ["data.sample_rate"]
+    for fold in (0, 1):
+        search = cv_dir / "search" / "seed_0" / f"fold_{fold:02d}"
+        losses = {}
+        for trial in search.glob("trial_*"):
+            rate = float(OmegaConf.load(trial / "config.yaml").data.sample_rate)
+            losses[rate] = json.loads((trial / "metrics.json").read_text())["inner_log_loss"]
+        assert sorted(losses) == [1171.875, 2343.75] and losses[1171.875] != losses[2343.75]
+        best = min(losses, key=losses.get)
+        outer = cv_dir / "seed_0" / f"fold_{fold:02d}"
+        assert float(OmegaConf.load(outer / "config.yaml").data.sample_rate) == best
+        assert hparams["chosen"][f"seed_0/fold_{fold:02d}"]["data.sample_rate"] == best
+        table = [line for line in (search / "search_results.md").read_text().splitlines() if "| trial_" in line]
+        assert [float(line.split("|")[2]) for line in table] == pytest.approx(sorted(losses.values()), abs=1e-4)
+
+
+def test_a_searched_key_fixed_on_the_command_line_is_refused_before_any_job(tmp_path):
+    cv_dir = tmp_path / "cv"
+    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate")  # TINY_DATA sets data.sample_rate=2343.75
+    assert result.returncode == 2 and not cv_dir.exists()
+    assert result.stderr.strip() == (
+        "error: data.sample_rate=2343.75 fixes data.sample_rate, which the search explores: drop it to search it, "
+        "or leave hparams_search out to run that value"
+    )

@@ -26,8 +26,8 @@ PLAN = "cv_plan.json"
 SEARCH_DIR = "search"
 HPARAMS_SOURCES = {
     "fixed": "fixed before any result was seen",
-    "nested": "nested search: each outer fold chose its values on validation subjects drawn from its own training "
-    "subjects (values per fold in cv_summary.json)",
+    "nested": "nested search: each outer fold chose its values on its own non-test subjects (validation subjects "
+    "drawn from them, or a closed-form model's inner cross-validation over them; values per fold in cv_summary.json)",
     "outside": "**chosen by a search that saw test subjects: the figures are optimistically biased**",
 }
 OUTPUTS = {
