@@ -20,7 +20,7 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
-from emg_lightning.models.linear import INNER_CHOICE_KEYS, check_inner_choice
+from emg_lightning.models.linear import INNER_CHOICE_KEYS, INNER_METRICS, check_inner_choice
 from emg_lightning.runs import wandb_run_id
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
@@ -224,6 +224,12 @@ def check_settings(cfg: DictConfig) -> None:
             raise ConfigError(
                 f"model.{closed_form_only[0]} chooses the penalty of a model fitted in closed form (model=qemg), but "
                 f"model.net.name={net_name} is trained by epochs: remove it"
+            )
+        if net_name in MODELS and cfg.get("optimized_metric") in INNER_METRICS:  # every trial would score NaN
+            raise ConfigError(
+                f"optimized_metric={cfg.optimized_metric} is the inner cross-validation score of a model fitted in "
+                f"closed form (model=qemg), but model.net.name={net_name} is trained by epochs: search it with "
+                f"hparams_search=optuna, or use model=qemg"
             )
         lr = (cfg.model.get("optimizer") or {}).get("lr")
         if not _number(lr) or not lr > 0:

@@ -21,9 +21,9 @@ from conftest import REPO, TINY_DATA
 pytestmark = pytest.mark.slow
 
 
-def run_cv(cv_dir, *args):
+def run_cv(cv_dir, *args, data=TINY_DATA):
     result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.cv", *TINY_DATA, "trainer.max_epochs=1", *args, f"cv_dir={cv_dir}"],
+        [sys.executable, "-m", "emg_lightning.cli.cv", *data, "trainer.max_epochs=1", *args, f"cv_dir={cv_dir}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -270,14 +270,18 @@ def test_nested_choice_of_the_qemg_feature_rate_takes_the_lowest_inner_loss_of_e
     cv_dir = tmp_path / "cv"
     # a data.sample_rate given on the command line would fix the searched key (the Optuna sweeper's rule): none here
     tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
-    result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.cv", *tiny_at_any_rate, "model=qemg",
-         "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}", "data.synthetic.records_per_subject=[1,1]",
-         "split=group_kfold", "split.k=2", "hparams_search=qemg_rate",
-         'hydra.sweeper.params={data.sample_rate:"choice(2343.75,1171.875)"}', "hydra.sweeper.n_trials=2",
-         f"cv_dir={cv_dir}"],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    result = run_cv(
+        cv_dir,
+        "model=qemg",
+        "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}",
+        "data.synthetic.records_per_subject=[1,1]",
+        "split=group_kfold",
+        "split.k=2",
+        "hparams_search=qemg_rate",
+        'hydra.sweeper.params={data.sample_rate:"choice(2343.75,1171.875)"}',
+        "hydra.sweeper.n_trials=2",
+        data=tiny_at_any_rate,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     hparams = json.loads((cv_dir / "cv_summary.json").read_text())["protocol"]["hparams"]
     assert hparams["source"] == "nested" and hparams["searched"] == ["data.sample_rate"]
@@ -303,4 +307,16 @@ def test_a_searched_key_fixed_on_the_command_line_is_refused_before_any_job(tmp_
     assert result.stderr.strip() == (
         "error: data.sample_rate=2343.75 fixes data.sample_rate, which the search explores: drop it to search it, "
         "or leave hparams_search out to run that value"
+    )
+
+
+def test_the_rate_search_on_a_network_trained_by_epochs_is_refused_before_any_job(tmp_path):
+    cv_dir = tmp_path / "cv"  # its objective, the closed-form fit's inner loss, would be NaN in every trial
+    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
+    result = run_cv(cv_dir, "model=resemgnet", "hparams_search=qemg_rate", data=tiny_at_any_rate)
+    assert result.returncode == 2 and not cv_dir.exists()
+    assert result.stderr.strip() == (
+        "error: optimized_metric=inner_log_loss is the inner cross-validation score of a model fitted in closed form "
+        "(model=qemg), but model.net.name=resemgnet is trained by epochs: search it with hparams_search=optuna, or "
+        "use model=qemg"
     )

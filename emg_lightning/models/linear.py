@@ -100,6 +100,8 @@ def balanced_log_loss(y: np.ndarray, logits: np.ndarray) -> float:
 INNER_SCORES = {"log_loss": True, "bal_acc": False}
 # The settings of that choice (model.*): they mean something only to a model fitted in closed form
 INNER_CHOICE_KEYS = ("l2_grid", "inner_folds", "inner_repeats", "inner_score")
+# The chosen strength's inner scores in a closed-form run's metrics (fit_feature_linear's inner_<score>)
+INNER_METRICS = tuple(f"inner_{score}" for score in INNER_SCORES)
 
 
 def check_inner_choice(l2_grid: list[float], inner_score: str) -> None:

@@ -83,7 +83,7 @@ def extra_features(x: np.ndarray, fs: float) -> list[float]:
 def main() -> None:
     torch.set_num_threads(1)
     data = load_qemg_windows(sample_rate=None)  # native rate, as recorded
-    extra = np.array([extra_features(np.asarray(w, dtype=np.float64), data.sample_rate) for w in data.windows_uv])
+    extra = np.array([extra_features(np.asarray(w, dtype=np.float64), data.sample_rate) for w in data.windows_uv()])
     if not np.isfinite(extra).all():
         raise SystemExit("extra features: non-finite values")
     sets = {"baseline (88)": data.x, "baseline + extra (106)": np.concatenate([data.x, extra], axis=1)}

@@ -26,9 +26,17 @@ class QemgWindows:
     subject: np.ndarray
     record: np.ndarray
     classes: list[str]
-    l2_grid: list[float]  # the baseline's penalty strengths
-    windows_uv: np.ndarray  # (windows, samples) raw windows in microvolts, float32
+    l2_grid: list[float]  # the baseline's penalty strengths and how its inner cross-validation chooses one
+    inner_folds: int
+    inner_repeats: int
+    inner_score: str
+    windows: np.ndarray  # (windows, samples) int16 ADC units, memory-mapped from the cache
+    adc_gain: float  # ADC units per microvolt
     sample_rate: float
+
+    def windows_uv(self) -> np.ndarray:
+        """The raw windows in microvolts, float32 (read and converted on demand: hundreds of MB at the native rate)."""
+        return np.asarray(self.windows, dtype=np.float32) / np.float32(self.adc_gain)
 
 
 def load_qemg_windows(sample_rate: float | None) -> QemgWindows:
@@ -48,7 +56,11 @@ def load_qemg_windows(sample_rate: float | None) -> QemgWindows:
         record=columns["record"],
         classes=datamodule.classes,
         l2_grid=list(cfg.model.l2_grid),
-        windows_uv=np.asarray(datamodule.table.windows, dtype=np.float32) / np.float32(datamodule.table.adc_gain),
+        inner_folds=int(cfg.model.inner_folds),
+        inner_repeats=int(cfg.model.inner_repeats),
+        inner_score=str(cfg.model.inner_score),
+        windows=datamodule.table.windows,
+        adc_gain=float(datamodule.table.adc_gain),
         sample_rate=float(datamodule.table.sample_rate),
     )
 
@@ -69,9 +81,9 @@ def nested_feature_choice(
     sets: dict[str, np.ndarray], data: QemgWindows, seeds: tuple[int, ...]
 ) -> tuple[dict[str, list[np.ndarray]], dict[str, int]]:
     """Each feature set (rows aligned with ``data``'s windows) as the baseline fits it, and the nested choice between
-    them: in each LOSO fold and for each seed, the baseline's own inner cross-validation (5 subject-grouped folds, 3
-    draws from the seed, held-out class-balanced log-loss, the baseline's L2 grid) scores every set on the 21
-    non-test subjects; the best one tests the held-out subject. Returns the scores per seed of each set and of
+    them: in each LOSO fold and for each seed, the baseline's own inner cross-validation (its settings: 5
+    subject-grouped folds, 3 draws from the seed, held-out class-balanced log-loss, its L2 grid) scores every set on
+    the 21 non-test subjects; the best one (lowest inner loss) tests the held-out subject. Returns the scores per seed of each set and of
     "nested choice", and how often each set was chosen."""
     label_of = {s: data.classes[c] for s, c in zip(data.subject, data.y)}
     results: dict[str, list[np.ndarray]] = {name: [] for name in [*sets, "nested choice"]}
@@ -81,11 +93,11 @@ def nested_feature_choice(
         for held_out in sorted(label_of):
             fit = data.subject != held_out
             others = {s: c for s, c in label_of.items() if s != held_out}
-            draws = inner_fold_draws(data.subject[fit], others, 5, 3, seed)
+            draws = inner_fold_draws(data.subject[fit], others, data.inner_folds, data.inner_repeats, seed)
             best = None
             for name, x in sets.items():
                 net = FeatureLinear(num_classes=len(data.classes), in_features=x.shape[1])
-                choice = fit_feature_linear(net, x[fit], data.y[fit], draws, data.l2_grid)
+                choice = fit_feature_linear(net, x[fit], data.y[fit], draws, data.l2_grid, data.inner_score)
                 with torch.no_grad():
                     probabilities[name][~fit] = torch.softmax(net(torch.from_numpy(x[~fit]).float()), 1).numpy()
                 if best is None or choice["inner_log_loss"] < best[1]:
