@@ -112,6 +112,34 @@ def check_inner_choice(l2_grid: list[float], inner_score: str) -> None:
         raise ValueError(f"model.inner_score={inner_score!r} is unknown; use one of {', '.join(INNER_SCORES)}")
 
 
+def inner_held_out_logits(
+    x: np.ndarray, y: np.ndarray, draws: np.ndarray, l2_grid: list[float], num_classes: int
+) -> dict[float, np.ndarray]:
+    """Out-of-fold logits of each L2 strength: for each draw of the inner folds (``draws``: (repeats, rows), each
+    row's fold) and each fold, standardise on and fit to the other folds, then score the fold's rows. Returns
+    ``{l2: (repeats, rows, num_classes)}``; a row of one draw is scored by the one model that did not see it."""
+    grid = sorted(float(v) for v in l2_grid)
+    logits = {l2: np.zeros((len(draws), len(y), num_classes)) for l2 in grid}
+    for draw, folds in enumerate(draws):
+        for fold in np.unique(folds):
+            held_out = folds == fold
+            mean, scale = standardisation(x[~held_out])
+            fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
+            start = None
+            for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
+                start = fit_logistic_regression(fit_x, y[~held_out], num_classes, l2, init=start)
+                logits[l2][draw, held_out] = score_x @ start[0].T + start[1]
+    return logits
+
+
+def inner_fold_mean(score, y: np.ndarray, draws: np.ndarray, held_out_logits: np.ndarray) -> float:
+    """``score(labels, logits)`` of each inner fold of each draw, averaged: each fold counts once, whatever its size."""
+    return float(np.mean([
+        score(y[folds == fold], held_out_logits[draw, folds == fold])
+        for draw, folds in enumerate(draws) for fold in np.unique(folds)
+    ]))  # fmt: skip
+
+
 def fit_feature_linear(
     net: FeatureLinear,
     x: np.ndarray,
@@ -133,22 +161,12 @@ def fit_feature_linear(
     if draws.shape[1] != len(y) or any(len(np.unique(folds)) < 2 for folds in draws):
         raise ValueError("choosing the L2 strength needs at least two inner folds of subjects")
     num_classes = net.linear.out_features
-    grid = sorted(float(v) for v in l2_grid)
-    losses: dict[float, list[float]] = {l2: [] for l2 in grid}
-    accuracies: dict[float, list[float]] = {l2: [] for l2 in grid}
-    for folds in draws:
-        for fold in np.unique(folds):
-            held_out = folds == fold
-            mean, scale = standardisation(x[~held_out])
-            fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
-            start = None
-            for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
-                start = fit_logistic_regression(fit_x, y[~held_out], num_classes, l2, init=start)
-                logits = score_x @ start[0].T + start[1]
-                losses[l2].append(balanced_log_loss(y[held_out], logits))
-                accuracies[l2].append(balanced_accuracy(y[held_out], logits.argmax(axis=1)))
-    mean_loss = {l2: float(np.mean(v)) for l2, v in losses.items()}
-    mean_accuracy = {l2: float(np.mean(v)) for l2, v in accuracies.items()}
+    logits = inner_held_out_logits(x, y, draws, l2_grid, num_classes)
+    mean_loss = {l2: inner_fold_mean(balanced_log_loss, y, draws, held) for l2, held in logits.items()}
+    mean_accuracy = {
+        l2: inner_fold_mean(lambda t, z: balanced_accuracy(t, z.argmax(axis=1)), y, draws, held)
+        for l2, held in logits.items()
+    }
     judged = mean_loss if INNER_SCORES[inner_score] else mean_accuracy
     best = (min if INNER_SCORES[inner_score] else max)(judged.values())
     chosen = max(l2 for l2, v in judged.items() if v == best)

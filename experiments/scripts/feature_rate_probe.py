@@ -16,9 +16,8 @@ core once the windows and features of each rate are cached (the first run comput
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from qemg_windows import load_qemg_windows, nested_feature_choice, print_nested_choice
+from qemg_windows import nested_feature_choice, print_nested_choice, rate_feature_sets
 
 SEEDS = (0, 1, 2)
 RATES_HZ = (None, 11718.75, 4687.5, 2343.75)  # None: native 23,437.5 Hz
@@ -26,12 +25,7 @@ RATES_HZ = (None, 11718.75, 4687.5, 2343.75)  # None: native 23,437.5 Hz
 
 def main() -> None:
     torch.set_num_threads(1)
-    loaded = {rate: load_qemg_windows(sample_rate=rate) for rate in RATES_HZ}
-    reference = loaded[None]
-    for rate, data in loaded.items():  # the quality rules run on each rate's windows: they must keep the same ones
-        if not (np.array_equal(data.record, reference.record) and np.array_equal(data.y, reference.y)):
-            raise SystemExit(f"the windows at {rate} Hz differ from the native rate's: no paired choice possible")
-    sets = {f"{data.sample_rate:g} Hz ({data.x.shape[1]})": data.x for data in loaded.values()}
+    sets, reference = rate_feature_sets(RATES_HZ)
     print_nested_choice(nested_feature_choice(sets, reference, SEEDS), SEEDS)
 
 
