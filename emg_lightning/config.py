@@ -11,6 +11,8 @@ from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
 from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -47,7 +49,8 @@ def compose_config(overrides: list[str]) -> DictConfig:
 def search_space(overrides: list[str]) -> list[str]:
     """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna.
     A searched key also set to one value on the command line is refused: the Optuna sweeper would fix it there, and
-    the "search" would choose the only value it was given."""
+    the "search" would choose the only value it was given. So is a candidate value no trial could run
+    (``check_search_candidates``)."""
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides + ["paths.output_dir=."], return_hydra_config=True)
     searched = [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
@@ -58,7 +61,41 @@ def search_space(overrides: list[str]) -> list[str]:
                 f"{override} fixes {key}, which the search explores: drop it to search it, or leave "
                 f"hparams_search out to run that value"
             )
+    check_search_candidates(cfg)
     return searched
+
+
+def search_candidates(key: str, text: str) -> list[Any]:
+    """The values a sweeper may try for ``key=text``: each of a ``choice(...)`` or ``range(...)``, both ends of an
+    ``interval(...)`` (every value between is as valid as its ends for the settings checked here)."""
+    parsed = OverridesParser.create().parse_override(f"{key}={text}").value()
+    if isinstance(parsed, ChoiceSweep):
+        return list(parsed.list)
+    if isinstance(parsed, IntervalSweep):
+        return [parsed.start, parsed.end]
+    if isinstance(parsed, RangeSweep):
+        return list(range(int(parsed.start), int(parsed.stop), int(parsed.step)))
+    return [parsed]
+
+
+def check_search_candidates(cfg: DictConfig) -> None:
+    """Refuse a search whose candidate values include one that ``check_settings`` or the data settings refuse, before
+    any trial runs (ConfigError naming the searched key, the value and why). ``cfg``: composed with its hydra node.
+    Keys that select a config group (``model=...``) are left to the trials."""
+    settings = OmegaConf.create(resolved_config(cfg))
+    for key, text in (cfg.hydra.sweeper.get("params") or {}).items():
+        if isinstance(OmegaConf.select(settings, str(key)), DictConfig) or "." not in str(key):
+            continue  # a config group (model=..., augmentation=...): what it selects is composed per trial
+        for value in search_candidates(str(key), str(text)):
+            candidate = settings.copy()
+            OmegaConf.update(candidate, str(key), value, force_add=True)
+            try:
+                check_settings(candidate)
+                build_datamodule(candidate)
+            except EMGLightningError as exc:
+                raise ConfigError(
+                    f"hydra.sweeper.params.{key} offers {value!r}, which no trial could run: {exc}"
+                ) from exc
 
 
 def plain(node: Any) -> Any:

@@ -9,6 +9,7 @@ ever influences a choice, and the CV reports the outer folds. Each command runs 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,14 +34,21 @@ def outer_overrides(overrides: list[str], searched: list[str]) -> list[str]:
 
 
 def best_values(search_dir: Path) -> dict:
-    """The winning values of a finished search (Hydra's optimization_results.yaml), as overrides' values."""
+    """The winning values of a finished search (Hydra's optimization_results.yaml), as overrides' values; else an
+    error that says why there are none: a trial that failed (its setting needs mending), or an interrupted search
+    (running the same command again finishes it)."""
     path = search_dir / "optimization_results.yaml"
-    if not path.is_file():
+    if path.is_file():
+        return dict(yaml.safe_load(path.read_text())["best_params"])
+    for failed in sorted(search_dir.glob("*/failed.json")):
+        error = json.loads(failed.read_text()).get("error", "no reason recorded")
         raise EMGLightningError(
-            f"the inner search in {search_dir} left no optimization_results.yaml: see its trials' "
-            f"failed.json and run the same command again"
+            f"the inner search in {search_dir} stopped: trial {failed.parent.name} failed ({error}); mend that "
+            f"setting, then run emg-cv again"
         )
-    return dict(yaml.safe_load(path.read_text())["best_params"])
+    raise EMGLightningError(
+        f"the inner search in {search_dir} did not finish (no optimization_results.yaml): run the same command again"
+    )
 
 
 def run_nested(overrides: list[str], searched: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:

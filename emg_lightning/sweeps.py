@@ -1,19 +1,23 @@
 """Hydra callbacks that watch a multirun: emg-cv's progress lines, and a hyperparameter search's results table
-(one row per trial, best objective first)."""
+(one row per trial, best objective first); and what a search trial tells the sweeper: its objective, or why not."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from emg_lightning.config import check_search_candidates
+from emg_lightning.errors import EMGLightningError
 from emg_lightning.files import atomic_write_text
 
 # emg-cv tells its progress callback how many jobs the sweep has
@@ -50,6 +54,43 @@ class CVProgress(Callback):
             f"elapsed {_duration(elapsed)}, about {_duration(left)} left",
             flush=True,
         )
+
+
+class TrialFailed(EMGLightningError, CompactHydraException):
+    """A search trial without a usable objective. Raised, not returned as NaN: the Optuna sweeper then records the
+    trial as failed and stops the search, and Hydra prints the message as one line (a NaN objective crashes
+    hydra-optuna-sweeper 1.3 with optuna 2.10 in a traceback: facebookresearch/hydra#2237)."""
+
+
+class SearchSpaceCheck(Callback):
+    """Before a search's first trial: refuse it when a candidate value of hydra.sweeper.params is a setting the
+    trials would refuse (each would fail alone, and the sweeper would stop at the first)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        composed = config.copy()
+        composed.paths.output_dir = "."  # a trial's own folder: not known before it starts
+        try:
+            check_search_candidates(composed)
+        except EMGLightningError as exc:
+            # an exit, not an exception: Hydra turns a callback's exceptions into warnings and goes on
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+
+def trial_objective(metrics: dict[str, Any] | None, metric: str, out_dir: Path) -> float:
+    """The value of ``metric`` in a finished trial's metrics, or TrialFailed naming the trial and the reason (its
+    failed.json's error where it failed)."""
+    failed = out_dir / "failed.json"
+    if metrics is None:
+        reason = json.loads(failed.read_text())["error"] if failed.is_file() else "it did not finish"
+        raise TrialFailed(f"search trial {out_dir} failed: {reason}; the search stops")
+    value = metrics.get(metric)
+    if value is None or not math.isfinite(float(value)):
+        found = "has no" if value is None else f"has a non-finite ({value})"
+        raise TrialFailed(
+            f"search trial {out_dir} {found} optimized_metric={metric} in its metrics.json; the search stops"
+        )
+    return float(value)
 
 
 def _duration(seconds: float) -> str:

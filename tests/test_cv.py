@@ -12,7 +12,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from emg_lightning.config import compose_config, resolved_config
+from emg_lightning.config import compose_config, resolved_config, search_candidates
+from emg_lightning.errors import EMGLightningError
+from emg_lightning.nested_search import best_values
 from emg_lightning.runs import LOCK
 from emg_lightning.settings import cv_settings
 
@@ -320,3 +322,46 @@ def test_the_rate_search_on_a_network_trained_by_epochs_is_refused_before_any_jo
         "(model=qemg), but model.net.name=resemgnet is trained by epochs: search it with hparams_search=optuna, or "
         "use model=qemg"
     )
+
+
+def test_a_nested_search_offering_a_value_no_trial_could_run_is_refused_before_any_job(tmp_path):
+    cv_dir = tmp_path / "cv"
+    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
+    offered = 'hydra.sweeper.params={data.sample_rate:"choice(-5,1171.875)"}'
+    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate", offered, data=tiny_at_any_rate)
+    assert result.returncode == 2 and not cv_dir.exists()
+    assert result.stderr.strip() == (
+        "error: hydra.sweeper.params.data.sample_rate offers -5, which no trial could run: data.sample_rate must be "
+        "positive or null (native rate), got -5"
+    )
+
+
+def test_an_inner_search_without_a_winner_says_whether_to_mend_a_setting_or_run_again(tmp_path):
+    search_dir = tmp_path / "search" / "seed_0" / "fold_03"
+    (search_dir / "trial_0").mkdir(parents=True)
+    with pytest.raises(EMGLightningError, match="did not finish .*: run the same command again"):
+        best_values(search_dir)  # interrupted: nothing failed
+    (search_dir / "trial_1").mkdir()
+    (search_dir / "trial_1" / "failed.json").write_text(json.dumps({"error": "the network diverged at epoch 3"}))
+    with pytest.raises(EMGLightningError) as refused:
+        best_values(search_dir)
+    assert str(refused.value) == (
+        f"the inner search in {search_dir} stopped: trial trial_1 failed (the network diverged at epoch 3); mend "
+        f"that setting, then run emg-cv again"
+    )
+    (search_dir / "optimization_results.yaml").write_text("name: optuna\nbest_params:\n  data.sample_rate: 4687.5\n")
+    assert best_values(search_dir) == {"data.sample_rate": 4687.5}
+
+
+@pytest.mark.parametrize(
+    "text, values",
+    [
+        ("choice(23437.5, 4687.5)", [23437.5, 4687.5]),
+        ("interval(0.0, 0.3)", [0.0, 0.3]),
+        ("tag(log, interval(1e-4, 1e-2))", [1e-4, 1e-2]),
+        ("range(1, 7, 2)", [1, 3, 5]),
+        ("0.5", [0.5]),
+    ],
+)
+def test_the_candidates_a_search_may_try_are_each_choice_and_both_ends_of_an_interval(text, values):
+    assert search_candidates("model.optimizer.lr", text) == values

@@ -236,3 +236,41 @@ def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_pat
     assert len(rows) == 2 and float(rows[0].split("|")[2]) == pytest.approx(max(values), abs=1e-4)  # best first
     best = (tmp_path / "optimization_results.yaml").read_text()
     assert "best_value" in best
+
+
+def search(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *TINY_DATA, *overrides, f"hydra.sweep.dir={tmp_path / 's'}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_a_search_offering_a_value_no_trial_could_run_is_refused_before_the_first_trial(tmp_path):
+    refused = search(
+        tmp_path, "hparams_search=optuna", 'hydra.sweeper.params={label_smoothing.epsilon:"interval(0.0, 1.5)"}'
+    )
+    assert refused.returncode == 2 and not (tmp_path / "s").exists()
+    assert refused.stderr.strip() == (
+        "error: hydra.sweeper.params.label_smoothing.epsilon offers 1.5, which no trial could run: "
+        "label_smoothing.epsilon=1.5 must be in [0, 1): the share of target mass moved off the true class (1 would "
+        "leave none on it)"
+    )
+
+
+def test_a_failed_trial_stops_the_search_with_one_line_naming_it_and_no_result(tmp_path):
+    # a width the network refuses only when a trial builds it: Optuna is told the trial failed (not a NaN, which
+    # crashes the sweeper), and the search stops without a winner
+    failed = search(
+        tmp_path, "hparams_search=optuna", 'hydra.sweeper.params={model.net.width_multiplier:"choice(-1.0)"}',
+        "hydra.sweeper.n_trials=1",
+    )  # fmt: skip
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    trial = tmp_path / "s" / "trial_0"
+    assert failed.stderr.strip().splitlines()[-3] == (
+        f"search trial {trial} failed: width_multiplier must be > 0, got -1.0; the search stops"
+    )
+    assert json.loads((trial / "failed.json").read_text())["error"] == "width_multiplier must be > 0, got -1.0"
+    assert not (tmp_path / "s" / "optimization_results.yaml").exists() and not (trial / "metrics.json").exists()

@@ -7,19 +7,21 @@ emg-train debug=fdr                         # one batch of each stage: does ever
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
 from emg_lightning.config import CONFIG_DIR
+from emg_lightning.sweeps import trial_objective
 from emg_lightning.training import run
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     metrics = run(cfg)
-    if cfg.get("optimized_metric"):  # the objective a Hydra sweeper (Optuna) maximises; NaN marks a failed trial
-        value = (metrics or {}).get(cfg.optimized_metric)
-        return float("nan") if value is None else float(value)
+    if cfg.get("optimized_metric"):  # the objective a Hydra sweeper (Optuna) optimises
+        return trial_objective(metrics, cfg.optimized_metric, Path(cfg.paths.output_dir))
     return None
 
 
