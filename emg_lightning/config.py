@@ -47,22 +47,42 @@ def compose_config(overrides: list[str]) -> DictConfig:
 
 
 def search_space(overrides: list[str]) -> list[str]:
-    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna.
-    A searched key also set to one value on the command line is refused: the Optuna sweeper would fix it there, and
-    the "search" would choose the only value it was given. So is a candidate value no trial could run
-    (``check_search_candidates``)."""
+    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna,
+    after ``check_search`` has accepted them."""
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides + ["paths.output_dir=."], return_hydra_config=True)
-    searched = [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
+    check_search(cfg, overrides)
+    return [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
+
+
+def check_search(cfg: DictConfig, overrides: list[str]) -> None:
+    """Refuse a search that cannot mean what it says (ConfigError naming the setting), before any trial. A searched
+    key also set to one value on the command line (``overrides``): the Optuna sweeper would fix it there, and the
+    "search" would choose the only value it was given. A candidate value that ``check_settings`` or the data settings
+    refuse (each of a ``choice``, both ends of an ``interval``). ``cfg``: composed with its hydra node; keys that
+    select a config group (``model=...``) are left to the trials."""
+    params = cfg.hydra.sweeper.get("params") or {}
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
-        if key in searched and "(" not in value and "," not in value:
+        if key in params and "(" not in value and "," not in value:
             raise ConfigError(
                 f"{override} fixes {key}, which the search explores: drop it to search it, or leave "
                 f"hparams_search out to run that value"
             )
-    check_search_candidates(cfg)
-    return searched
+    settings = OmegaConf.create(resolved_config(cfg))
+    for key, text in params.items():
+        if isinstance(OmegaConf.select(settings, str(key)), DictConfig) or "." not in str(key):
+            continue  # a config group (model=..., augmentation=...): what it selects is composed per trial
+        for value in search_candidates(str(key), str(text)):
+            candidate = settings.copy()
+            OmegaConf.update(candidate, str(key), value, force_add=True)
+            try:
+                check_settings(candidate)
+                build_datamodule(candidate)
+            except EMGLightningError as exc:
+                raise ConfigError(
+                    f"hydra.sweeper.params.{key} offers {value!r}, which no trial could run: {exc}"
+                ) from exc
 
 
 def search_candidates(key: str, text: str) -> list[Any]:
@@ -76,26 +96,6 @@ def search_candidates(key: str, text: str) -> list[Any]:
     if isinstance(parsed, RangeSweep):
         return list(range(int(parsed.start), int(parsed.stop), int(parsed.step)))
     return [parsed]
-
-
-def check_search_candidates(cfg: DictConfig) -> None:
-    """Refuse a search whose candidate values include one that ``check_settings`` or the data settings refuse, before
-    any trial runs (ConfigError naming the searched key, the value and why). ``cfg``: composed with its hydra node.
-    Keys that select a config group (``model=...``) are left to the trials."""
-    settings = OmegaConf.create(resolved_config(cfg))
-    for key, text in (cfg.hydra.sweeper.get("params") or {}).items():
-        if isinstance(OmegaConf.select(settings, str(key)), DictConfig) or "." not in str(key):
-            continue  # a config group (model=..., augmentation=...): what it selects is composed per trial
-        for value in search_candidates(str(key), str(text)):
-            candidate = settings.copy()
-            OmegaConf.update(candidate, str(key), value, force_add=True)
-            try:
-                check_settings(candidate)
-                build_datamodule(candidate)
-            except EMGLightningError as exc:
-                raise ConfigError(
-                    f"hydra.sweeper.params.{key} offers {value!r}, which no trial could run: {exc}"
-                ) from exc
 
 
 def plain(node: Any) -> Any:

@@ -16,7 +16,7 @@ from hydra.errors import CompactHydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from emg_lightning.config import check_search_candidates
+from emg_lightning.config import check_search
 from emg_lightning.errors import EMGLightningError
 from emg_lightning.files import atomic_write_text
 
@@ -63,14 +63,14 @@ class TrialFailed(EMGLightningError, CompactHydraException):
 
 
 class SearchSpaceCheck(Callback):
-    """Before a search's first trial: refuse it when a candidate value of hydra.sweeper.params is a setting the
-    trials would refuse (each would fail alone, and the sweeper would stop at the first)."""
+    """Before a search's first trial: refuse a search that cannot mean what it says (``check_search``: a searched key
+    fixed on the command line, a candidate value every trial of it would refuse), in one line, exit 2."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         composed = config.copy()
         composed.paths.output_dir = "."  # a trial's own folder: not known before it starts
         try:
-            check_search_candidates(composed)
+            check_search(composed, list(config.hydra.overrides.task))
         except EMGLightningError as exc:
             # an exit, not an exception: Hydra turns a callback's exceptions into warnings and goes on
             print(f"error: {exc}", file=sys.stderr)

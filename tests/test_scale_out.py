@@ -274,3 +274,12 @@ def test_a_failed_trial_stops_the_search_with_one_line_naming_it_and_no_result(t
     )
     assert json.loads((trial / "failed.json").read_text())["error"] == "width_multiplier must be > 0, got -1.0"
     assert not (tmp_path / "s" / "optimization_results.yaml").exists() and not (trial / "metrics.json").exists()
+
+
+def test_emg_train_refuses_a_searched_key_fixed_on_the_command_line(tmp_path):
+    refused = search(tmp_path, "model=qemg", "hparams_search=qemg_rate")  # TINY_DATA sets data.sample_rate=2343.75
+    assert refused.returncode == 2 and not (tmp_path / "s").exists()
+    assert refused.stderr.strip() == (
+        "error: data.sample_rate=2343.75 fixes data.sample_rate, which the search explores: drop it to search it, "
+        "or leave hparams_search out to run that value"
+    )
