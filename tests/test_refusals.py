@@ -297,6 +297,32 @@ def test_ctrl_c_prints_the_resume_hint(tmp_path):
     assert "interrupted by Ctrl-C" in stderr and f"hydra.run.dir={tmp_path}" in stderr
 
 
+def test_ctrl_c_while_a_command_loads_its_modules_is_one_line_not_a_traceback(tmp_path):
+    # a module that takes the Ctrl-C while it is being imported, as a library does on a busy machine
+    (tmp_path / "slow_library.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\n"
+    )
+    after = (
+        "import os, signal, time\ntry:\n    os.kill(os.getpid(), signal.SIGINT); time.sleep(30)\n"
+        "except KeyboardInterrupt:\n    print('handled')"
+    )
+    runs = {
+        "loading": "import emg_lightning.cli\nimport slow_library",
+        "running": f"import emg_lightning.cli\n{after}",  # once loaded, the command's own handling as before
+    }
+    results = {
+        name: subprocess.run(
+            [sys.executable, "-c", code], cwd=REPO, env={**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}"},
+            capture_output=True, text=True, timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        for name, code in runs.items()
+    }  # fmt: skip
+    assert results["loading"].returncode == 130 and results["loading"].stderr == (
+        "error: interrupted by Ctrl-C while the command was loading its modules (nothing had started)\n"
+    )
+    assert results["running"].returncode == 0 and results["running"].stdout.strip() == "handled"
+
+
 @pytest.mark.parametrize("raised, code, words", [("sigterm", 143, "SIGTERM"), ("ctrl-c", 130, "Ctrl-C")])
 def test_an_interrupted_test_stage_gives_the_resume_hint(tmp_path, raised, code, words):
     from types import SimpleNamespace

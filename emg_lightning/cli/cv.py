@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -121,9 +122,50 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         return
     cv_dir_text, overrides = _take(argv, "cv_dir")
+    try:
+        cv = prepare(cv_dir_text, overrides)
+    except KeyboardInterrupt:
+        print("error: emg-cv interrupted by Ctrl-C before any job started", file=sys.stderr)
+        sys.exit(130)
+    jobs = cv.n_folds * len(cv.seeds)
+    print(f"[emg-cv] {cv.name}: {cv.n_folds} folds x {len(cv.seeds)} seed(s) = {jobs} jobs in {cv.cv_dir}")
+    try:
+        if cv.searched:
+            print(
+                f"[emg-cv] nested search over {', '.join(cv.searched)}: each outer fold searches on its own training "
+                f"subjects, then tests its winner"
+            )
+            try:
+                run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir)
+            except USER_ERRORS as exc:
+                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+                sys.exit(2)
+        else:
+            run_sweep(cv.overrides, cv.n_folds, cv.seeds, cv.cv_dir)
+        summarise_cv(cv.cfg, cv.cv_dir, cv.name)
+    except KeyboardInterrupt:  # finished folds are kept, an interrupted one resumes from its last.ckpt
+        print(f"error: emg-cv interrupted by Ctrl-C: run the same command again to finish {cv.cv_dir}", file=sys.stderr)
+        sys.exit(130)
+
+
+@dataclass
+class CVPlan:
+    cfg: DictConfig  # what the folds share
+    cv_dir: Path
+    name: str
+    n_folds: int
+    seeds: list[int]
+    overrides: list[str]  # for emg-train
+    searched: list[str]  # the keys a nested search explores; [] for a plain sweep
+
+
+def prepare(cv_dir_text: str | None, overrides: list[str]) -> CVPlan:
+    """Everything checked and the folder claimed before any job. A setting that cannot mean anything ends emg-cv
+    here, one line, exit 2."""
     nested = any(o.startswith("hparams_search=") for o in overrides)
     try:
         cfg, n_folds, seeds, overrides = plan(overrides)
+        searched = []
         if nested:  # what the outer folds share: the search's configuration, tested, the searched keys left open
             searched = search_space(overrides)
             cfg = compose_config(outer_overrides(overrides, searched))
@@ -135,24 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     except USER_ERRORS as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    print(f"[emg-cv] {name}: {n_folds} folds x {len(seeds)} seed(s) = {n_folds * len(seeds)} jobs in {cv_dir}")
-    try:
-        if nested:
-            print(
-                f"[emg-cv] nested search over {', '.join(searched)}: each outer fold searches on its own training "
-                f"subjects, then tests its winner"
-            )
-            try:
-                run_nested(overrides, searched, n_folds, seeds, cv_dir)
-            except USER_ERRORS as exc:
-                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-                sys.exit(2)
-        else:
-            run_sweep(overrides, n_folds, seeds, cv_dir)
-    except KeyboardInterrupt:  # finished folds are kept, an interrupted one resumes from its last.ckpt
-        print(f"error: emg-cv interrupted by Ctrl-C: run the same command again to finish {cv_dir}", file=sys.stderr)
-        sys.exit(130)
-    summarise_cv(cfg, cv_dir, name)
+    return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched)
 
 
 def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:
