@@ -59,7 +59,7 @@ class CVProgress(Callback):
 class TrialFailed(EMGLightningError, CompactHydraException):
     """A search trial without a usable objective. Raised, not returned as NaN: the Optuna sweeper then records the
     trial as failed and stops the search, and Hydra prints the message as one line (a NaN objective crashes
-    hydra-optuna-sweeper 1.3 with optuna 2.10 in a traceback: facebookresearch/hydra#2237)."""
+    hydra-optuna-sweeper 1.3 with optuna 2.10 in a traceback: Hydra issue 2237)."""
 
 
 class SearchSpaceCheck(Callback):
