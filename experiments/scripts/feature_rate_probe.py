@@ -12,9 +12,17 @@ seeds, for the nested procedure and each rate alone, and how often each rate was
 core once the windows and features of each rate are cached (the first run computes them: a few minutes).
 
     EMGLAB_DIR=../shared/data/emglab-n2001-bb .venv/bin/python experiments/scripts/feature_rate_probe.py
+
+With ``--ensembles``, the candidates also include the mean probability of each pair of rates' models and of all four
+(a fixed, closed-form procedure, like the framework's ``emg-ensemble`` of CV runs), an ensemble scored by its
+members' out-of-fold probabilities at their own chosen L2: does averaging the rates beat the one rate? About 45
+minutes.
 """
 
 from __future__ import annotations
+
+import sys
+from itertools import combinations
 
 import torch
 from qemg_windows import nested_feature_choice, print_nested_choice, rate_feature_sets
@@ -26,7 +34,11 @@ RATES_HZ = (None, 11718.75, 4687.5, 2343.75)  # None: native 23,437.5 Hz
 def main() -> None:
     torch.set_num_threads(1)
     sets, reference = rate_feature_sets(RATES_HZ)
-    print_nested_choice(nested_feature_choice(sets, reference, SEEDS), SEEDS)
+    ensembles = {}
+    if "--ensembles" in sys.argv[1:]:
+        groups = [*combinations(sets, 2), tuple(sets)]
+        ensembles = {"mean of " + " + ".join(name.split(" Hz")[0] for name in group) + " Hz": group for group in groups}
+    print_nested_choice(nested_feature_choice(sets, reference, SEEDS, ensembles), SEEDS)
 
 
 if __name__ == "__main__":
