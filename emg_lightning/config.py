@@ -6,13 +6,14 @@ Commands (``emg_lightning/cli``) parse their arguments, call these builders and 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep
+from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, RangeSweep
 from hydra.errors import HydraException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -83,19 +84,26 @@ def check_search(cfg: DictConfig, overrides: list[str]) -> None:
                 raise ConfigError(
                     f"hydra.sweeper.params.{key} offers {value!r}, which no trial could run: {exc}"
                 ) from exc
+            except OmegaConfBaseException:
+                continue  # an interpolation or a value of another type: the trial composes and judges it
 
 
 def search_candidates(key: str, text: str) -> list[Any]:
     """The values a sweeper may try for ``key=text``: each of a ``choice(...)`` or ``range(...)``, both ends of an
-    ``interval(...)`` (every value between is as valid as its ends for the settings checked here)."""
-    parsed = OverridesParser.create().parse_override(f"{key}={text}").value()
+    ``interval(...)`` (every value between is as valid as its ends for the settings checked here); [] for what this
+    cannot list (``glob(...)``, unparsable text: the sweeper and the trials judge those)."""
+    try:
+        parsed = OverridesParser.create().parse_override(f"{key}={text}").value()
+    except HydraException:
+        return []
     if isinstance(parsed, ChoiceSweep):
         return list(parsed.list)
     if isinstance(parsed, IntervalSweep):
         return [parsed.start, parsed.end]
     if isinstance(parsed, RangeSweep):
-        return list(range(int(parsed.start), int(parsed.stop), int(parsed.step)))
-    return [parsed]
+        count = max(0, math.ceil((parsed.stop - parsed.start) / parsed.step)) if parsed.step else 0
+        return [parsed.start + i * parsed.step for i in range(count)]
+    return [] if isinstance(parsed, Glob) else [parsed]
 
 
 def plain(node: Any) -> Any:

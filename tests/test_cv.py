@@ -360,8 +360,11 @@ def test_an_inner_search_without_a_winner_says_whether_to_mend_a_setting_or_run_
         ("interval(0.0, 0.3)", [0.0, 0.3]),
         ("tag(log, interval(1e-4, 1e-2))", [1e-4, 1e-2]),
         ("range(1, 7, 2)", [1, 3, 5]),
+        ("range(0.25, 1.0, 0.25)", [0.25, 0.5, 0.75]),
         ("0.5", [0.5]),
+        ("glob(*)", []),  # not a list of values: the sweeper and the trials judge it
+        ("choice(1, 2", []),
     ],
 )
 def test_the_candidates_a_search_may_try_are_each_choice_and_both_ends_of_an_interval(text, values):
-    assert search_candidates("model.optimizer.lr", text) == values
+    assert search_candidates("model.optimizer.lr", text) == pytest.approx(values)
