@@ -282,6 +282,9 @@ def test_nested_choice_of_the_qemg_feature_rate_takes_the_lowest_inner_loss_of_e
         "hparams_search=qemg_rate",
         'hydra.sweeper.params={data.sample_rate:"choice(2343.75,1171.875)"}',
         "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",  # both rates of an inner search at once, through the launcher
+        "launcher=local_parallel",
+        "hydra.launcher.n_jobs=2",
         data=tiny_at_any_rate,
     )
     assert result.returncode == 0, result.stderr[-3000:]
