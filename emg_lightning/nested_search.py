@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import yaml
@@ -51,31 +53,84 @@ def best_values(search_dir: Path) -> dict:
     )
 
 
-def run_nested(overrides: list[str], searched: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:
+def run_nested(
+    overrides: list[str], searched: list[str], n_folds: int, seeds: list[int], cv_dir: Path, parallel: int = 1
+) -> None:
+    """Every (seed, outer fold): its inner search, then its training and test with the winner. ``parallel`` such
+    pipelines at a time on this machine (each its own processes); the first that fails stops the others' start."""
     jobs = [(seed, fold) for seed in seeds for fold in range(n_folds)]
-    for done, (seed, fold) in enumerate(jobs):
-        out = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
-        if (out / "metrics.json").is_file():
-            print(f"[emg-cv] fold {fold}, seed {seed}: already finished, skipped", flush=True)
-            continue
-        search_dir = cv_dir / "search" / f"seed_{seed}" / f"fold_{fold:02d}"
-        if not (search_dir / "optimization_results.yaml").is_file():
-            print(
-                f"[emg-cv] job {done + 1}/{len(jobs)}: inner search on the training subjects of fold {fold}, "
-                f"seed {seed}",
-                flush=True,
-            )
-            subprocess.run([*TRAIN, *overrides, f"data.fold={fold}", f"seed={seed}", f"hydra.sweep.dir={search_dir}"])
-        values = best_values(search_dir)
-        print(f"[emg-cv] fold {fold}, seed {seed}: chosen on inner validation: {values}", flush=True)
-        chosen = [f"{key}={value}" for key, value in values.items()]
-        subprocess.run(
-            [
-                *TRAIN,
-                *outer_overrides(overrides, searched),
-                *chosen,
-                f"data.fold={fold}",
-                f"seed={seed}",
-                f"hydra.run.dir={out}",
-            ]
-        )
+    children = RunningChildren()
+    pool = ThreadPoolExecutor(max_workers=parallel)
+    try:
+        futures = [
+            pool.submit(_outer_fold, overrides, searched, seed, fold, cv_dir, f"{number}/{len(jobs)}", children)
+            for number, (seed, fold) in enumerate(jobs, 1)
+        ]
+        for future in as_completed(futures):
+            future.result()
+    except BaseException:  # a failed search or Ctrl-C: start nothing more, and stop what runs
+        pool.shutdown(wait=False, cancel_futures=True)
+        children.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True)
+
+
+class RunningChildren:
+    """The emg-train processes the pipelines have running, so that one failure or a Ctrl-C stops them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen] = set()
+        self._stopping = False
+
+    def run(self, command: list[str]) -> None:
+        with self._lock:
+            if self._stopping:
+                return
+            process = subprocess.Popen(command)
+            self._running.add(process)
+        try:
+            process.wait()
+        finally:
+            with self._lock:
+                self._running.discard(process)
+
+    def terminate(self) -> None:
+        """SIGTERM to each (they stop cleanly and resume on the next run), and no new ones."""
+        with self._lock:
+            self._stopping = True
+            for process in self._running:
+                process.terminate()
+
+
+def _outer_fold(
+    overrides: list[str],
+    searched: list[str],
+    seed: int,
+    fold: int,
+    cv_dir: Path,
+    number: str,
+    children: RunningChildren,
+) -> None:
+    out = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
+    if (out / "metrics.json").is_file():
+        print(f"[emg-cv] fold {fold}, seed {seed}: already finished, skipped", flush=True)
+        return
+    search_dir = cv_dir / "search" / f"seed_{seed}" / f"fold_{fold:02d}"
+    if not (search_dir / "optimization_results.yaml").is_file():
+        print(f"[emg-cv] job {number}: inner search on the training subjects of fold {fold}, seed {seed}", flush=True)
+        children.run([*TRAIN, *overrides, f"data.fold={fold}", f"seed={seed}", f"hydra.sweep.dir={search_dir}"])
+    values = best_values(search_dir)
+    print(f"[emg-cv] fold {fold}, seed {seed}: chosen on inner validation: {values}", flush=True)
+    chosen = [f"{key}={value}" for key, value in values.items()]
+    children.run(
+        [
+            *TRAIN,
+            *outer_overrides(overrides, searched),
+            *chosen,
+            f"data.fold={fold}",
+            f"seed={seed}",
+            f"hydra.run.dir={out}",
+        ]
+    )

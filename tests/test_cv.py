@@ -23,6 +23,10 @@ from conftest import REPO, TINY_DATA
 pytestmark = pytest.mark.slow
 
 
+# a data.sample_rate given on the command line would fix a searched rate (the Optuna sweeper's rule)
+TINY_AT_ANY_RATE = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
+
+
 def run_cv(cv_dir, *args, data=TINY_DATA):
     result = subprocess.run(
         [sys.executable, "-m", "emg_lightning.cli.cv", *data, "trainer.max_epochs=1", *args, f"cv_dir={cv_dir}"],
@@ -249,6 +253,7 @@ def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):
         "hparams_search=optuna",
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.sampler.n_startup_trials=2",
+        "nested_jobs=2",  # both outer folds at once: each still searches on its own training subjects only
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((cv_dir / "cv_summary.json").read_text())
@@ -270,8 +275,6 @@ def test_nested_search_never_shows_an_outer_fold_its_test_subjects(tmp_path):
 
 def test_nested_choice_of_the_qemg_feature_rate_takes_the_lowest_inner_loss_of_each_fold(tmp_path):
     cv_dir = tmp_path / "cv"
-    # a data.sample_rate given on the command line would fix the searched key (the Optuna sweeper's rule): none here
-    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
     result = run_cv(
         cv_dir,
         "model=qemg",
@@ -285,7 +288,7 @@ def test_nested_choice_of_the_qemg_feature_rate_takes_the_lowest_inner_loss_of_e
         "hydra.sweeper.n_jobs=2",  # both rates of an inner search at once, through the launcher
         "launcher=local_parallel",
         "hydra.launcher.n_jobs=2",
-        data=tiny_at_any_rate,
+        data=TINY_AT_ANY_RATE,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     hparams = json.loads((cv_dir / "cv_summary.json").read_text())["protocol"]["hparams"]
@@ -317,8 +320,7 @@ def test_a_searched_key_fixed_on_the_command_line_is_refused_before_any_job(tmp_
 
 def test_the_rate_search_on_a_network_trained_by_epochs_is_refused_before_any_job(tmp_path):
     cv_dir = tmp_path / "cv"  # its objective, the closed-form fit's inner loss, would be NaN in every trial
-    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
-    result = run_cv(cv_dir, "model=resemgnet", "hparams_search=qemg_rate", data=tiny_at_any_rate)
+    result = run_cv(cv_dir, "model=resemgnet", "hparams_search=qemg_rate", data=TINY_AT_ANY_RATE)
     assert result.returncode == 2 and not cv_dir.exists()
     assert result.stderr.strip() == (
         "error: optimized_metric=inner_log_loss is the inner cross-validation score of a model fitted in closed form "
@@ -329,13 +331,34 @@ def test_the_rate_search_on_a_network_trained_by_epochs_is_refused_before_any_jo
 
 def test_a_nested_search_offering_a_value_no_trial_could_run_is_refused_before_any_job(tmp_path):
     cv_dir = tmp_path / "cv"
-    tiny_at_any_rate = [setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")]
     offered = 'hydra.sweeper.params={data.sample_rate:"choice(-5,1171.875)"}'
-    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate", offered, data=tiny_at_any_rate)
+    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate", offered, data=TINY_AT_ANY_RATE)
     assert result.returncode == 2 and not cv_dir.exists()
     assert result.stderr.strip() == (
         "error: hydra.sweeper.params.data.sample_rate offers -5, which no trial could run: data.sample_rate must be "
         "positive or null (native rate), got -5"
+    )
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("nested_jobs=0", "nested_jobs=0 must be a whole number of outer folds at a time, 1 or more"),
+        ("nested_jobs=two", "nested_jobs=two must be a whole number of outer folds at a time, 1 or more"),
+    ],
+)
+def test_nonsense_nested_jobs_are_refused_before_any_job(tmp_path, setting, message):
+    cv_dir = tmp_path / "cv"
+    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate", setting, data=TINY_AT_ANY_RATE)
+    assert result.returncode == 2 and not cv_dir.exists() and result.stderr.strip() == f"error: {message}"
+
+
+def test_nested_jobs_without_a_search_is_refused_with_the_plain_sweeps_way(tmp_path):
+    result = run_cv(tmp_path / "cv", "nested_jobs=2")
+    assert result.returncode == 2 and not (tmp_path / "cv").exists()
+    assert result.stderr.strip() == (
+        "error: nested_jobs=2 runs the outer folds of a nested search side by side, but there is no hparams_search: "
+        "for a plain sweep use launcher=local_parallel hydra.launcher.n_jobs=2"
     )
 
 

@@ -11,7 +11,8 @@ running the same command again skips finished folds and resumes an interrupted o
 processes on one folder never train the same fold at once (a lock per fold) and share the folds: each leaves the
 other's to it and waits for them at the end. A failing fold is recorded
 (``failed.json``) and the others go on; a summary with jobs missing is named ``*.partial.*`` and emg-cv exits 1.
-Hydra launcher overrides (``hydra/launcher=...``) apply unchanged.
+Hydra launcher overrides (``hydra/launcher=...``) apply unchanged. With ``hparams_search=...`` the CV is nested (a
+search per outer fold on its training subjects), ``nested_jobs=N`` outer folds at a time.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ def main(argv: list[str] | None = None) -> None:
         print(__doc__)
         return
     cv_dir_text, overrides = _take(argv, "cv_dir")
+    nested_jobs_text, overrides = _take(overrides, "nested_jobs")
     try:
-        cv = prepare(cv_dir_text, overrides)
+        cv = prepare(cv_dir_text, nested_jobs_text, overrides)
     except KeyboardInterrupt:
         print("error: emg-cv interrupted by Ctrl-C before any job started", file=sys.stderr)
         sys.exit(130)
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"subjects, then tests its winner"
             )
             try:
-                run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir)
+                run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir, cv.nested_jobs)
             except USER_ERRORS as exc:
                 print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
                 sys.exit(2)
@@ -157,13 +159,15 @@ class CVPlan:
     seeds: list[int]
     overrides: list[str]  # for emg-train
     searched: list[str]  # the keys a nested search explores; [] for a plain sweep
+    nested_jobs: int  # outer folds of a nested search at a time
 
 
-def prepare(cv_dir_text: str | None, overrides: list[str]) -> CVPlan:
+def prepare(cv_dir_text: str | None, nested_jobs_text: str | None, overrides: list[str]) -> CVPlan:
     """Everything checked and the folder claimed before any job. A setting that cannot mean anything ends emg-cv
     here, one line, exit 2."""
     nested = any(o.startswith("hparams_search=") for o in overrides)
     try:
+        nested_jobs = nested_jobs_count(nested_jobs_text, nested)
         cfg, n_folds, seeds, overrides = plan(overrides)
         searched = []
         if nested:  # what the outer folds share: the search's configuration, tested, the searched keys left open
@@ -177,7 +181,25 @@ def prepare(cv_dir_text: str | None, overrides: list[str]) -> CVPlan:
     except USER_ERRORS as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
-    return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched)
+    return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched, nested_jobs)
+
+
+def nested_jobs_count(text: str | None, nested: bool) -> int:
+    """``nested_jobs=N``: how many outer folds of a nested search run at once on this machine (default 1)."""
+    if text is None:
+        return 1
+    if not nested:
+        raise ConfigError(
+            f"nested_jobs={text} runs the outer folds of a nested search side by side, but there is no "
+            f"hparams_search: for a plain sweep use launcher=local_parallel hydra.launcher.n_jobs={text}"
+        )
+    try:
+        count = yaml.safe_load(text)
+    except yaml.YAMLError:
+        count = None
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"nested_jobs={text} must be a whole number of outer folds at a time, 1 or more")
+    return count
 
 
 def run_sweep(overrides: list[str], n_folds: int, seeds: list[int], cv_dir: Path) -> None:
