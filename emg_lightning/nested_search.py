@@ -4,7 +4,8 @@ fold's training subjects, then that fold trained with its own winner and tested 
 The inner search is emg-train's own (``hparams_search=...``): every trial trains on the fold's training subjects,
 selects on validation subjects drawn from them, and never tests (``run_test=false``); the outer run repeats the
 search's configuration with the winning values, ``run_test=true`` and ``hparams_source=nested``. So no test subject
-ever influences a choice, and the CV reports the outer folds. Each command runs as its own process, one at a time.
+ever influences a choice, and the CV reports the outer folds. Each command runs as its own process; the outer folds
+run one at a time, or several side by side (emg-cv ``nested_jobs=N``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def run_nested(
     overrides: list[str], searched: list[str], n_folds: int, seeds: list[int], cv_dir: Path, parallel: int = 1
 ) -> None:
     """Every (seed, outer fold): its inner search, then its training and test with the winner. ``parallel`` such
-    pipelines at a time on this machine (each its own processes); the first that fails stops the others' start."""
+    pipelines at a time on this machine (each its own processes); the first that fails, or a Ctrl-C, stops the
+    others (SIGTERM: they resume on the next run) and starts no more."""
     jobs = [(seed, fold) for seed in seeds for fold in range(n_folds)]
     children = RunningChildren()
     pool = ThreadPoolExecutor(max_workers=parallel)
