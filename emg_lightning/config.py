@@ -57,12 +57,17 @@ def search_space(overrides: list[str]) -> list[str]:
 
 
 def check_search(cfg: DictConfig, overrides: list[str]) -> None:
-    """Refuse a search that cannot mean what it says (ConfigError naming the setting), before any trial. A searched
-    key also set to one value on the command line (``overrides``): the Optuna sweeper would fix it there, and the
-    "search" would choose the only value it was given. A candidate value that ``check_settings`` or the data settings
-    refuse (each of a ``choice``, both ends of an ``interval``). ``cfg``: composed with its hydra node; keys that
-    select a config group (``model=...``) are left to the trials."""
+    """Refuse a search that cannot mean what it says (ConfigError naming the setting), before any trial. A searched key
+    also set to one value on the command line (``overrides``): the Optuna sweeper would fix it there, and the "search"
+    would choose the only value it was given. No searched key at all. A candidate value that ``check_settings`` or the
+    data settings refuse (each of a ``choice``, both ends of an ``interval``). ``cfg``: composed with its hydra node;
+    keys that select a config group (``model=...``) are left to the trials."""
     params = cfg.hydra.sweeper.get("params") or {}
+    if not params:
+        raise ConfigError(
+            "the search has no hydra.sweeper.params to explore: use hparams_search=optuna or qemg_rate, or a search "
+            "file of your own that lists them"
+        )
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
         if key in params and "(" not in value and "," not in value:
