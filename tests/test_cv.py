@@ -12,8 +12,9 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from emg_lightning.config import compose_config, resolved_config, search_candidates
-from emg_lightning.errors import EMGLightningError
+from emg_lightning.cli.cv import nested_jobs_count
+from emg_lightning.config import compose_config, resolved_config, search_candidates, search_space
+from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.nested_search import best_values
 from emg_lightning.runs import LOCK
 from emg_lightning.settings import cv_settings
@@ -340,25 +341,20 @@ def test_a_nested_search_offering_a_value_no_trial_could_run_is_refused_before_a
     )
 
 
-@pytest.mark.parametrize(
-    "setting, message",
-    [
-        ("nested_jobs=0", "nested_jobs=0 must be a whole number of outer folds at a time, 1 or more"),
-        ("nested_jobs=two", "nested_jobs=two must be a whole number of outer folds at a time, 1 or more"),
-    ],
-)
-def test_nonsense_nested_jobs_are_refused_before_any_job(tmp_path, setting, message):
-    cv_dir = tmp_path / "cv"
-    result = run_cv(cv_dir, "model=qemg", "hparams_search=qemg_rate", setting, data=TINY_AT_ANY_RATE)
-    assert result.returncode == 2 and not cv_dir.exists() and result.stderr.strip() == f"error: {message}"
+@pytest.mark.parametrize("text", ["0", "-2", "two", "1.5", "[2]"])
+def test_nonsense_nested_jobs_are_refused(text):
+    with pytest.raises(ConfigError) as refused:
+        nested_jobs_count(text, nested=True)
+    assert str(refused.value) == f"nested_jobs={text} must be a whole number of outer folds at a time, 1 or more"
 
 
-def test_nested_jobs_without_a_search_is_refused_with_the_plain_sweeps_way(tmp_path):
-    result = run_cv(tmp_path / "cv", "nested_jobs=2")
-    assert result.returncode == 2 and not (tmp_path / "cv").exists()
-    assert result.stderr.strip() == (
-        "error: nested_jobs=2 runs the outer folds of a nested search side by side, but there is no hparams_search: "
-        "for a plain sweep use launcher=local_parallel hydra.launcher.n_jobs=2"
+def test_nested_jobs_counts_outer_folds_and_needs_a_search():
+    assert nested_jobs_count(None, nested=False) == 1 and nested_jobs_count("3", nested=True) == 3
+    with pytest.raises(ConfigError) as refused:
+        nested_jobs_count("2", nested=False)
+    assert str(refused.value) == (
+        "nested_jobs=2 runs the outer folds of a nested search side by side, but there is no hparams_search: for a "
+        "plain sweep use launcher=local_parallel hydra.launcher.n_jobs=2"
     )
 
 
@@ -394,3 +390,12 @@ def test_an_inner_search_without_a_winner_says_whether_to_mend_a_setting_or_run_
 )
 def test_the_candidates_a_search_may_try_are_each_choice_and_both_ends_of_an_interval(text, values):
     assert search_candidates("model.optimizer.lr", text) == pytest.approx(values)
+
+
+def test_a_search_with_nothing_to_search_is_refused():
+    with pytest.raises(ConfigError) as refused:
+        search_space(["hparams_search=_search"])  # the shared base of the searches, alone
+    assert str(refused.value) == (
+        "the search has no hydra.sweeper.params to explore: use hparams_search=optuna or qemg_rate, or a search file "
+        "of your own that lists them"
+    )

@@ -283,12 +283,3 @@ def test_emg_train_refuses_a_searched_key_fixed_on_the_command_line(tmp_path):
         "error: data.sample_rate=2343.75 fixes data.sample_rate, which the search explores: drop it to search it, "
         "or leave hparams_search out to run that value"
     )
-
-
-def test_a_search_with_nothing_to_search_is_refused(tmp_path):
-    refused = search(tmp_path, "hparams_search=_search")  # the shared base of the searches, alone
-    assert refused.returncode == 2 and not (tmp_path / "s").exists()
-    assert refused.stderr.strip() == (
-        "error: the search has no hydra.sweeper.params to explore: use hparams_search=optuna or qemg_rate, or a search "
-        "file of your own that lists them"
-    )
