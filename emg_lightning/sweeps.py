@@ -57,24 +57,38 @@ class CVProgress(Callback):
 
 
 class TrialFailed(EMGLightningError, CompactHydraException):
-    """A search trial without a usable objective. Raised, not returned as NaN: the Optuna sweeper then records the
-    trial as failed and stops the search, and Hydra prints the message as one line (a NaN objective crashes
-    hydra-optuna-sweeper 1.3 with optuna 2.10 in a traceback: Hydra issue 2237)."""
+    """A search trial without a usable objective. Raised, not returned as NaN (a NaN objective crashes
+    hydra-optuna-sweeper 1.3 with optuna 2.10 in a traceback: Hydra issue 2237): the search stops there, in one line
+    (``SearchGuard``, or the sweeper, which records the trial as failed and re-raises it for Hydra to print)."""
 
 
-class SearchSpaceCheck(Callback):
-    """Before a search's first trial: refuse a search that cannot mean what it says (``check_search``: a searched key
-    fixed on the command line, a candidate value every trial of it would refuse), in one line, exit 2."""
+class SearchGuard(Callback):
+    """A search's one-line refusals and failures. Before the first trial: refuse a search that cannot mean what it
+    says (``check_search``: a searched key fixed on the command line, no searched key, a candidate value every trial
+    of it would refuse), exit 2. After a trial that failed (``TrialFailed``) in the sweeper's own process (the
+    sequential launcher): its line, exit 1, before the sweeper tells Optuna (whose grid sampler, on a grid's last
+    trial, raises outside any objective: a traceback under hydra-optuna-sweeper 1.3). Under other launchers the
+    sweeper itself stops on the failure. Both exit rather than raise: Hydra turns a callback's exceptions into
+    warnings and goes on."""
+
+    def __init__(self) -> None:
+        self.sweeper_pid: int | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweeper_pid = os.getpid()
         composed = config.copy()
         composed.paths.output_dir = "."  # a trial's own folder: not known before it starts
         try:
             check_search(composed, list(config.hydra.overrides.task))
         except EMGLightningError as exc:
-            # an exit, not an exception: Hydra turns a callback's exceptions into warnings and goes on
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        failure = getattr(job_return, "_return_value", None)  # a failed job's exception (return_value re-raises it)
+        if isinstance(failure, TrialFailed) and os.getpid() == self.sweeper_pid:
+            print(f"error: {failure}", file=sys.stderr, flush=True)
+            sys.exit(1)
 
 
 def trial_objective(metrics: dict[str, Any] | None, metric: str, out_dir: Path) -> float:

@@ -238,9 +238,9 @@ def test_two_trial_optuna_search_optimises_validation_only_and_tabulates(tmp_pat
     assert "best_value" in best
 
 
-def search(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
+def search(tmp_path: Path, *overrides: str, data: list[str] = TINY_DATA) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.train", *TINY_DATA, *overrides, f"hydra.sweep.dir={tmp_path / 's'}"],
+        [sys.executable, "-m", "emg_lightning.cli.train", *data, *overrides, f"hydra.sweep.dir={tmp_path / 's'}"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -260,19 +260,34 @@ def test_a_search_offering_a_value_no_trial_could_run_is_refused_before_the_firs
     )
 
 
-def test_a_failed_trial_stops_the_search_with_one_line_naming_it_and_no_result(tmp_path):
-    # a width the network refuses only when a trial builds it: Optuna is told the trial failed (not a NaN, which
-    # crashes the sweeper), and the search stops without a winner
-    failed = search(
-        tmp_path, "hparams_search=optuna", 'hydra.sweeper.params={model.net.width_multiplier:"choice(-1.0)"}',
-        "hydra.sweeper.n_trials=1",
-    )  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        # a width the network refuses only when a trial builds it (Optuna's TPE sampler)
+        (
+            ["hparams_search=optuna", 'hydra.sweeper.params={model.net.width_multiplier:"choice(-1.0)"}'],
+            "width_multiplier must be > 0, got -1.0",
+        ),
+        # a rate above the records' own, known only once a trial reads them: the last (only) point of a grid, where
+        # Optuna's grid sampler would stop the study outside an objective
+        (
+            ["model=qemg", "hparams_search=qemg_rate", 'hydra.sweeper.params={data.sample_rate:"choice(46875.0)"}'],
+            "record SYNSN01R01 is recorded at 23437.5 Hz: data.sample_rate=46875 would invent bandwidth above its "
+            "11718.8 Hz Nyquist frequency; choose data.sample_rate <= 23437.5",
+        ),
+    ],
+)
+def test_a_failed_trial_stops_the_search_with_one_line_naming_it_and_no_result(tmp_path, overrides, reason):
+    # Optuna is never handed a NaN (it crashes the sweeper); the search stops without a winner
+    any_rate = [
+        setting for setting in TINY_DATA if not setting.startswith("data.sample_rate=")
+    ]  # what a rate search needs
+    data = any_rate if "hparams_search=qemg_rate" in overrides else TINY_DATA
+    failed = search(tmp_path, *overrides, "hydra.sweeper.n_trials=1", data=data)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     trial = tmp_path / "s" / "trial_0"
-    assert failed.stderr.strip().splitlines()[-3] == (
-        f"search trial {trial} failed: width_multiplier must be > 0, got -1.0; the search stops"
-    )
-    assert json.loads((trial / "failed.json").read_text())["error"] == "width_multiplier must be > 0, got -1.0"
+    assert failed.stderr.strip().splitlines()[-1] == f"error: search trial {trial} failed: {reason}; the search stops"
+    assert json.loads((trial / "failed.json").read_text())["error"] == reason
     assert not (tmp_path / "s" / "optimization_results.yaml").exists() and not (trial / "metrics.json").exists()
 
 
