@@ -62,20 +62,19 @@ def run_nested(
     others (SIGTERM: they resume on the next run) and starts no more."""
     jobs = [(seed, fold) for seed in seeds for fold in range(n_folds)]
     children = RunningChildren()
-    pool = ThreadPoolExecutor(max_workers=parallel)
-    try:
+    with ThreadPoolExecutor(max_workers=parallel) as pool:  # leaving it waits for the running pipelines
         futures = [
             pool.submit(_outer_fold, overrides, searched, seed, fold, cv_dir, f"{number}/{len(jobs)}", children)
             for number, (seed, fold) in enumerate(jobs, 1)
         ]
-        for future in as_completed(futures):
-            future.result()
-    except BaseException:  # a failed search or Ctrl-C: start nothing more, and stop what runs
-        pool.shutdown(wait=False, cancel_futures=True)
-        children.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=True)
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:  # a failed search or Ctrl-C: start nothing more, and stop what runs
+            for future in futures:
+                future.cancel()
+            children.terminate()
+            raise
 
 
 class RunningChildren:

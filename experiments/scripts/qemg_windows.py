@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
+from scipy.special import softmax
 
 from emg_lightning.config import build_datamodule
 from emg_lightning.data.splits import inner_fold_draws
@@ -129,7 +130,7 @@ def nested_feature_choice(
                 inner_loss[name] = choice["inner_log_loss"]
                 if name in members:
                     held = inner_held_out_logits(x[fit], data.y[fit], draws, [choice["l2"]], num_classes)
-                    inner_probabilities[name] = softmax(held[choice["l2"]])
+                    inner_probabilities[name] = softmax(held[choice["l2"]], axis=-1)
             for name, names in ensembles.items():
                 probabilities[name][~fit] = np.mean([probabilities[n][~fit] for n in names], axis=0)
                 mean_inner = np.mean([inner_probabilities[n] for n in names], axis=0)
@@ -140,11 +141,6 @@ def nested_feature_choice(
         for name in results:
             results[name].append(window_and_record_scores(probabilities[name], data.y, data.record))
     return results, chosen
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def print_nested_choice(outcome: tuple[dict[str, list[np.ndarray]], dict[str, int]], seeds: tuple[int, ...]) -> None:
