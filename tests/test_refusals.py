@@ -323,6 +323,22 @@ def test_ctrl_c_while_a_command_loads_its_modules_is_one_line_not_a_traceback(tm
     assert results["running"].returncode == 0 and results["running"].stdout.strip() == "handled"
 
 
+def test_ctrl_c_between_trainings_of_emg_train_is_one_line(monkeypatch, capsys):
+    # e.g. while Hydra composes the configuration or between the trials of a search: no training to hand it to
+    from emg_lightning.cli import train
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "main", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        train.command()
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == (
+        "error: emg-train interrupted by Ctrl-C between trainings: run the same command again to go on\n"
+    )
+
+
 @pytest.mark.parametrize("raised, code, words", [("sigterm", 143, "SIGTERM"), ("ctrl-c", 130, "Ctrl-C")])
 def test_an_interrupted_test_stage_gives_the_resume_hint(tmp_path, raised, code, words):
     from types import SimpleNamespace

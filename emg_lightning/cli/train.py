@@ -7,6 +7,7 @@ emg-train debug=fdr                         # one batch of each stage: does ever
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -25,8 +26,22 @@ def main(cfg: DictConfig) -> float | None:
     return None
 
 
-if __name__ == "__main__":
-    # run the importable module's main, not __main__'s: submitit pickles the task function by reference then
-    from emg_lightning.cli.train import main as importable_main
+def command() -> None:
+    """The emg-train command: ``main``, and a Ctrl-C that lands outside a training (a training ends in its own line
+    with the resume hint) — while Hydra composes the configuration, between the trials of a search — ends in one
+    line too, not a traceback through Hydra."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print(
+            "error: emg-train interrupted by Ctrl-C between trainings: run the same command again to go on",
+            file=sys.stderr,
+        )
+        sys.exit(130)
 
-    importable_main()
+
+if __name__ == "__main__":
+    # run the importable module's command, not __main__'s: submitit pickles the task function by reference then
+    from emg_lightning.cli.train import command as importable_command
+
+    importable_command()
