@@ -42,9 +42,17 @@ def best_values(search_dir: Path) -> dict:
     (running the same command again finishes it)."""
     path = search_dir / "optimization_results.yaml"
     if path.is_file():
-        return dict(yaml.safe_load(path.read_text())["best_params"])
+        try:
+            return dict(yaml.safe_load(path.read_text())["best_params"])
+        except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
+            raise EMGLightningError(
+                f"{path} is damaged ({type(exc).__name__}): delete it, and the same command runs that search again"
+            ) from exc
     for failed in sorted(search_dir.glob("*/failed.json")):
-        error = json.loads(failed.read_text()).get("error", "no reason recorded")
+        try:
+            error = json.loads(failed.read_text())["error"]
+        except (ValueError, KeyError, TypeError):
+            error = f"its {failed.name} is unreadable"
         raise EMGLightningError(
             f"the inner search in {search_dir} stopped: trial {failed.parent.name} failed ({error}); mend that "
             f"setting, then run emg-cv again"

@@ -371,7 +371,17 @@ def test_an_inner_search_without_a_winner_says_whether_to_mend_a_setting_or_run_
         f"the inner search in {search_dir} stopped: trial trial_1 failed (the network diverged at epoch 3); mend "
         f"that setting, then run emg-cv again"
     )
-    (search_dir / "optimization_results.yaml").write_text("name: optuna\nbest_params:\n  data.sample_rate: 4687.5\n")
+    (search_dir / "trial_1" / "failed.json").write_text('{"error": "the network')  # cut off mid-write
+    with pytest.raises(EMGLightningError, match=r"trial trial_1 failed \(its failed.json is unreadable\); mend"):
+        best_values(search_dir)
+    results = search_dir / "optimization_results.yaml"
+    for damaged in ("name: optuna\n", "best_params: 3\n", "- 1\n"):
+        results.write_text(damaged)
+        with pytest.raises(EMGLightningError) as refused:
+            best_values(search_dir)
+        assert str(refused.value).startswith(f"{results} is damaged (")
+        assert str(refused.value).endswith("): delete it, and the same command runs that search again")
+    results.write_text("name: optuna\nbest_params:\n  data.sample_rate: 4687.5\n")
     assert best_values(search_dir) == {"data.sample_rate": 4687.5}
 
 
