@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.classifier import EMGClassifier
-from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.data.datamodule import EMGDataModule, check_classes
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.files import atomic_write_text
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
@@ -243,10 +243,7 @@ def check_settings(cfg: DictConfig) -> None:
             f"trainer.max_epochs={epochs!r} trains nothing: use 1 or more (an untrained network's "
             f"figures are not results)"
         )
-    classes = list(cfg.data.get("classes") or [])
-    repeated = sorted({c for c in classes if classes.count(c) > 1})
-    if repeated:
-        raise ConfigError(f"data.classes={classes} names {', '.join(repeated)} more than once: list each class once")
+    check_classes(plain(cfg.data.get("classes")), plain(cfg.data.get("label_map")))
     smoothing = cfg.get("label_smoothing") or {}
     net_name = cfg.model.net.get("name")
     if net_name in MODELS and pools_records(net_name) and smoothing.get("name", "none") != "none":

@@ -30,9 +30,9 @@ def wfdb_folder(tmp_path):
 
 
 def test_pattern_labels_and_digital_samples(wfdb_folder):
-    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, LABELS, None)
-    assert [(h.stem, s, label) for h, s, label in labelled][:2] == [("A1_0", "A1", "als"), ("A2_3", "A2", "als")]
-    record = wfdb_dir.read_record(*labelled[0])
+    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, None)
+    assert [(h.stem, s, label) for h, s, label in labelled][:2] == [("A1_0", "A1", "A"), ("A2_3", "A2", "A")]
+    record = wfdb_dir.read_record(labelled[0][0], "A1", "als")
     assert record.digital.dtype == np.int16 and record.digital[0] == -32768  # saturation kept, never NaN
     assert record.adc_gain == 10.0 and record.sample_rate == 4000 and record.metadata["muscle"] == "biceps"
 
@@ -50,7 +50,7 @@ def test_physical_units_from_the_header(tmp_path):
 def test_manifest_labels(wfdb_folder):
     manifest = wfdb_folder / "labels.csv"
     manifest.write_text("record,subject,label\nA1_0,P1,als\nC1_1,P2,normal\n")
-    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), None, None, str(manifest))
+    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), None, str(manifest))
     assert [(h.stem, s, label) for h, s, label in labelled] == [("A1_0", "P1", "als"), ("C1_1", "P2", "normal")]
 
 
@@ -58,7 +58,7 @@ def test_manifest_labels(wfdb_folder):
     "content, message",
     [
         ("rec;subj;lab\n", "needs a header row with the columns record, subject, label"),
-        ("record,subject,label\nA1_0,P1,sick\n", "line 2: unknown label 'sick'"),
+        ("record,subject,label\nA1_0,P1,\n", "line 2: record, subject and label must all be given"),
         ("record,subject,label\nZZ_9,P1,als\n", "names records absent from the folder: ['ZZ_9']"),
         (b"\xff\xfe\x00bad", "cannot be read"),
     ],
@@ -67,22 +67,20 @@ def test_unreadable_or_wrong_manifest(wfdb_folder, content, message):
     manifest = wfdb_folder / "labels.csv"
     manifest.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(DataError, match="manifest .*labels.csv.*" + re.escape(message)):
-        wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), None, None, str(manifest))
+        wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), None, str(manifest))
     with pytest.raises(DataError, match="missing.csv cannot be read .*No such file"):
         wfdb_dir.read_manifest(wfdb_folder / "missing.csv")
 
 
 def test_pattern_problems_name_the_record_or_setting(wfdb_folder):
     headers = wfdb_dir.list_headers(wfdb_folder)
-    with pytest.raises(DataError, match="unknown label code 'A'; map it in data.label_map"):
-        wfdb_dir.label_records(headers, PATTERN, {}, None)
     with pytest.raises(DataError, match="needs the named groups"):
-        wfdb_dir.label_records(headers, r"(\w)(\d+)_\d+", LABELS, None)
+        wfdb_dir.label_records(headers, r"(\w)(\d+)_\d+", None)
     with pytest.raises(DataError, match="needs labels: set data.pattern"):
-        wfdb_dir.label_records(headers, None, None, None)
+        wfdb_dir.label_records(headers, None, None)
     write_wfdb(wfdb_folder, "other", seed=9)
     with pytest.raises(DataError, match="other.hea: record name 'other' does not match data.pattern"):
-        wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, LABELS, None)
+        wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, None)
 
 
 def test_truncated_wfdb_data_file(wfdb_folder):
@@ -93,7 +91,7 @@ def test_truncated_wfdb_data_file(wfdb_folder):
 
 def test_mixed_rates_are_resampled_when_a_target_rate_is_set(wfdb_folder):
     write_wfdb(wfdb_folder, "M9_9", fs=8000, seed=5)
-    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, LABELS, None)
+    labelled = wfdb_dir.label_records(wfdb_dir.list_headers(wfdb_folder), PATTERN, None)
     records = [wfdb_dir.read_record(*item) for item in labelled]
     with pytest.raises(DataError, match="set data.sample_rate"):
         build_table(iter(records), WindowSettings())

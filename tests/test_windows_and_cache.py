@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from scipy import signal as sps
 
 from emg_lightning.data.cache import build_table, cached_table
 from emg_lightning.data.records import Recording
@@ -63,7 +64,21 @@ def test_bad_window_settings_name_the_setting():
     with pytest.raises(ConfigError, match="data.window_s"):
         WindowSettings(window_s=0)
     with pytest.raises(ConfigError, match="data.sample_rate"):
-        resample(np.zeros(100), FS, 1234.567)
+        WindowSettings(sample_rate=-1)
+
+
+def test_any_rate_to_any_rate_keeps_the_band_and_removes_aliases():
+    fs, target = 32768.0, 4687.5  # the Algiers rate to N2001's qEMG rate: 9375/65536, no simple ratio
+    t = np.arange(int(5 * fs)) / fs
+    kept, above_nyquist = np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 3000 * t)
+    y = resample(kept + above_nyquist, fs, target)
+    assert len(y) == int(np.ceil(len(t) * target / fs))
+    expected = np.sin(2 * np.pi * 1000 * np.arange(len(y)) / target)  # the 1 kHz sine, sampled at the new rate
+    middle = slice(500, -500)
+    assert np.abs(y[middle] - expected[middle]).max() < 1e-3  # no delay, no gain change, 3 kHz gone (no alias)
+    # a simple ratio keeps scipy's polyphase path, bit for bit what every N2001 figure was computed with
+    x = np.random.default_rng(0).standard_normal(23437)
+    assert np.array_equal(resample(x, 23437.5, 4687.5), sps.resample_poly(x, 1, 5))
 
 
 def test_short_records_are_skipped():

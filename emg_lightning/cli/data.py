@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
         f"data={cfg.data.source}"
         + (f" root={cfg.data.root}" if cfg.data.get("root") else "")
         + f", window {cfg.data.window_s} s, hop {cfg.data.hop_s or cfg.data.window_s} s"
+        + (f", labels renamed {dict(cfg.data.label_map)}" if cfg.data.get("label_map") else "")
+        + (f", muscles {list(cfg.data.muscles)}" if cfg.data.get("muscles") else "")
     )
     print(format_summary(summary))
     if args.json:

@@ -29,17 +29,23 @@ from emg_lightning.reports.cv_summary import markdown, report
 
 
 def labelled_records(headers: list[Path], pattern: str | None, label_map: str | None, manifest: str | None):
-    """(header, subject, label) of every input record: EMGLab names, else the pattern or manifest."""
+    """(header, subject, label) of every input record: EMGLab names, else the pattern or manifest; labels then
+    renamed by ``--label-map`` (``neuropathy=als``: another clinic's name for the model's class)."""
+    items = [item for item in (label_map or "").split(",") if item]
+    if any("=" not in item for item in items):
+        raise DataError(f"--label-map {label_map!r} must be LABEL=CLASS pairs separated by commas, e.g. neuropathy=als")
+    mapping = dict(item.split("=", 1) for item in items)
     if manifest or pattern:
-        mapping = dict(item.split("=", 1) for item in (label_map or "").split(",") if item)
-        return wfdb_dir.label_records(headers, pattern, mapping, manifest)
-    unnamed = [h for h in headers if not emglab.RECORD_NAME.match(h.stem)]
-    if unnamed:
-        raise DataError(
-            f"{unnamed[0]}: no label: its name is not an EMGLab N2001 name; give --pattern (with groups subject and "
-            f"label, plus --label-map) or --manifest"
-        )
-    return [(h, *emglab.parse_record_name(h.stem, h)) for h in headers]
+        labelled = wfdb_dir.label_records(headers, pattern, manifest)
+    else:
+        unnamed = [h for h in headers if not emglab.RECORD_NAME.match(h.stem)]
+        if unnamed:
+            raise DataError(
+                f"{unnamed[0]}: no label: its name is not an EMGLab N2001 name; give --pattern (with groups subject "
+                f"and label, plus --label-map) or --manifest"
+            )
+        labelled = [(h, *emglab.parse_record_name(h.stem, h)) for h in headers]
+    return [(h, subject, mapping.get(label, label)) for h, subject, label in labelled]
 
 
 def training_subjects(runs: list[Path]) -> set[str]:

@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from emg_lightning.data.cache import WindowTable
-from emg_lightning.data.readers.synthetic import SyntheticSpec
-from emg_lightning.data.records import CLASS_NAMES
+from emg_lightning.data.readers import SourceOptions, get_source
+from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, make_fold, random_windows
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
-from emg_lightning.errors import ConfigError
+from emg_lightning.errors import ConfigError, DataError
 from emg_lightning.features import FEATURE_SETS, feature_names, window_features
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,10 @@ NORMALIZATIONS = ("none", "zscore", "robust")
 # The flat data.* keys of the configuration, by the group they belong to (EMGDataModule.from_config).
 WINDOW_KEYS = ("window_s", "hop_s", "sample_rate", "trim_after_s", "bandpass_hz")
 QUALITY_KEYS = ("min_std_uv", "max_saturated_fraction")
-WFDB_KEYS = ("pattern", "label_map", "manifest", "channel")
+WFDB_KEYS = ("pattern", "manifest", "channel")
 DIRECT_KEYS = {
+    "label_map",
+    "muscles",
     "source",
     "root",
     "classes",
@@ -175,7 +177,7 @@ class EMGDataModule(L.LightningDataModule):
         self,
         source: str = "synthetic",
         root: str | None = None,
-        classes: Sequence[str] = CLASS_NAMES,
+        classes: Sequence[str] | None = None,
         fold: int = 0,
         windows: WindowSettings | None = None,
         split: dict[str, Any] | None = None,
@@ -184,6 +186,8 @@ class EMGDataModule(L.LightningDataModule):
         normalization: str = "none",
         allow_mixed_rates: bool = True,
         features: str | None = None,
+        label_map: dict[str, str] | None = None,
+        muscles: Sequence[str] | None = None,
         batch_size: int = 32,
         num_workers: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
@@ -192,15 +196,17 @@ class EMGDataModule(L.LightningDataModule):
     ) -> None:
         """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
         ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
-        generator's settings; ``features``: serve each window's feature vector of this set (``qemg``, computed once
+        generator's settings; ``classes``: which of the data's labels to use, in this order (None: all, sorted);
+        ``label_map``: labels renamed before anything else (``{als: neuropathy}``); ``muscles``: only records of
+        these muscles; ``features``: serve each window's feature vector of this set (``qemg``, computed once
         and cached beside the windows) instead of its samples; ``train_context_s``: training windows come with the
         following seconds of their record, for random shifts (``augmentation.shift_s``); ``whole_records``: every
         batch holds whole records, ``batch_size`` records (for record-level models). ``from_config`` takes the
         flat ``data.*`` keys of the configuration instead."""
         super().__init__()
-        unknown = sorted(set(classes) - set(CLASS_NAMES))
-        if unknown or len(classes) < 2:
-            raise ConfigError(f"data.classes={list(classes)} must name at least two of {list(CLASS_NAMES)}")
+        self._classes = check_classes(classes, label_map)
+        self._resolved_classes: list[str] | None = None
+        get_source(source)  # an unknown source is refused before any work
         if normalization not in NORMALIZATIONS:
             raise ConfigError(
                 f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
@@ -217,11 +223,11 @@ class EMGDataModule(L.LightningDataModule):
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         self.source, self.root, self.allow_mixed_rates = source, root, bool(allow_mixed_rates)
-        self.classes = list(classes)
         self.settings = windows or WindowSettings()
-        self.wfdb_options = {"pattern": None, "manifest": None, "channel": 0, **(wfdb or {})}
-        self.wfdb_options["label_map"] = dict(self.wfdb_options.get("label_map") or {})
-        self.synthetic_spec = _synthetic_spec(synthetic or {})
+        self.source_options = SourceOptions(root=root, synthetic=dict(synthetic or {}), **dict(wfdb or {}))
+        spec_from_settings(dict(synthetic or {}))  # refuse nonsense generator settings before any work
+        self.label_map = dict(label_map or {})
+        self.muscles = list(muscles) if muscles else None
         self.fold_index = fold
         self.split = {"name": "loso", "seed": 0, **(split or {})}
         self.batch_size, self.num_workers = batch_size, num_workers
@@ -284,12 +290,34 @@ class EMGDataModule(L.LightningDataModule):
                 self.source,
                 self.settings,
                 self.cache_dir,
-                self.root,
-                self.synthetic_spec,
-                allow_mixed_rates=self.allow_mixed_rates,
-                **self.wfdb_options,
+                self.source_options,
+                self.label_map,
+                self.muscles,
+                self.allow_mixed_rates,
             )
         return self.table
+
+    @property
+    def classes(self) -> list[str]:
+        """``data.classes``, or every label of the data (sorted) when it is null; each must occur in the data."""
+        if self._resolved_classes is None:
+            self._resolved_classes = self._resolve_classes()
+        return self._resolved_classes
+
+    def _resolve_classes(self) -> list[str]:
+        present = sorted(set(self.load_table().columns["label"].tolist()))
+        if self._classes is None:
+            if len(present) < 2:
+                raise DataError(f"the data hold one class only ({present}): a classifier needs two or more")
+            return present
+        absent = [c for c in self._classes if c not in present]
+        if absent:
+            hint = "" if self.label_map else " (or rename labels with data.label_map, e.g. {als: neuropathy})"
+            raise DataError(
+                f"data.classes={self._classes} names {', '.join(absent)}, but the data's labels are "
+                f"{', '.join(present)}: choose among those{hint}"
+            )
+        return list(self._classes)
 
     def subject_labels(self) -> dict[str, str]:
         """{subject: class} for the subjects of the selected classes: what every split works on."""
@@ -444,17 +472,24 @@ def _make_fold(labels: dict[str, str], fold: int, split: dict[str, Any]) -> Fold
     return make_fold(labels, fold, name, **settings)
 
 
-def _synthetic_spec(settings: dict[str, Any]) -> SyntheticSpec:
-    known = {"subjects_per_class", "records_per_subject", "duration_s", "seed"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ConfigError(f"data.synthetic has unknown settings {unknown}; known: {sorted(known)}")
-    kwargs = dict(settings)
-    if "subjects_per_class" in kwargs:
-        kwargs["subjects_per_class"] = tuple((k, int(v)) for k, v in dict(kwargs["subjects_per_class"]).items())
-    if "records_per_subject" in kwargs:
-        kwargs["records_per_subject"] = tuple(int(v) for v in kwargs["records_per_subject"])
-    try:
-        return SyntheticSpec(**kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"data.synthetic: {exc}") from exc
+def check_classes(classes: Sequence[str] | None, label_map: dict[str, str] | None) -> list[str] | None:
+    """``data.classes`` as a list (None: from the data), refused when it cannot mean anything: fewer than two,
+    repeated or empty names, or a ``data.label_map`` that renames a label into a class not chosen."""
+    if classes is None:
+        chosen = None
+    else:
+        if isinstance(classes, str):
+            raise ConfigError(f"data.classes={classes!r} must be a list of two or more class names, or null")
+        chosen = [str(c) for c in classes]
+        repeated = sorted({c for c in chosen if chosen.count(c) > 1})
+        if repeated:
+            raise ConfigError(f"data.classes={chosen} names {', '.join(repeated)} more than once: list each once")
+        if len(chosen) < 2 or any(not c.strip() for c in chosen):
+            raise ConfigError(f"data.classes={chosen} must name two or more classes (or be null: all of the data's)")
+    for old, new in dict(label_map or {}).items():
+        if chosen is not None and new not in chosen:
+            raise ConfigError(
+                f"data.label_map renames {old} to {new!r}, which is not in data.classes={chosen}: add it there, or "
+                f"map {old} to one of them"
+            )
+    return chosen

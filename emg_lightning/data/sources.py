@@ -1,77 +1,85 @@
-"""Named data sources -> cached window tables. The one place that knows which reader serves which source."""
+"""A data source's records -> one cached window table: label harmonisation and muscle selection, the same for every
+source (the sources themselves are registered in ``data/readers``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
-from emg_lightning.data.readers import emglab, synthetic, wfdb_dir
+from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
+from emg_lightning.data.readers.base import file_identity
 from emg_lightning.data.windows import WindowSettings
-from emg_lightning.errors import ConfigError
-
-SOURCES = ("synthetic", "emglab", "wfdb")
+from emg_lightning.errors import DataError
 
 
-def _file_identity(headers: list[Path]) -> list[tuple[str, int, int]]:
-    """Names, sizes and modification times of every header and data file: a changed file changes the key."""
-    files = []
-    for header in headers:
-        for path in sorted(header.parent.glob(header.stem + ".*")):
-            stat = path.stat()
-            files.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return files
+def relabel(entries: list[RecordEntry], label_map: Mapping[str, str] | None) -> list[RecordEntry]:
+    """Labels renamed by ``data.label_map`` (``{als: neuropathy}``: two sets' names for one class made one)."""
+    mapping = dict(label_map or {})
+    return [dataclasses.replace(e, label=mapping.get(e.label, e.label)) for e in entries]
+
+
+def normalise_muscle(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def select_muscles(entries: list[RecordEntry], muscles: Sequence[str] | None) -> list[RecordEntry]:
+    """The records of the muscles named in ``data.muscles`` (case and ``_``/space insensitive); all when None."""
+    if not muscles:
+        return entries
+    wanted = {normalise_muscle(m) for m in muscles}
+    unknown = [e.name for e in entries if not e.metadata.get("muscle")]
+    if unknown:
+        raise DataError(
+            f"record {unknown[0]} does not say which muscle it is from ({len(unknown)} such records): data.muscles "
+            f"cannot select it; give a muscle column in data.manifest, or set data.muscles=null"
+        )
+    present = sorted({normalise_muscle(e.metadata["muscle"]) for e in entries})
+    missing = sorted(wanted - set(present))
+    if missing:
+        raise DataError(f"data.muscles names {missing}, but the records are from {present}")
+    return [e for e in entries if normalise_muscle(e.metadata["muscle"]) in wanted]
+
+
+def list_records(
+    source: str,
+    options: SourceOptions,
+    label_map: Mapping[str, str] | None = None,
+    muscles: Sequence[str] | None = None,
+) -> list[RecordEntry]:
+    """The records a run reads: the source's listing, relabelled and filtered by muscle."""
+    return select_muscles(relabel(get_source(source).records(options), label_map), muscles)
 
 
 def load_window_table(
     source: str,
     settings: WindowSettings,
     cache_dir: str | os.PathLike,
-    root: str | None = None,
-    synthetic_spec: synthetic.SyntheticSpec | None = None,
-    pattern: str | None = None,
-    label_map: dict[str, str] | None = None,
-    manifest: str | None = None,
-    channel: int = 0,
+    options: SourceOptions,
+    label_map: Mapping[str, str] | None = None,
+    muscles: Sequence[str] | None = None,
     allow_mixed_rates: bool = True,
 ) -> WindowTable:
-    window_key = settings.cache_key()
-    if source == "synthetic":
-        spec = synthetic_spec or synthetic.SyntheticSpec()
-        key = {
-            "source": source,
-            "spec": dataclasses.asdict(spec),
-            "generator": synthetic.GENERATOR_VERSION,
-            "windows": window_key,
-        }
-        return cached_table(source, key, lambda: build_table(synthetic.generate(spec), settings), cache_dir)
-    if source == "emglab":
-        if not root:
-            raise ConfigError("data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
-        headers = emglab.list_records(root)
-        key = {
-            "source": source,
-            "root": str(Path(root).resolve()),
-            "files": _file_identity(headers),
-            "windows": window_key,
-            "allow_mixed_rates": allow_mixed_rates,
-        }
-        records = map(emglab.read_record, headers)
-        return cached_table(source, key, lambda: build_table(records, settings, allow_mixed_rates), cache_dir)
-    if source == "wfdb":
-        if not root:
-            raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
-        labelled = wfdb_dir.label_records(wfdb_dir.list_headers(root), pattern, label_map, manifest)
-        headers = [h for h, _, _ in labelled]
-        key = {
-            "source": source,
-            "root": str(Path(root).resolve()),
-            "files": _file_identity(headers),
-            "labels": [(h.name, s, label) for h, s, label in labelled],
-            "channel": channel,
-            "windows": window_key,
-        }
-        records = (wfdb_dir.read_record(h, s, label, channel) for h, s, label in labelled)
-        return cached_table(source, key, lambda: build_table(records, settings, allow_mixed_rates), cache_dir)
-    raise ConfigError(f"data.source={source!r} is unknown; available: {', '.join(SOURCES)}")
+    """The window table of ``source``'s selected records, from the cache or built once and stored."""
+    reader = get_source(source)
+    entries = list_records(source, options, label_map, muscles)
+    if not entries:
+        raise DataError(f"data.source={source} lists no record under {options.root}")
+    files = [path for entry in entries for path in entry.files]
+    key = {
+        "source": source,
+        "reader_version": reader.version,
+        **reader.identity(options),
+        "records": [(e.name, e.subject, e.label) for e in entries],
+        "files": file_identity(files),
+        "channel": options.channel,
+        "windows": settings.cache_key(),
+        "allow_mixed_rates": allow_mixed_rates,
+    }
+
+    def build() -> WindowTable:
+        records = (dataclasses.replace(reader.read(e, options), label=e.label, subject=e.subject) for e in entries)
+        return build_table(records, settings, allow_mixed_rates)
+
+    return cached_table(source, key, build, cache_dir)

@@ -25,12 +25,17 @@ def summarise(table: WindowTable, classes: list[str]) -> dict:
     columns = table.columns
     kept = np.isin(columns["label"], classes)
     per_class, per_subject = {}, {}
+    metadata = table.summary.get("record_metadata", {})
     for label in classes:
         mask = columns["label"] == label
+        records = sorted(set(columns["record"][mask]))
+        subjects = len(set(columns["subject"][mask]))
         per_class[label] = {
-            "subjects": len(set(columns["subject"][mask])),
-            "records": len(set(columns["record"][mask])),
+            "subjects": subjects,
+            "records": len(records),
+            "records_per_subject": round(len(records) / subjects, 2) if subjects else 0.0,
             "windows": int(mask.sum()),
+            "muscles": dict(Counter(metadata.get(r, {}).get("muscle", "unknown") for r in records)),
             **amplitude_uv(table, np.flatnonzero(mask)),
         }
     for subject in sorted(set(columns["subject"][kept])):
@@ -70,13 +75,21 @@ def format_summary(s: dict) -> str:
         + (f"; classes not in data.classes left out: {', '.join(s['other_classes'])}" if s["other_classes"] else ""),
         "units: " + ", ".join(f"{unit} ({n} records)" for unit, n in s["units"].items()),
         "",
-        f"  {'class':<10}{'subjects':>9}{'records':>9}{'windows':>9}{'RMS uV':>9}{'peak uV':>9}",
+        f"  {'class':<12}{'subjects':>9}{'records':>9}{'rec/subj':>9}{'windows':>9}{'RMS uV':>9}{'peak uV':>9}"
+        "  muscles",
     ]
     lines += [
-        f"  {c:<10}{v['subjects']:>9}{v['records']:>9}{v['windows']:>9}{v['rms_uv']:>9.1f}{v['peak_uv']:>9.0f}"
+        f"  {c:<12}{v['subjects']:>9}{v['records']:>9}{v['records_per_subject']:>9.2f}{v['windows']:>9}"
+        f"{v['rms_uv']:>9.1f}{v['peak_uv']:>9.0f}  " + ", ".join(f"{m} {n}" for m, n in v["muscles"].items())
         for c, v in s["per_class"].items()
     ]
     lines += ["  (medians over windows: a header in the wrong unit shows as a factor of 1,000)"]
+    per_subject = [v["records_per_subject"] for v in s["per_class"].values()]
+    if per_subject and max(per_subject) >= 1.5 * min(per_subject):
+        lines += [
+            "  records per subject differ by class: record-level figures weigh some people more; read the subject "
+            "level and balanced accuracy"
+        ]
     odd = s["records_at_other_rates"]
     if odd:
         lines += ["", f"records at another rate than the usual {s['native_rate_hz']:g} Hz: {len(odd)}"]

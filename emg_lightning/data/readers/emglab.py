@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.readers.wfdb_dir import gain_per_uv, header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import DataError
+from emg_lightning.errors import ConfigError, DataError
 
 RECORD_NAME = re.compile(r"^N2001(?P<code>[ACM])(?P<number>\d{2})(?P<muscle>[A-Z]{2})(?P<record>\d{2})$")
 LABEL_CODES = {"A": "als", "C": "normal", "M": "myopathy"}
+# N2001's muscle codes (this project's records are all BB); others are kept as written
+MUSCLE_CODES = {"BB": "biceps brachii"}
 
 
 def list_records(root: str | os.PathLike) -> list[Path]:
@@ -36,6 +39,12 @@ def parse_record_name(name: str, path: Path) -> tuple[str, str]:
     if code not in LABEL_CODES:
         raise DataError(f"{path}: unknown label code {code!r}; EMGLab codes are A (ALS), C (control), M (myopathy)")
     return f"{code}{match['number']}", LABEL_CODES[code]
+
+
+def muscle_of(name: str) -> str:
+    match = RECORD_NAME.match(name)
+    code = match["muscle"] if match else ""
+    return MUSCLE_CODES.get(code, code)
 
 
 def read_record(header_path: str | os.PathLike) -> Recording:
@@ -69,6 +78,28 @@ def read_record(header_path: str | os.PathLike) -> Recording:
         sample_rate=float(header.fs),
         digital=digital,
         adc_gain=gain,
-        metadata=header_metadata(header),
+        metadata={"muscle": muscle_of(name), **header_metadata(header)},
         unit=unit,
     )
+
+
+@register
+class EMGLabSource(DataSource):
+    """EMGLab N2001: labels and subjects from the record names (A = als, C = normal, M = myopathy)."""
+
+    name = "emglab"
+    version = 1
+
+    def records(self, options: SourceOptions) -> list[RecordEntry]:
+        if not options.root:
+            raise ConfigError("data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
+        entries = []
+        for header in list_records(options.root):
+            subject, label = parse_record_name(header.stem, header)
+            entries.append(
+                RecordEntry(header.stem, subject, label, header, {"muscle": muscle_of(header.stem)}, wfdb_files(header))
+            )
+        return entries
+
+    def read(self, entry: RecordEntry, options: SourceOptions) -> Recording:
+        return read_record(entry.location)

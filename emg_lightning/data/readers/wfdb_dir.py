@@ -1,9 +1,11 @@
 """Any folder of WFDB records (one channel used), labelled by a filename pattern or by a manifest CSV.
 
-- Pattern: a regular expression matched against the record name, with named groups ``subject`` and ``label``,
-  and a ``label_map`` from the matched label text to a class name (e.g. ``{A: als, C: normal, M: myopathy}``).
-- Manifest: a CSV with the columns ``record``, ``subject``, ``label`` (class names); records absent from it are
-  ignored, and records it names that are not in the folder are an error.
+- Pattern: a regular expression matched against the record name, with named groups ``subject`` and ``label``; the
+  matched label text is the class name, or is renamed by ``data.label_map`` (e.g. ``{A: als, C: normal}``).
+- Manifest: a CSV with the columns ``record``, ``subject``, ``label`` (any class names) and optionally ``muscle`` and
+  ``side``; records absent from it are ignored, and records it names that are not in the folder are an error.
+
+Header comments ``#key: value`` (``#muscle: deltoid``) are kept as the record's metadata.
 
 Samples are digital values (``physical=False``) so that saturation never becomes NaN.
 """
@@ -18,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
-from emg_lightning.data.records import CLASS_NAMES, Recording
-from emg_lightning.errors import DataError
+from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
+from emg_lightning.data.records import Recording
+from emg_lightning.errors import ConfigError, DataError
 
 # The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt. Units are matched
 # case-insensitively, with u, µ (micro sign) or μ (Greek mu) for micro: real headers write uV, µV, μV, mv, MV
@@ -73,8 +76,11 @@ def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:
     return headers
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
-    """record -> (subject, label) from a CSV with columns record, subject, label."""
+METADATA_COLUMNS = ("muscle", "side")
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str, dict[str, str]]]:
+    """record -> (subject, label, metadata) from a CSV with columns record, subject, label (+ muscle, side)."""
     path = Path(path).expanduser()
     try:
         with open(path, newline="") as handle:
@@ -89,22 +95,22 @@ def read_manifest(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
     manifest, line_of = {}, {}
     for line, row in enumerate(rows, start=2):
         label = (row["label"] or "").strip()
-        if label not in CLASS_NAMES:
-            raise DataError(f"manifest {path}, line {line}: unknown label {label!r}; use one of {list(CLASS_NAMES)}")
+        subject = (row["subject"] or "").strip()
         record = (row["record"] or "").strip()
+        if not (label and subject and record):
+            raise DataError(f"manifest {path}, line {line}: record, subject and label must all be given")
         if record in manifest:
             raise DataError(
                 f"manifest {path}: record {record} is listed twice, on lines {line_of[record]} and {line}: "
                 f"keep one row per record"
             )
-        manifest[record], line_of[record] = ((row["subject"] or "").strip(), label), line
+        metadata = {k: (row.get(k) or "").strip() for k in METADATA_COLUMNS if (row.get(k) or "").strip()}
+        manifest[record], line_of[record] = (subject, label, metadata), line
     return manifest
 
 
-def label_records(
-    headers: list[Path], pattern: str | None, label_map: dict[str, str] | None, manifest: str | None
-) -> list[tuple[Path, str, str]]:
-    """(header, subject, label) for every record the pattern or manifest labels."""
+def label_records(headers: list[Path], pattern: str | None, manifest: str | None) -> list[tuple[Path, str, str]]:
+    """(header, subject, label) for every record the pattern or manifest labels (labels as written there)."""
     if manifest:
         table = read_manifest(manifest)
         by_name = {h.stem: h for h in headers}
@@ -114,7 +120,7 @@ def label_records(
                 f"manifest {manifest} names records absent from the folder: {missing[:5]}"
                 f"{' ...' if len(missing) > 5 else ''}"
             )
-        return [(by_name[name], subject, label) for name, (subject, label) in sorted(table.items())]
+        return [(by_name[name], subject, label) for name, (subject, label, _) in sorted(table.items())]
     if not pattern:
         raise DataError(
             "a WFDB folder needs labels: set data.pattern (regex with groups subject and label) "
@@ -126,19 +132,14 @@ def label_records(
         raise DataError(f"data.pattern {pattern!r} is not a valid regular expression ({exc})") from exc
     if not {"subject", "label"} <= set(regex.groupindex):
         raise DataError(f"data.pattern {pattern!r} needs the named groups (?P<subject>...) and (?P<label>...)")
-    mapping = dict(label_map or {})
     labelled = []
     for header in headers:
         match = regex.fullmatch(header.stem)
         if not match:
             raise DataError(f"{header}: record name {header.stem!r} does not match data.pattern {pattern!r}")
-        label = mapping.get(match["label"], match["label"])
-        if label not in CLASS_NAMES:
-            raise DataError(
-                f"{header}: unknown label code {match['label']!r}; map it in data.label_map to one of "
-                f"{list(CLASS_NAMES)}"
-            )
-        labelled.append((header, match["subject"], label))
+        if not match["label"] or not match["subject"]:
+            raise DataError(f"{header}: data.pattern {pattern!r} matched an empty subject or label")
+        labelled.append((header, match["subject"], match["label"]))
     return labelled
 
 
@@ -191,3 +192,25 @@ def header_metadata(meta: wfdb.Record) -> dict[str, str]:
         if sep:
             metadata[key.strip()] = value.strip()
     return metadata
+
+
+@register
+class WFDBFolderSource(DataSource):
+    """Any folder of WFDB records, labelled by ``data.pattern`` or ``data.manifest``."""
+
+    name = "wfdb"
+    version = 1
+
+    def records(self, options: SourceOptions) -> list[RecordEntry]:
+        if not options.root:
+            raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
+        headers = list_headers(options.root)
+        extra = read_manifest(options.manifest) if options.manifest else {}
+        entries = []
+        for header, subject, label in label_records(headers, options.pattern, options.manifest):
+            metadata = {**header_metadata(read_header(header)), **extra.get(header.stem, ("", "", {}))[2]}
+            entries.append(RecordEntry(header.stem, subject, label, header, metadata, wfdb_files(header)))
+        return entries
+
+    def read(self, entry: RecordEntry, options: SourceOptions) -> Recording:
+        return read_record(entry.location, entry.subject, entry.label, options.channel)

@@ -26,12 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from emg_lightning.data.records import CLASS_NAMES, Recording
+from emg_lightning.data.records import Recording
 
 NATIVE_RATE_HZ = 23437.5
 ADC_GAIN = 13.107  # ADC units per uV, as in N2001
 ADC_LIMIT_UV = 2500.0
 GENERATOR_VERSION = 1  # bump when the model changes: it is part of the cache key
+# The classes whose physiology the generator models; their order seeds each subject's random stream.
+SYNTHETIC_CLASSES = ("normal", "als", "myopathy")
 
 # Single-fibre peak-to-peak amplitude vs radial distance (line-source model, synthetic-emg.md section 5).
 _R_MM = np.array([0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0])
@@ -56,8 +58,8 @@ class SyntheticSpec:
         if self.duration_s <= 0:
             raise ValueError(f"duration_s must be positive, got {self.duration_s}")
         for name, count in self.subjects_per_class:
-            if name not in CLASS_NAMES:
-                raise ValueError(f"unknown class {name!r} in subjects_per_class; known: {list(CLASS_NAMES)}")
+            if name not in SYNTHETIC_CLASSES:
+                raise ValueError(f"unknown class {name!r} in subjects_per_class; known: {list(SYNTHETIC_CLASSES)}")
             if count < 0:
                 raise ValueError(f"subjects_per_class[{name}] must be >= 0, got {count}")
 
@@ -153,7 +155,7 @@ def draw_subject(label: str, rng: np.random.Generator) -> SubjectPhysiology:
             fibrillation_mean=1.5,
             **{**common, "doublet_prob": 0.01, "fasciculation_hz": rng.uniform(0.01, 0.3)},
         )
-    raise ValueError(f"unknown class {label!r}; known: {list(CLASS_NAMES)}")
+    raise ValueError(f"unknown class {label!r}; known: {list(SYNTHETIC_CLASSES)}")
 
 
 # --- waveforms -------------------------------------------------------------------------------------------------
@@ -353,25 +355,52 @@ def to_digital(microvolts: np.ndarray) -> np.ndarray:
     return np.clip(np.round(microvolts * ADC_GAIN), -32768, 32767).astype(np.int16)
 
 
-def generate(spec: SyntheticSpec) -> Iterator[Recording]:
-    """All records of the dataset, in a fixed order. Each subject and record has its own random stream, so
-    adding subjects or records never changes the ones already there."""
+@dataclass(frozen=True)
+class PlannedRecord:
+    """Where one generated record sits in the data set: its indices seed its random stream."""
+
+    name: str
+    subject: str
+    label: str
+    class_index: int
+    subject_no: int
+    record_no: int
+
+
+def plan(spec: SyntheticSpec) -> list[PlannedRecord]:
+    """Every record the spec generates, in a fixed order, without generating any signal."""
+    planned = []
     for class_name, n_subjects in spec.subjects_per_class:
-        class_index = CLASS_NAMES.index(class_name)
+        class_index = SYNTHETIC_CLASSES.index(class_name)
         for subject_no in range(1, n_subjects + 1):
             subject_rng = np.random.default_rng([spec.seed, class_index, subject_no])
-            phys = draw_subject(class_name, subject_rng)
+            draw_subject(class_name, subject_rng)  # advances the stream exactly as generating does
             n_records = int(subject_rng.integers(spec.records_per_subject[0], spec.records_per_subject[1] + 1))
             subject = f"S{class_name[0].upper()}{subject_no:02d}"
             for record_no in range(1, n_records + 1):
-                rng = np.random.default_rng([spec.seed, class_index, subject_no, record_no])
-                x = generate_record(phys, spec.duration_s, rng)
-                yield Recording(
-                    name=f"SYN{subject}R{record_no:02d}",
-                    subject=subject,
-                    label=class_name,
-                    sample_rate=NATIVE_RATE_HZ,
-                    digital=to_digital(x),
-                    adc_gain=ADC_GAIN,
-                    metadata={"severity": f"{phys.severity:.2f}", "generator_version": str(GENERATOR_VERSION)},
-                )
+                name = f"SYN{subject}R{record_no:02d}"
+                planned.append(PlannedRecord(name, subject, class_name, class_index, subject_no, record_no))
+    return planned
+
+
+def generate_record_of(spec: SyntheticSpec, planned: PlannedRecord) -> Recording:
+    """One planned record. Each subject and record has its own random stream, so adding subjects or records never
+    changes the ones already there."""
+    phys = draw_subject(planned.label, np.random.default_rng([spec.seed, planned.class_index, planned.subject_no]))
+    rng = np.random.default_rng([spec.seed, planned.class_index, planned.subject_no, planned.record_no])
+    x = generate_record(phys, spec.duration_s, rng)
+    return Recording(
+        name=planned.name,
+        subject=planned.subject,
+        label=planned.label,
+        sample_rate=NATIVE_RATE_HZ,
+        digital=to_digital(x),
+        adc_gain=ADC_GAIN,
+        metadata={"severity": f"{phys.severity:.2f}", "generator_version": str(GENERATOR_VERSION)},
+    )
+
+
+def generate(spec: SyntheticSpec) -> Iterator[Recording]:
+    """All records of the data set, in a fixed order."""
+    for planned in plan(spec):
+        yield generate_record_of(spec, planned)

@@ -1,0 +1,95 @@
+"""What a data source is, and the registry of them: a new clinic's reader is one module here plus one YAML.
+
+A source lists its records cheaply (name, subject, label and metadata such as muscle and side, from names, headers or
+a manifest, without reading samples) and reads one record when asked. Everything else -- label harmonisation
+(``data.label_map``), muscle selection (``data.muscles``), windowing, the cache -- is the same for every source and
+lives in ``data/sources.py``. Labels are whatever the data calls its classes; ``data.classes`` chooses among them.
+
+Recipe for a new source (see docs/guides/new-source.md): subclass ``DataSource``, give it a ``name``, a ``version``
+(bump it whenever the reader's output changes: it is part of the window cache's key) and the two methods, decorate
+it with ``@register``, import the module in ``readers/__init__.py``, and add ``conf/data/<name>.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from emg_lightning.data.records import Recording
+from emg_lightning.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """The reader settings of ``data.*``: where the records are and how they are labelled."""
+
+    root: str | None = None
+    pattern: str | None = None  # wfdb: regex on record names with groups subject and label
+    manifest: str | None = None  # wfdb: CSV with record, subject, label
+    channel: int = 0
+    synthetic: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """One record a source can read, as listed before any sample is read."""
+
+    name: str
+    subject: str
+    label: str
+    location: Any  # what ``read`` needs: a file path, or the generator's indices
+    metadata: Mapping[str, str] = field(default_factory=dict)  # muscle, side, ... as the source knows them
+    files: tuple[Path, ...] = ()  # the files the record is read from (their sizes and times key the cache)
+
+
+class DataSource(ABC):
+    """One kind of data set. Subclasses set ``name`` and ``version`` and implement ``records`` and ``read``."""
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 1  # of the reader's output: part of the window cache key
+
+    @abstractmethod
+    def records(self, options: SourceOptions) -> list[RecordEntry]:
+        """Every record of the source with its subject and label; raise DataError naming what is wrong."""
+
+    @abstractmethod
+    def read(self, entry: RecordEntry, options: SourceOptions) -> Recording:
+        """The samples of one listed record."""
+
+    def identity(self, options: SourceOptions) -> dict[str, Any]:
+        """What besides the listed records' files the windows depend on (e.g. the generator's settings)."""
+        return {"root": str(Path(options.root).expanduser().resolve()) if options.root else None}
+
+
+SOURCES: dict[str, DataSource] = {}
+
+
+def register(cls: type[DataSource]) -> type[DataSource]:
+    if cls.name in SOURCES:
+        raise RuntimeError(f"two data sources are named {cls.name!r}")
+    SOURCES[cls.name] = cls()
+    return cls
+
+
+def get_source(name: str) -> DataSource:
+    if name not in SOURCES:
+        raise ConfigError(f"data.source={name!r} is unknown; available: {', '.join(sorted(SOURCES))}")
+    return SOURCES[name]
+
+
+def file_identity(paths: list[Path]) -> list[tuple[str, int, int]]:
+    """Names, sizes and modification times: a changed file changes the cache key."""
+    out = []
+    for path in paths:
+        stat = os.stat(path)
+        out.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return out
+
+
+def wfdb_files(header: Path) -> tuple[Path, ...]:
+    """A WFDB header and the files beside it that share its name (its data files)."""
+    return tuple(sorted(header.parent.glob(header.stem + ".*")))
