@@ -50,6 +50,7 @@ class TrainedModel:
     windows: WindowSettings  # with the model's rate: records at other rates are resampled to it
     normalization: str
     features: str | None
+    training_data: dict = field(default_factory=dict)  # source, label_map, muscles, native rates (newer runs)
 
     @property
     def pools_records(self) -> bool:
@@ -112,7 +113,7 @@ def load_model(path: str | Path) -> TrainedModel:
     contracts = [_contract(run) for run in runs]
     first = contracts[0]
     for run, contract in zip(runs[1:], contracts[1:]):
-        differ = sorted(k for k in first if k != "windows" and contract[k] != first[k])
+        differ = sorted(k for k in first if k not in ("windows", "training_data") and contract[k] != first[k])
         if differ or contract["windows"] != first["windows"]:
             raise DataError(
                 f"{run} and {runs[0]} read different inputs ({', '.join(differ or ['window settings'])}): one "
@@ -177,6 +178,7 @@ def _contract(run: Path) -> dict:
         "windows": windows,
         "normalization": info["normalization"],
         "features": info["features"],
+        "training_data": dict(info.get("training_data") or {}),
     }
 
 

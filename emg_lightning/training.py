@@ -314,8 +314,12 @@ def _fit_in_closed_form(
 
 def model_input(datamodule: EMGDataModule) -> dict[str, Any]:
     """What the network reads, for whoever uses it later (emg-predict, emg-eval, export): rate, window length,
-    unit, normalization, feature set and class order."""
+    unit, normalization, feature set and class order; and what it was trained on (source, label renaming,
+    muscles, native rates), so that an evaluation on other recordings can say how they differ."""
     table = datamodule.load_table()
+    metadata = table.summary.get("record_metadata", {})
+    kept = set(table.columns["record"][np.isin(table.columns["label"], datamodule.classes)].tolist())
+    muscles = sorted({metadata.get(r, {}).get("muscle", "unknown") for r in kept})
     return {
         "sample_rate_hz": datamodule.sample_rate,
         "window_s": datamodule.settings.window_s,
@@ -325,6 +329,12 @@ def model_input(datamodule: EMGDataModule) -> dict[str, Any]:
         "features": datamodule.features,
         "feature_names": datamodule.feature_names,
         "classes": datamodule.classes,
+        "training_data": {
+            "source": datamodule.source,
+            "label_map": datamodule.label_map,
+            "muscles": muscles,
+            "native_rates_hz": sorted({float(r) for r in table.summary.get("native_rates_hz", {})}),
+        },
     }
 
 

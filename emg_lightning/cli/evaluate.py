@@ -48,6 +48,21 @@ def labelled_records(headers: list[Path], pattern: str | None, label_map: str | 
     return [(h, subject, mapping.get(label, label)) for h, subject, label in labelled]
 
 
+def differences(model_data: dict, predictions: list) -> dict[str, dict]:
+    """What the evaluated recordings have that the model's training data had not: label names it never saw renamed
+    into its classes, other muscles, other native rates ({} when the model predates these records)."""
+    if not model_data:
+        return {}
+    muscles = sorted({p.record.metadata.get("muscle", "unknown") for p in predictions})
+    rates = sorted({float(p.record.sample_rate) for p in predictions})
+    out = {}
+    if set(muscles) - set(model_data.get("muscles", [])):
+        out["muscles"] = {"training": model_data.get("muscles", []), "evaluated": muscles}
+    if set(rates) - set(model_data.get("native_rates_hz", [])):
+        out["native_rates_hz"] = {"training": model_data.get("native_rates_hz", []), "evaluated": rates}
+    return out
+
+
 def training_subjects(runs: list[Path]) -> set[str]:
     seen: set[str] = set()
     for run in runs:
@@ -82,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             raise DataError("every window of every record was dropped by the model's quality rules: nothing to score")
         rows = write_outputs(out, model, predictions, labelled=True)
         subjects = sorted({p.record.subject for p in predictions})
+        shifted = differences(model.training_data, predictions)
         overlap = sorted(set(subjects) & training_subjects(model.runs))
         atomic_write_json(
             out / "metrics.json",
@@ -95,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
                 "model": str(Path(args.model).resolve()),
                 "inputs": [str(Path(i).resolve()) for i in args.inputs],
                 "records_skipped_other_classes": skipped,
+                "label_map": dict(item.split("=", 1) for item in (args.label_map or "").split(",") if item),
+                "model_training_data": model.training_data,
+                "differs_from_training": shifted,
             },
         )
         summary = report(out, f"external evaluation of {model.name}")
@@ -108,6 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     print(markdown(summary))
     if skipped:
         print(f"{skipped} record(s) of classes the model does not know ({model.classes}) were skipped")
+    for what, values in shifted.items():
+        print(f"note: the model was trained on {what} {values['training']}; these recordings: {values['evaluated']}")
     if overlap:
         print(f"LEAKY: subjects {', '.join(overlap)} were among the model's training / validation subjects")
     print(

@@ -47,6 +47,16 @@ def muscle_of(name: str) -> str:
     return MUSCLE_CODES.get(code, code)
 
 
+def canonical_muscle(name: str, comments: dict[str, str]) -> dict[str, str]:
+    """Header comments with ``muscle`` named from the record's code, so that sets agree on one name (the header's
+    own text, e.g. 'Biceps brachii (long head)', is kept as ``muscle_as_written``)."""
+    out = dict(comments)
+    if "muscle" in out:
+        out["muscle_as_written"] = out["muscle"]
+    out["muscle"] = muscle_of(name)
+    return out
+
+
 def read_record(header_path: str | os.PathLike) -> Recording:
     """One record as int16 ADC values plus its gain (ADC units per uV) and header comments."""
     header_path = Path(header_path)
@@ -78,7 +88,7 @@ def read_record(header_path: str | os.PathLike) -> Recording:
         sample_rate=float(header.fs),
         digital=digital,
         adc_gain=gain,
-        metadata={"muscle": muscle_of(name), **header_metadata(header)},
+        metadata=canonical_muscle(name, header_metadata(header)),
         unit=unit,
     )
 

@@ -1,5 +1,6 @@
-"""The README's commands still work as written: every emg-train / emg-cv / emg-data / make command in its code
-blocks composes (each group option and key exists), and those that need no real data run (one batch each)."""
+"""The README's and the docs' commands still work as written: every emg-train / emg-cv / emg-data / make command in
+their code blocks composes (each group option and key exists), and those that need no real data run (one batch
+each)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ COMMANDS = ("emg-train", "emg-cv", "emg-data")
 CV_OWN_KEYS = ("seeds=", "cv_dir=")
 
 
+DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+
+
 def readme_commands() -> list[tuple[str, list[str]]]:
-    """(command, Hydra overrides) of every command line in the README's fenced code blocks."""
+    """(command, Hydra overrides) of every command line in the fenced code blocks of the README and the docs."""
     blocks, block, language = [], None, ""
-    for line in (REPO / "README.md").read_text().splitlines():
+    lines = [line for document in DOCUMENTS for line in document.read_text().splitlines()]
+    for line in lines:
         if line.startswith("```"):
             if block is None:
                 block, language = [], line[3:].strip()
@@ -48,9 +53,15 @@ def readme_commands() -> list[tuple[str, list[str]]]:
 
 def overrides_of(command: str, args: list[str]) -> list[str]:
     """What reaches Hydra's composition: emg-cv's own keys and emg-data's flags removed, sweeps at their first value."""
-    kept = []
+    kept, flag_value = [], False
     for arg in args:
-        if arg == "-m" or arg.startswith("--") or (command == "emg-cv" and arg.startswith(CV_OWN_KEYS)):
+        if flag_value:  # the value of a flag such as emg-data's --json FILE
+            flag_value = False
+            continue
+        if arg.startswith("--") and "=" not in arg:
+            flag_value = True
+            continue
+        if arg == "-m" or (command == "emg-cv" and arg.startswith(CV_OWN_KEYS)):
             continue
         key, _, value = arg.partition("=")
         if "," in value and not value.startswith(("[", "{")) and not key.startswith("hydra."):
@@ -70,7 +81,7 @@ def test_the_readme_has_commands_to_check():
 @pytest.mark.parametrize("command, args", README_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in README_COMMANDS])
 def test_readme_command_composes(command, args):
     cfg = compose_config(overrides_of(command, args))
-    assert cfg.data.source in ("synthetic", "emglab", "wfdb")
+    assert cfg.data.source in ("synthetic", "emglab", "wfdb", "algiers")
 
 
 def needs_nothing_from_outside(args: list[str]) -> bool:
@@ -80,6 +91,7 @@ def needs_nothing_from_outside(args: list[str]) -> bool:
         for word in (
             "data=emglab",
             "data=wfdb",
+            "data=algiers",
             "/path/to",
             "experiment=",
             "launcher=slurm",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from emg_lightning.errors import DataError
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.compare import compare
 
-from conftest import REPO, write_cv
+from conftest import write_cv
 
 
 def test_signed_rank_matches_scipy_exact_without_ties():
@@ -99,25 +97,3 @@ def test_compare_refuses_different_folds_and_partial_cvs(tmp_path):
     (c / "cv_plan.json").write_text(json.dumps({"folds": list(range(9)), "seeds": [0], "settings": {}}))
     with pytest.raises(DataError, match="partial CV"):
         compare([a, c], tmp_path / "out")
-
-
-def test_emg_compare_command(tmp_path):
-    a = write_cv(tmp_path / "a", {s: 0.6 for s in SUBJECTS}, SUBJECTS)
-    b = write_cv(tmp_path / "b", {s: 0.7 for s in SUBJECTS}, SUBJECTS)
-    result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.compare", str(a), str(b), "--resamples", "200"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "| window |" in result.stdout and (tmp_path / "compare-a-vs-b" / "comparison.json").is_file()
-    bad = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.compare", str(a), str(tmp_path / "nope")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and bad.stderr.startswith("error: CV folder") and "Traceback" not in bad.stderr
