@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
 from emg_lightning.data.readers.base import file_identity
+from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.errors import DataError
 
@@ -71,15 +72,20 @@ def load_window_table(
         "source": source,
         "reader_version": reader.version,
         **reader.identity(options),
-        "records": [(e.name, e.subject, e.label) for e in entries],
+        "records": [(e.name, e.subject, e.label, sorted(e.metadata.items())) for e in entries],
         "files": file_identity(files),
         "channel": options.channel,
         "windows": settings.cache_key(),
         "allow_mixed_rates": allow_mixed_rates,
     }
 
+    def as_listed(entry: RecordEntry) -> Recording:
+        """The record with the listing's label (renamed), subject and metadata (a manifest's muscle wins)."""
+        record = reader.read(entry, options)
+        metadata = {**record.metadata, **entry.metadata}
+        return dataclasses.replace(record, label=entry.label, subject=entry.subject, metadata=metadata)
+
     def build() -> WindowTable:
-        records = (dataclasses.replace(reader.read(e, options), label=e.label, subject=e.subject) for e in entries)
-        return build_table(records, settings, allow_mixed_rates)
+        return build_table(map(as_listed, entries), settings, allow_mixed_rates)
 
     return cached_table(source, key, build, cache_dir)

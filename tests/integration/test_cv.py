@@ -11,8 +11,6 @@ from emg_lightning.config import search_candidates, search_space
 from emg_lightning.errors import ConfigError, EMGLightningError
 from emg_lightning.nested_search import best_values
 
-pytestmark = pytest.mark.slow
-
 
 def pooled(cv_dir):
     summary = json.loads((cv_dir / "cv_summary.json").read_text())
