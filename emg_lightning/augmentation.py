@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from scipy import stats
 
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 
 @dataclass(frozen=True)

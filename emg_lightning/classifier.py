@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from emg_lightning.augmentation import Augmentation, augment, shift_within_record
-from emg_lightning.errors import ConfigError, DivergedError
 from emg_lightning.losses.label_smoothing import (
     SCHEDULES,
     STRATEGIES,
@@ -26,6 +25,7 @@ from emg_lightning.losses.label_smoothing import (
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics, metrics_from_confusion
 from emg_lightning.models import MODELS, build_model, input_kind
 from emg_lightning.models.mil import pool_records, record_weights
+from emg_lightning.runtime.errors import ConfigError, DivergedError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "plateau", "cosine")

@@ -20,11 +20,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.datamodule import EMGDataModule, check_classes
-from emg_lightning.errors import ConfigError, EMGLightningError
-from emg_lightning.files import atomic_write_text
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
 from emg_lightning.models.linear import INNER_CHOICE_KEYS, INNER_METRICS, check_inner_choice
 from emg_lightning.runs import wandb_run_id
+from emg_lightning.runtime.errors import ConfigError, EMGLightningError
+from emg_lightning.runtime.files import atomic_write_text
 
 # The top-level conf/ of the checkout (editable install). Hydra's --config-dir adds another.
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")

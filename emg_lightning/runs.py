@@ -8,18 +8,16 @@ import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from emg_lightning.data.datamodule import EMGDataModule
-from emg_lightning.errors import ConfigError
-from emg_lightning.files import atomic_write_text
-from emg_lightning.settings import differing_keys, what_matters
+from emg_lightning.cv.identity import differing_keys, what_matters
+from emg_lightning.runtime.errors import ConfigError
+from emg_lightning.runtime.files import atomic_write_text
 
 # Written when fit() has finished: a rerun that finds it (and no metrics.json) tests, it never trains on.
 FIT_FINISHED = "fit_finished.json"
@@ -35,54 +33,6 @@ LEAVE_BUSY_FOLDS_ENV = "EMG_CV_LEAVE_BUSY_FOLDS"
 
 class FoldBusy(Exception):
     """Another process holds this fold's lock, and the job was asked not to wait for it."""
-
-
-def prediction_lines(rows: Iterable[dict[str, Any]], classes: list[str]) -> list[str]:
-    """The lines of emg-cv's predictions.csv (the one writer of that format): one row per test window with who it
-    is, its true and predicted class and every class probability; a record-level model's rows also carry the
-    window's ``weight`` in its record's probability. ``rows``: dicts with fold, seed, subject, record, window,
-    label, probabilities and optionally weight (all rows or none)."""
-    rows = list(rows)
-    weighted = bool(rows) and "weight" in rows[0]
-    header = ["fold", "seed", "subject", "record", "window", "label", "predicted", *(f"p_{c}" for c in classes)]
-    lines = [",".join(header + (["weight"] if weighted else []))]
-    for row in rows:
-        p = row["probabilities"]
-        seed = row["seed"]
-        fields = [
-            str(row["fold"]),
-            "" if seed is None else str(seed),
-            row["subject"],
-            row["record"],
-            str(row["window"]),
-        ]
-        fields += [row["label"], classes[int(np.argmax(p))], *(f"{v:.6f}" for v in p)]
-        if weighted:
-            fields.append(f"{row['weight']:.6g}")
-        lines.append(",".join(fields))
-    return lines
-
-
-def write_predictions(path: Path, predictions: dict, datamodule: EMGDataModule, fold: int, seed: int | None) -> None:
-    """A fold's test predictions (the classifier's ``test_predictions``) as predictions.csv."""
-    classes = datamodule.classes
-    probabilities = predictions["probabilities"].numpy().astype(np.float64)
-    weights = predictions["weight"].numpy().astype(np.float64) if "weight" in predictions else None
-    rows = []
-    for i, p in enumerate(probabilities):
-        row = {
-            "fold": fold,
-            "seed": seed,
-            "subject": datamodule.subjects[int(predictions["subject"][i])],
-            "record": datamodule.records[int(predictions["record"][i])],
-            "window": int(predictions["window"][i]),
-            "label": classes[int(predictions["y"][i])],
-            "probabilities": p,
-        }
-        if weights is not None:
-            row["weight"] = weights[i]
-        rows.append(row)
-    atomic_write_text(path, "\n".join(prediction_lines(rows, classes)) + "\n")
 
 
 def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:

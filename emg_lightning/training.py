@@ -35,14 +35,10 @@ from emg_lightning.config import (
 )
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.splits import inner_fold_draws
-from emg_lightning.devices import claim_device
-from emg_lightning.errors import ConfigError, EMGLightningError
-from emg_lightning.files import atomic_write_json, atomic_write_text
-from emg_lightning.malloc import configure_malloc
 from emg_lightning.metrics.summary import format_confusion, format_metrics
 from emg_lightning.models import closed_form
 from emg_lightning.models.linear import fit_feature_linear
-from emg_lightning.quiet import quiet_third_party
+from emg_lightning.run_files.predictions import write_predictions
 from emg_lightning.runs import (
     FIT_FINISHED,
     LEAVE_BUSY_FOLDS_ENV,
@@ -52,8 +48,12 @@ from emg_lightning.runs import (
     previous_run,
     remove_if_untouched,
     set_aside_unreadable_checkpoints,
-    write_predictions,
 )
+from emg_lightning.runtime.devices import claim_device
+from emg_lightning.runtime.errors import ConfigError, EMGLightningError
+from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
+from emg_lightning.runtime.malloc import configure_malloc
+from emg_lightning.runtime.quiet import quiet_third_party
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,15 @@ def _fit_and_test(
         "test_windows": len(datamodule.test_set),
         "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)",
     }
-    write_predictions(out_dir / "predictions.csv", model.test_predictions, datamodule, fold.index, cfg.seed)
+    write_predictions(
+        out_dir / "predictions.csv",
+        model.test_predictions,
+        datamodule.classes,
+        datamodule.subjects,
+        datamodule.records,
+        fold.index,
+        cfg.seed,
+    )
     atomic_write_json(out_dir / "metrics.json", metrics)
     leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
     report = "\n".join(

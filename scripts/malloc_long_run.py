@@ -14,8 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from emg_lightning.malloc import configure_malloc
 from emg_lightning.models import ALSNet
+from emg_lightning.runtime.malloc import configure_malloc
 
 said = configure_malloc(sys.argv[1])
 torch.manual_seed(0)

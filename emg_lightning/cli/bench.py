@@ -35,8 +35,8 @@ import torch
 
 from emg_lightning.benchmarks.data_path import data_source
 from emg_lightning.benchmarks.training import MODELS, RATES, format_report, quiet_lightning, run_benchmark
-from emg_lightning.files import atomic_write_json
-from emg_lightning.malloc import MALLOC_MODES, configure_malloc
+from emg_lightning.runtime.files import atomic_write_json
+from emg_lightning.runtime.malloc import MALLOC_MODES, configure_malloc
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,8 @@ import argparse
 from pathlib import Path
 
 from emg_lightning.benchmarks.data_path import measure_data_path
-from emg_lightning.files import atomic_write_json
-from emg_lightning.malloc import MALLOC_MODES, configure_malloc
+from emg_lightning.runtime.files import atomic_write_json
+from emg_lightning.runtime.malloc import MALLOC_MODES, configure_malloc
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,7 +11,7 @@ import sys
 
 from emg_lightning.data.readers import emglab, synthetic
 from emg_lightning.data.readers.synthetic.calibration import collect, report
-from emg_lightning.errors import EMGLightningError
+from emg_lightning.runtime.errors import EMGLightningError
 
 
 def main(argv: list[str] | None = None) -> None:

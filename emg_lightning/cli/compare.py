@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from emg_lightning.errors import EMGLightningError
 from emg_lightning.reports.compare import compare, markdown
+from emg_lightning.runtime.errors import EMGLightningError
 
 
 def main(argv: list[str] | None = None) -> None:

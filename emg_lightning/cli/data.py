@@ -11,7 +11,7 @@ import sys
 
 from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
 from emg_lightning.data.summary import format_summary, summarise
-from emg_lightning.files import atomic_write_json
+from emg_lightning.runtime.files import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,9 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from emg_lightning.errors import EMGLightningError
 from emg_lightning.reports.cv_summary import markdown
 from emg_lightning.reports.ensemble import build_ensemble
+from emg_lightning.runtime.errors import EMGLightningError
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,13 +19,13 @@ import json
 import sys
 from pathlib import Path
 
-from emg_lightning.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
 from emg_lightning.data.readers import emglab, wfdb_dir
-from emg_lightning.errors import DataError, EMGLightningError
-from emg_lightning.files import atomic_write_json
-from emg_lightning.prediction import find_records, load_model, predict_record, read_any, write_outputs
-from emg_lightning.quiet import quiet_third_party
+from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
 from emg_lightning.reports.cv_summary import markdown, report
+from emg_lightning.runtime.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
+from emg_lightning.runtime.errors import DataError, EMGLightningError
+from emg_lightning.runtime.files import atomic_write_json
+from emg_lightning.runtime.quiet import quiet_third_party
 
 
 def labelled_records(headers: list[Path], pattern: str | None, label_map: str | None, manifest: str | None):

@@ -17,11 +17,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from emg_lightning.errors import DataError, EMGLightningError
-from emg_lightning.explain import METHODS, draw, draw_sanity, explain_windows
-from emg_lightning.files import atomic_save_figure, atomic_write_json
-from emg_lightning.prediction import find_records, load_model, read_any, record_windows
-from emg_lightning.quiet import quiet_third_party
+from emg_lightning.inference.explain import METHODS, draw, draw_sanity, explain_windows
+from emg_lightning.inference.predict import find_records, load_model, read_any, record_windows
+from emg_lightning.runtime.errors import DataError, EMGLightningError
+from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json
+from emg_lightning.runtime.quiet import quiet_third_party
 
 MAX_WINDOWS = 12  # beyond this a figure stops being readable: choose --windows
 

@@ -17,10 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from emg_lightning.errors import EMGLightningError
-from emg_lightning.export import FORMATS, export_model
-from emg_lightning.prediction import load_model
-from emg_lightning.quiet import quiet_third_party
+from emg_lightning.inference.export import FORMATS, export_model
+from emg_lightning.inference.predict import load_model
+from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.quiet import quiet_third_party
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from emg_lightning.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
-from emg_lightning.errors import EMGLightningError
-from emg_lightning.prediction import find_records, load_model, predict_record, read_any, write_outputs
-from emg_lightning.quiet import quiet_third_party
+from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
+from emg_lightning.runtime.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
+from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.quiet import quiet_third_party
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from emg_lightning.errors import EMGLightningError
 from emg_lightning.reports.cv_summary import markdown, report
+from emg_lightning.runtime.errors import EMGLightningError
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from emg_lightning.config import CONFIG_DIR
-from emg_lightning.sweeps import trial_objective
+from emg_lightning.cv.callbacks import trial_objective
 from emg_lightning.training import run
 
 

@@ -24,8 +24,8 @@ import numpy as np
 
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, window_record
-from emg_lightning.errors import DataError
-from emg_lightning.files import user_umask
+from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.files import user_umask
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from emg_lightning.data.cache import WindowTable
+from emg_lightning.data.feature_cache import window_features
 from emg_lightning.data.readers import SourceOptions, get_source
 from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, make_fold, random_windows
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.features import FEATURE_SETS, feature_names, window_features
+from emg_lightning.features import FEATURE_SETS, feature_names
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
 from emg_lightning.data.readers.base import file_identity
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
-from emg_lightning.errors import DataError
+from emg_lightning.runtime.errors import DataError
 
 
 def relabel(entries: list[RecordEntry], label_map: Mapping[str, str] | None) -> list[RecordEntry]:

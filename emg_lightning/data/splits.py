@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 # "all": one fold, no test subjects: the final model, trained on every subject (its accuracy is its CV's)
 STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows", "all")

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import signal as sps
 
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 
 @dataclass(frozen=True)

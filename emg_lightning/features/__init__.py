@@ -1,83 +1,27 @@
-"""Per-window features computed once and cached beside the windows they describe.
-
-``window_features(table, "qemg")`` returns (n_windows, n_features) float32, computed from the table's windows in
-microvolts at its sampling rate and stored as ``<table folder>/features-qemg-v<version>.npy`` (written under a
-temporary name, then renamed), so every later run (each fold of a CV) memory-maps it instead of recomputing.
+"""Per-window feature sets: pure functions of a window in microvolts and its rate (no data, no cache). The feature
+cache that stores them beside the windows is ``data/feature_cache.py``.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.data.cache import WindowTable
-from emg_lightning.errors import ConfigError
 from emg_lightning.features.qemg import QEMG_VERSION, qemg_feature_names, qemg_features
-from emg_lightning.files import user_umask
-
-log = logging.getLogger(__name__)
+from emg_lightning.runtime.errors import ConfigError
 
 # name -> (version, extractor(windows_uv, sample_rate), names(sample_rate))
 FEATURE_SETS: dict[str, tuple[int, Callable[[np.ndarray, float], np.ndarray], Callable[[float], list[str]]]] = {
     "qemg": (QEMG_VERSION, qemg_features, qemg_feature_names),
 }
-_CHUNK = 256  # windows per extractor call: bounded memory for the float64 copies
 
 
 def feature_names(name: str, sample_rate: float) -> list[str]:
-    return FEATURE_SETS[_known(name)][2](sample_rate)
+    return FEATURE_SETS[known_feature_set(name)][2](sample_rate)
 
 
-def window_features(table: WindowTable, name: str) -> np.ndarray:
-    """Features ``name`` of every window of ``table``: loaded from the cache when computed before."""
-    version, extract, names = FEATURE_SETS[_known(name)]
-    width = len(names(table.sample_rate))
-    path = table.directory / f"features-{name}-v{version}.npy" if table.directory is not None else None
-    if path is not None and path.is_file():
-        try:
-            features = np.load(path, mmap_mode="r")
-            if features.shape == (len(table), width) and features.dtype == np.float32:
-                return features
-            log.warning("%s has shape %s, expected %s: recomputing", path, features.shape, (len(table), width))
-        except (OSError, ValueError) as exc:
-            log.warning("%s is unreadable (%s): recomputing", path, exc)
-    log.info("computing %s features of %d windows (once; cached beside the windows)", name, len(table))
-    features = np.concatenate(
-        [
-            extract(np.asarray(table.windows[start : start + _CHUNK], dtype=np.float64) / table.adc_gain,
-                    table.sample_rate)
-            for start in range(0, len(table), _CHUNK)
-        ]
-    )  # fmt: skip
-    if not np.isfinite(features).all():
-        bad = int(np.flatnonzero(~np.isfinite(features).all(axis=1))[0])
-        raise ValueError(f"{name} features of window {bad} are not finite: a bug in the extractor, please report it")
-    if path is not None:
-        try:
-            _save_atomically(path, features)
-        except OSError as exc:  # a read-only shared cache: use them without keeping them
-            log.warning("cannot store %s (%s): features used without caching", path, exc)
-    return features
-
-
-def _save_atomically(path: Path, features: np.ndarray) -> None:
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, features)
-        os.chmod(staging, 0o666 & ~user_umask())
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-
-
-def _known(name: str) -> str:
+def known_feature_set(name: str) -> str:
     if name not in FEATURE_SETS:
         raise ConfigError(f"data.features={name!r} is unknown; available: {', '.join(FEATURE_SETS)} (or null)")
     return name

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy import signal
 
-from emg_lightning.models.features import emg_features, feature_names
+from emg_lightning.features.basic import emg_features, feature_names
 
 # Bumped whenever a feature's definition changes: cached feature files carry it in their name.
 QEMG_VERSION = 1

@@ -8,85 +8,19 @@ of all folds of one seed; figures across seeds are the mean and standard deviati
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import stats
 
-from emg_lightning.errors import DataError
 from emg_lightning.metrics.classification import metrics_from_confusion
 from emg_lightning.metrics.intervals import clopper_pearson, seed_summary, subject_bootstrap
+from emg_lightning.runtime.errors import DataError
 
 LEVELS = ("window", "record", "subject")
 HEADLINE = ("acc", "bal_acc", "f1_macro")
-
-
-# Probabilities are written with 6 decimals: a row may sum to 1 within this rounding
-SUM_TOLERANCE = 1e-3
-REQUIRED_COLUMNS = ("fold", "seed", "subject", "record", "window", "label")
-
-
-def read_predictions(path: str | Path) -> tuple[list[str], list[dict]]:
-    """(class names, rows) of one predictions.csv; probabilities as floats.
-
-    Refuses, naming the file and line, what would silently change a figure: a missing column, a row with another
-    number of fields, a label that is not a class, a probability that is not a finite number in [0, 1], and a row
-    whose probabilities do not sum to 1."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as handle:
-            lines = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc})") from exc
-    header = lines[0] if lines else []
-    classes = [c[2:] for c in header if c.startswith("p_")]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing or len(classes) < 2:
-        raise DataError(f"{path}: not a predictions.csv (missing columns {missing or 'p_<class>'}): rerun that fold")
-    rows = []
-    for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(header):
-            raise DataError(
-                f"{path}, line {number}: {len(fields)} fields, the header has {len(header)}: the file is "
-                f"damaged; rerun that fold"
-            )
-        row = dict(zip(header, fields))
-        for column in ("label", "predicted"):
-            if column in row and row[column] not in classes:
-                raise DataError(f"{path}, line {number}: {column} {row[column]!r} is not one of {classes}")
-        probabilities = []
-        for c in classes:
-            text = row[f"p_{c}"]
-            try:
-                value = float(text)
-            except ValueError:
-                raise DataError(f"{path}, line {number}: p_{c}={text!r} is not a number") from None
-            if not math.isfinite(value):
-                raise DataError(
-                    f"{path}, line {number}: p_{c} is not a finite number ({text}): the fold's network "
-                    f"diverged or the file is damaged; rerun that fold"
-                )
-            if not 0.0 <= value <= 1.0:
-                raise DataError(f"{path}, line {number}: p_{c}={text} is outside [0, 1]")
-            probabilities.append(value)
-        if abs(sum(probabilities) - 1.0) > SUM_TOLERANCE:
-            raise DataError(f"{path}, line {number}: the probabilities sum to {sum(probabilities):g}, not 1")
-        row["probabilities"] = np.array(probabilities)
-        if "weight" in row:
-            try:
-                row["weight"] = float(row["weight"])
-            except ValueError:
-                raise DataError(f"{path}, line {number}: weight={row['weight']!r} is not a number") from None
-            if not math.isfinite(row["weight"]) or row["weight"] < 0:
-                raise DataError(f"{path}, line {number}: weight={row['weight']} must be a finite number >= 0")
-        rows.append(row)
-    if not rows:
-        raise DataError(f"{path}: no test windows: a fold must test at least one window; rerun that fold")
-    return classes, rows
 
 
 def record_shares(rows: list[dict]) -> np.ndarray:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.errors import DataError
-from emg_lightning.files import atomic_save_figure, atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import LEVELS, pool
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.cv_summary import finished_folds
+from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json, atomic_write_text
 
 ALPHA = 0.05
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from emg_lightning.errors import DataError
-from emg_lightning.files import atomic_save_figure, atomic_write_json, atomic_write_text
-from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate, read_predictions
+from emg_lightning.cv.identity import cv_settings, differing_keys
+from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate
 from emg_lightning.metrics.intervals import BOOTSTRAP_RESAMPLES
-from emg_lightning.settings import cv_settings, differing_keys
+from emg_lightning.run_files.predictions import read_predictions
+from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json, atomic_write_text
 
 # emg-cv's record of the sweep: which folds and seeds the configuration has
 PLAN = "cv_plan.json"

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.errors import DataError
-from emg_lightning.files import atomic_write_json, atomic_write_text, user_umask
 from emg_lightning.metrics.aggregate import record_shares
 from emg_lightning.reports.compare import check_comparable, load_cv
 from emg_lightning.reports.cv_summary import PLAN, report
-from emg_lightning.runs import prediction_lines
+from emg_lightning.run_files.predictions import prediction_lines
+from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.files import atomic_write_json, atomic_write_text, user_umask
 
 ENSEMBLE_FILE = "ensemble.json"
 # The most cautious provenance of the members' hyperparameters is the ensemble's

@@ -14,8 +14,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from emg_lightning.config import compose_config, resolved_config
+from emg_lightning.cv.identity import cv_settings
 from emg_lightning.runs import LOCK
-from emg_lightning.settings import cv_settings
 
 from conftest import REPO, TINY_DATA
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from emg_lightning import malloc
-from emg_lightning.errors import ConfigError
-from emg_lightning.malloc import CHILD_ENVIRONMENT, configure_malloc
+from emg_lightning.runtime import malloc
+from emg_lightning.runtime.errors import ConfigError
+from emg_lightning.runtime.malloc import CHILD_ENVIRONMENT, configure_malloc
 
 # In a fresh process: allocates 64 MiB straight from glibc (ctypes), touches every page and frees it, twelve times, with
 # no other allocation in between (so the freed block always merges back and fits the next request); reports the
@@ -22,7 +22,7 @@ from emg_lightning.malloc import CHILD_ENVIRONMENT, configure_malloc
 # fail in some fresh processes although the setting had been applied; see experiments/malloc-reuse.md.)
 FAULTS_PER_ROUND = r"""
 import ctypes, json, resource, subprocess, sys
-from emg_lightning.malloc import configure_malloc
+from emg_lightning.runtime.malloc import configure_malloc
 said = configure_malloc(sys.argv[1])
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p

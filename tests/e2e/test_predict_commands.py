@@ -13,7 +13,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.cli.predict import main as predict_main
-from emg_lightning.prediction import predict_record, read_any
+from emg_lightning.inference.predict import predict_record, read_any
 from emg_lightning.training import train
 
 from conftest import REPO, TINY_DATA, compose_train, run_main, write_record

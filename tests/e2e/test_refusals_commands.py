@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from emg_lightning.errors import DataError
 from emg_lightning.reports.cv_summary import report
+from emg_lightning.runtime.errors import DataError
 
 from conftest import REPO, TINY_DATA
 

@@ -15,8 +15,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from emg_lightning.errors import ConfigError
 from emg_lightning.runs import previous_run
+from emg_lightning.runtime.errors import ConfigError
 
 from conftest import REPO, TINY_DATA
 

@@ -187,8 +187,8 @@ def test_ddp_on_cpu_with_two_processes_trains_and_tests_one_fold(tmp_path):
 
 
 def test_each_parallel_job_claims_a_gpu_of_its_own(tmp_path):
-    from emg_lightning.devices import claim_device
-    from emg_lightning.errors import ConfigError
+    from emg_lightning.runtime.devices import claim_device
+    from emg_lightning.runtime.errors import ConfigError
 
     with claim_device(2, tmp_path) as first, claim_device(2, tmp_path) as second:
         assert {first, second} == {0, 1}

@@ -12,9 +12,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.prediction import load_model, predict_record, read_any, write_outputs
+from emg_lightning.inference.predict import load_model, predict_record, read_any, write_outputs
 from emg_lightning.reports.cv_summary import report
+from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.training import train
 
 from conftest import compose_train, write_record

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from emg_lightning.errors import DataError
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.compare import compare
+from emg_lightning.runtime.errors import DataError
 
 from conftest import write_cv
 

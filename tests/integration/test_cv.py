@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from emg_lightning.cli.cv import nested_jobs_count
 from emg_lightning.config import search_candidates, search_space
-from emg_lightning.errors import ConfigError, EMGLightningError
-from emg_lightning.nested_search import best_values
+from emg_lightning.cv.nested import best_values
+from emg_lightning.cv.plan import nested_jobs_count
+from emg_lightning.runtime.errors import ConfigError, EMGLightningError
 
 
 def pooled(cv_dir):

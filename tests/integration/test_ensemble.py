@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from emg_lightning.cli.ensemble import main as ensemble_main
-from emg_lightning.errors import DataError
-from emg_lightning.metrics.aggregate import read_predictions
 from emg_lightning.reports.compare import compare
 from emg_lightning.reports.ensemble import build_ensemble
+from emg_lightning.run_files.predictions import read_predictions
+from emg_lightning.runtime.errors import DataError
 
 from conftest import run_main, write_cv
 

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from emg_lightning.cli.explain import main as explain_main
-from emg_lightning.errors import ConfigError
-from emg_lightning.explain import attributions, explain_windows, rank_correlation, reinitialised
-from emg_lightning.prediction import load_model
+from emg_lightning.inference.explain import attributions, explain_windows, rank_correlation, reinitialised
+from emg_lightning.inference.predict import load_model
+from emg_lightning.runtime.errors import ConfigError
 
 from conftest import run_main, untrained_run, write_wfdb
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from emg_lightning.cli.export import main as export_main
-from emg_lightning.errors import ConfigError
-from emg_lightning.export import TOLERANCE, export_model
+from emg_lightning.inference.export import TOLERANCE, export_model
+from emg_lightning.inference.predict import load_model
 from emg_lightning.models import MODELS, input_kind, pools_records
-from emg_lightning.prediction import load_model
+from emg_lightning.runtime.errors import ConfigError
 
 from conftest import CLASSES, N_FEATURES, RATE, SAMPLES, run_main, untrained_run
 

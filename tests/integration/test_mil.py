@@ -16,11 +16,12 @@ from hydra.core.global_hydra import GlobalHydra
 from emg_lightning.config import check_settings
 from emg_lightning.data.datamodule import RecordBatches
 from emg_lightning.data.readers.synthetic import generate
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.metrics.aggregate import pool, read_predictions
+from emg_lightning.inference.predict import load_model, predict_record, read_any
+from emg_lightning.metrics.aggregate import pool
 from emg_lightning.models.mil import FeatureAttentionMIL, pool_records, record_weights
-from emg_lightning.prediction import load_model, predict_record, read_any
 from emg_lightning.reports.ensemble import mean_probabilities
+from emg_lightning.run_files.predictions import read_predictions
+from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.training import train
 
 from conftest import TINY_DATA, TINY_SPEC, compose_train, write_record

@@ -14,8 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from emg_lightning.cli.evaluate import main as evaluate_main
 from emg_lightning.data.readers.synthetic import generate
 from emg_lightning.data.windows import resample
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.prediction import find_records, load_model, predict_record, read_any
+from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any
+from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.training import train
 
 from conftest import TINY_DATA, TINY_SPEC, compose_train, run_main, write_record
@@ -145,7 +145,7 @@ def test_the_final_model_trains_on_every_subject_and_emg_cv_refuses_it(tmp_path,
     assert len(metrics["train_subjects"]) + len(metrics["val_subjects"]) == 6
     assert "final model: trained on 3 subjects" in capsys.readouterr().out
     assert load_model(run).sample_rate == MODEL_RATE
-    from emg_lightning.cli.cv import plan
+    from emg_lightning.cv.plan import plan
 
     with pytest.raises(ConfigError, match="split=all trains the final model"):
         plan([*TINY_DATA, "split=all"])

@@ -16,8 +16,8 @@ from emg_lightning.data.cache import build_table
 from emg_lightning.data.readers import wfdb_dir
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
-from emg_lightning.errors import DataError
 from emg_lightning.reports.cv_summary import report
+from emg_lightning.runtime.errors import DataError
 
 from conftest import REPO, TINY_DATA, compose_train, write_wfdb
 
@@ -38,7 +38,7 @@ def emg(module: str, *args: str, timeout: int = 300, env: dict | None = None) ->
 
 def test_non_finite_test_probabilities_are_an_error_not_an_argmax():
     from emg_lightning.classifier import EMGClassifier
-    from emg_lightning.errors import DivergedError
+    from emg_lightning.runtime.errors import DivergedError
 
     model = EMGClassifier(net={"name": "features", "sample_rate": 2343.75})
     batch = {

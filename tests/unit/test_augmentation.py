@@ -13,9 +13,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.augmentation import Augmentation, augment, shift_within_record
 from emg_lightning.classifier import EMGClassifier
+from emg_lightning.cv.identity import what_matters
 from emg_lightning.data.datamodule import EMGDataModule
-from emg_lightning.errors import ConfigError
-from emg_lightning.settings import what_matters
+from emg_lightning.runtime.errors import ConfigError
 from emg_lightning.training import train
 
 from conftest import TINY_DATA, compose_train

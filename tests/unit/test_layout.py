@@ -29,6 +29,8 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+# the package's floors (sub-packages) besides the commands and the benchmarks
+FLOORS = ("runtime", "features", "data", "models", "losses", "metrics", "run_files", "reports", "cv", "inference")
 MODULES = {module_name(p): imports_of(p) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
@@ -73,7 +75,23 @@ def test_no_command_imports_another_command():
             ("lightning", "hydra", "emg_lightning.classifier", "emg_lightning.training"),
         ),
         ("emg_lightning.reports", ("lightning", "hydra", "emg_lightning.classifier", "emg_lightning.training")),
-        ("emg_lightning.settings", ("lightning", "hydra", "torch", "emg_lightning.data")),
+        ("emg_lightning.cv.identity", ("lightning", "hydra", "torch", "emg_lightning.data")),
+        # the machine floor: used by every other, it uses none of them
+        (
+            "emg_lightning.runtime",
+            tuple(f"emg_lightning.{floor}" for floor in FLOORS if floor != "runtime") + ("lightning", "hydra"),
+        ),
+        # feature math: pure functions of windows, under the data and the models that use them
+        ("emg_lightning.features", ("emg_lightning.data", "emg_lightning.models", "lightning", "hydra", "omegaconf")),
+        # run-folder files are read by reports and inference without training code or the DataModule
+        (
+            "emg_lightning.run_files",
+            ("lightning", "hydra", "emg_lightning.data", "emg_lightning.training", "emg_lightning.classifier"),
+        ),
+        # the CV engine launches emg-train as separate processes: it never trains in its own
+        ("emg_lightning.cv", ("emg_lightning.training", "emg_lightning.classifier", "lightning")),
+        # inference uses trained models; it neither trains nor composes Hydra configurations
+        ("emg_lightning.inference", ("emg_lightning.training", "emg_lightning.cv", "hydra")),
     ],
 )
 def test_lower_floors_do_not_reach_up(floor, forbidden):
@@ -81,6 +99,16 @@ def test_lower_floors_do_not_reach_up(floor, forbidden):
         if name == floor or name.startswith(floor + "."):
             bad = sorted(i for i in imports if any(i == f or i.startswith(f + ".") for f in forbidden))
             assert bad == [], f"{name} imports {bad}"
+
+
+CENTRAL = {"__init__", "augmentation", "classifier", "config", "runs", "training"}
+
+
+def test_only_the_central_modules_lie_at_the_package_top():
+    top = {p.stem for p in PACKAGE.glob("*.py")}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert top == CENTRAL, f"move {sorted(top - CENTRAL)} to the floor they belong to"
+    assert packages == {*FLOORS, "cli", "benchmarks"}
 
 
 def test_every_console_script_is_a_command_module():

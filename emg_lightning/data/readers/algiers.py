@@ -26,7 +26,7 @@ import numpy as np
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.readers.wfdb_dir import header_metadata, read_header, read_record
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 SAMPLE_RATE_HZ = 32768.0
 UV_PER_COUNT = 0.78125  # the .asc values' grid: 1 / 1.28 ADC units per uV

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.readers.wfdb_dir import gain_per_uv, header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 RECORD_NAME = re.compile(r"^N2001(?P<code>[ACM])(?P<number>\d{2})(?P<muscle>[A-Z]{2})(?P<record>\d{2})$")
 LABEL_CODES = {"A": "als", "C": "normal", "M": "myopathy"}

@@ -22,7 +22,7 @@ import wfdb
 
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 # The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt. Units are matched
 # case-insensitively, with u, µ (micro sign) or μ (Greek mu) for micro: real headers write uV, µV, μV, mv, MV

@@ -11,7 +11,7 @@ from emg_lightning.data.splits import (
     random_windows,
     stratified_validation_subjects,
 )
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 LABELS = {
     **{f"A{i:02d}": "als" for i in range(1, 8)},

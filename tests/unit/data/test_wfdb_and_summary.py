@@ -10,7 +10,7 @@ from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.readers import wfdb_dir
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, window_record
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 from conftest import write_wfdb
 

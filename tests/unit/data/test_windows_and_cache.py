@@ -8,7 +8,7 @@ from scipy import signal as sps
 from emg_lightning.data.cache import build_table, cached_table
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, resample, window_record
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 FS = 23437.5
 

@@ -11,8 +11,7 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.data.cache import WindowTable
-from emg_lightning.errors import ConfigError
-from emg_lightning.features import window_features
+from emg_lightning.data.feature_cache import window_features
 from emg_lightning.features.qemg import qemg_feature_names, qemg_features
 from emg_lightning.models.linear import (
     FeatureLinear,
@@ -22,6 +21,7 @@ from emg_lightning.models.linear import (
     fit_logistic_regression,
     standardisation,
 )
+from emg_lightning.runtime.errors import ConfigError
 from emg_lightning.training import train
 
 from conftest import TINY_DATA, compose_train

@@ -92,8 +92,8 @@ def test_report_from_files(tmp_path):
 
 
 def test_cv_summary_run_is_logged_to_wandb_offline(tmp_path, monkeypatch):
-    from emg_lightning.cli.cv import log_summary_to_wandb
     from emg_lightning.config import compose_config
+    from emg_lightning.cv.sweep import log_summary_to_wandb
 
     test_report_from_files(tmp_path)
     summary = json.loads((tmp_path / "cv_summary.json").read_text())

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.metrics.aggregate import auroc_macro, expected_calibration_error, level_figures
 from emg_lightning.metrics.classification import compute_stage_metrics, make_metrics
 from emg_lightning.metrics.intervals import clopper_pearson, seed_summary, subject_bootstrap
+from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
 
 
 def test_clopper_pearson_matches_known_values():

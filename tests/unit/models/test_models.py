@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from emg_lightning.features.basic import emg_features, feature_count, feature_names
 from emg_lightning.models import (
     MODELS,
     ALSNet,
@@ -13,7 +14,6 @@ from emg_lightning.models import (
     count_parameters,
     input_kind,
 )
-from emg_lightning.models.features import emg_features, feature_count, feature_names
 
 
 def test_alsnet_binary_head_has_the_papers_85249_parameters():

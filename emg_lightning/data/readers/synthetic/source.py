@@ -13,7 +13,7 @@ from emg_lightning.data.readers.synthetic.generator import (
     plan,
 )
 from emg_lightning.data.records import Recording
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 
 def spec_from_settings(settings: dict[str, Any]) -> SyntheticSpec:

@@ -11,7 +11,7 @@ import wfdb
 from emg_lightning.data.readers import SourceOptions, get_source
 from emg_lightning.data.readers.algiers import UV_PER_COUNT, layout, read_asc
 from emg_lightning.data.sources import list_records
-from emg_lightning.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 ALGIERS = get_source("algiers")
 

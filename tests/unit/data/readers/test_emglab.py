@@ -6,7 +6,7 @@ import pytest
 from emg_lightning.data.cache import build_table
 from emg_lightning.data.readers import emglab
 from emg_lightning.data.windows import WindowSettings
-from emg_lightning.errors import DataError
+from emg_lightning.runtime.errors import DataError
 
 HEADER = "{name} 1 23437.5 {n}\n{name}.bin 16+20 13.1070/uV\n#age: 56\n#diagnosis: ALS\n#level: low\n"
 

@@ -13,8 +13,8 @@ import torch
 from scipy import stats
 from torch import nn
 
-from emg_lightning.errors import ConfigError
-from emg_lightning.prediction import ProbabilityGraph, TrainedModel
+from emg_lightning.inference.predict import ProbabilityGraph, TrainedModel
+from emg_lightning.runtime.errors import ConfigError
 
 METHODS = ("integrated_gradients", "saliency")
 # Rank correlation of |attributions| (trained vs re-initialised network) above which the check fails

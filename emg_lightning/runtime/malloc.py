@@ -15,7 +15,7 @@ import ctypes
 import os
 import platform
 
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 MALLOC_MODES = ("reuse", "system")
 # mallopt(3) parameters

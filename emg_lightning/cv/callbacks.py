@@ -17,8 +17,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from emg_lightning.config import check_search
-from emg_lightning.errors import EMGLightningError
-from emg_lightning.files import atomic_write_text
+from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.files import atomic_write_text
 
 # emg-cv tells its progress callback how many jobs the sweep has
 TOTAL_JOBS_ENV = "EMG_CV_TOTAL_JOBS"

@@ -23,14 +23,15 @@ from torch import nn
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.cache import WindowTable
+from emg_lightning.data.feature_cache import window_features
 from emg_lightning.data.readers import emglab, wfdb_dir
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import QualityRules, RecordWindows, WindowSettings, window_record
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.features import window_features
-from emg_lightning.files import atomic_write_json, atomic_write_text
 from emg_lightning.models.mil import record_weights
-from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT, prediction_lines
+from emg_lightning.run_files.predictions import prediction_lines
+from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT
+from emg_lightning.runtime.errors import ConfigError, DataError
+from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from emg_lightning.errors import ConfigError, DataError
-from emg_lightning.files import user_umask
-from emg_lightning.prediction import ProbabilityGraph, TrainedModel
+from emg_lightning.inference.predict import ProbabilityGraph, TrainedModel
+from emg_lightning.runtime.errors import ConfigError, DataError
+from emg_lightning.runtime.files import user_umask
 
 FORMATS = ("onnx", "pt2")
 TOLERANCE = 1e-4  # max |exported - eager| of a probability

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from emg_lightning.errors import EMGLightningError
+from emg_lightning.runtime.errors import EMGLightningError
 
 TRAIN = [sys.executable, "-m", "emg_lightning.cli.train"]  # the command by module name: nothing imports it
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from emg_lightning.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError
 
 LOCK_DIR = Path(os.environ.get("EMG_DEVICE_LOCK_DIR", Path(tempfile.gettempdir()) / "emg-lightning-devices"))
 
