@@ -247,7 +247,7 @@ def _fit_and_test(
         cfg.seed,
     )
     atomic_write_json(out_dir / "metrics.json", metrics)
-    leaky = " -- LEAKY window-level split: not a subject-independent figure" if fold.leaky else ""
+    leaky = f" -- LEAKY {cfg.split.name} split: not a subject-independent figure" if fold.leaky else ""
     report = "\n".join(
         [
             f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from emg_lightning.config import build_datamodule, check_settings, compose_config, resolved_config, search_space
 from emg_lightning.cv.identity import cv_settings, differing_keys, settings_hash
 from emg_lightning.cv.nested import outer_overrides
-from emg_lightning.data.splits import fold_test_subjects, make_fold
+from emg_lightning.data.splits import check_split_settings, fold_test_subjects, make_fold
 from emg_lightning.reports.cv_summary import PLAN, read_json
 from emg_lightning.runtime.errors import ConfigError
 from emg_lightning.runtime.files import atomic_write_json
@@ -49,6 +49,7 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
         )
     labels = build_datamodule(cfg).subject_labels()
     split = OmegaConf.to_container(cfg.split, resolve=True)
+    check_split_settings(split["name"], {k: v for k, v in split.items() if k != "name"})
     n_folds = len(
         fold_test_subjects(
             labels, split["name"], split.get("k", 5), split.get("seed", 0), split.get("test_subjects", ())

@@ -16,7 +16,7 @@ from emg_lightning.data.feature_cache import window_features
 from emg_lightning.data.readers import SourceOptions, get_source
 from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
-from emg_lightning.data.splits import Fold, make_fold, random_windows
+from emg_lightning.data.splits import Fold, check_split_settings, make_fold, random_windows
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
 from emg_lightning.features import FEATURE_SETS, feature_names
 from emg_lightning.runtime.errors import ConfigError, DataError
@@ -339,15 +339,23 @@ class EMGDataModule(L.LightningDataModule):
         labels = np.array([class_of.get(name, -1) for name in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
         record_ids = _index_of(table.columns["record"], self.records)
-        if self.fold.leaky:  # random_windows: the split is over windows, not subjects
+        if self.fold.leaky:  # the split is over windows or records, not subjects
             kept = np.flatnonzero(keep)
-            parts = random_windows(
-                len(kept), self.split.get("test_fraction", 0.2), self.split.get("val_fraction", 0.2), self.split["seed"]
-            )
-            rows = dict(zip(("train", "val", "test"), (kept[p] for p in parts)))
+            fractions = self.split.get("test_fraction", 0.2), self.split.get("val_fraction", 0.2), self.split["seed"]
+            if self.split["name"] == "random_records":
+                record_of_kept = table.columns["record"][kept]
+                names = np.array(sorted(set(record_of_kept.tolist())))
+                parts = [np.isin(record_of_kept, names[p]) for p in random_windows(len(names), *fractions)]
+                rows = dict(zip(("train", "val", "test"), (kept[p] for p in parts)))
+                what = "recordings of the same subjects"
+            else:
+                rows = dict(zip(("train", "val", "test"), (kept[p] for p in random_windows(len(kept), *fractions))))
+                what = "windows of the same recordings and subjects"
             log.warning(
-                "split=random_windows is LEAKY: windows of the same recordings and subjects are in "
-                "train, validation and test (the ALSNet paper's protocol)"
+                "split=%s is LEAKY: %s are in train, validation and test (a published protocol, reproduced beside "
+                "a subject-level figure, never instead of it)",
+                self.split["name"],
+                what,
             )
         else:
             rows = {
@@ -462,12 +470,7 @@ def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
 def _make_fold(labels: dict[str, str], fold: int, split: dict[str, Any]) -> Fold:
     settings = dict(split)
     name = settings.pop("name")
-    known = {"val_subjects_per_class", "seed", "k", "test_subjects", "val_subjects"}
-    if name == "random_windows":
-        known = {"seed", "test_fraction", "val_fraction"}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ConfigError(f"split={name} has no settings {unknown}; known: {sorted(known)}")
+    check_split_settings(name, settings)
     for key in ("test_fraction", "val_fraction"):
         settings.pop(key, None)
     return make_fold(labels, fold, name, **settings)

@@ -6,6 +6,8 @@ measures the subject, not the disease (EMGLab N2001's controls are also 30 years
 - ``loso``: one subject per fold.
 - ``group_kfold``: subjects stratified by class into k folds.
 - ``fixed``: explicit test (and optionally validation) subject lists; one fold.
+- ``random_records``: a random record-level split (the published protocol on the Algiers set): whole recordings,
+  but recordings of one person on both sides. Leaky, named so, for the same reason.
 - ``random_windows``: the ALSNet paper's protocol -- a random window-level split in which windows of one recording
   fall on both sides. Leaky by construction; kept under this explicit name so that its figures can be reproduced
   and compared with the subject-level ones, never mistaken for them.
@@ -21,8 +23,13 @@ import numpy as np
 from emg_lightning.runtime.errors import ConfigError
 
 # "all": one fold, no test subjects: the final model, trained on every subject (its accuracy is its CV's)
-STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows", "all")
-LEAKY_STRATEGIES = ("random_windows",)
+STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows", "random_records", "all")
+LEAKY_STRATEGIES = ("random_windows", "random_records")
+# the settings each strategy takes (split.*, besides its name)
+SPLIT_SETTINGS = {
+    **{name: ("val_subjects_per_class", "seed", "k", "test_subjects", "val_subjects") for name in STRATEGIES},
+    **{name: ("seed", "test_fraction", "val_fraction") for name in LEAKY_STRATEGIES},
+}
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Fold:
     train: tuple[str, ...]
     val: tuple[str, ...]
     test: tuple[str, ...]
-    leaky: bool = False  # True only for random_windows: subjects appear in several parts on purpose
+    leaky: bool = False  # True only for the leaky strategies: subjects appear in several parts on purpose
 
 
 def leave_one_subject_out(subjects: Sequence[str]) -> list[tuple[str, ...]]:
@@ -92,12 +99,22 @@ def stratified_validation_subjects(
     return tuple(sorted(chosen))
 
 
+def check_split_settings(name: str, settings: Mapping[str, object]) -> None:
+    """Refuse ``split.*`` settings the strategy does not take (they would be silently ignored)."""
+    if name not in SPLIT_SETTINGS:
+        raise ConfigError(f"split.name={name!r} is unknown; available: {', '.join(STRATEGIES)}")
+    unknown = sorted(set(settings) - set(SPLIT_SETTINGS[name]))
+    if unknown:
+        raise ConfigError(f"split={name} has no settings {unknown}; known: {sorted(SPLIT_SETTINGS[name])}")
+
+
 def random_windows(
     n_windows: int, test_fraction: float, val_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, val, test) window positions as the ALSNet paper split them: a shuffled test fraction
-    (scikit-learn's ``train_test_split`` rounds the test size up), then the last ``val_fraction`` of the
-    remaining training windows as validation (Keras ``validation_split``)."""
+    """(train, val, test) positions among ``n_windows`` items as the ALSNet paper split its windows: a shuffled test
+    fraction (scikit-learn's ``train_test_split`` rounds the test size up), then the last ``val_fraction`` of the
+    remaining training items as validation (Keras ``validation_split``). ``random_records`` draws records the
+    same way."""
     if not 0 < test_fraction < 1 or not 0 <= val_fraction < 1:
         raise ConfigError(
             f"split.test_fraction must be in (0, 1) and split.val_fraction in [0, 1), got "
@@ -118,8 +135,8 @@ def assert_no_leakage(fold: Fold) -> None:
         shared = parts[a] & parts[b]
         if shared:
             raise ConfigError(
-                f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}; only "
-                f"split=random_windows may share subjects, and it is reported as leaky"
+                f"fold {fold.index}: subjects {sorted(shared)} are in both {a} and {b}; only the leaky "
+                f"splits ({', '.join(LEAKY_STRATEGIES)}) may share subjects, and they are reported as leaky"
             )
 
 
@@ -138,7 +155,7 @@ def fold_test_subjects(
                 f"split.test_subjects must list known subjects (unknown: {unknown}); known: {sorted(labels)}"
             )
         return [tuple(sorted(test_subjects))]
-    if strategy == "random_windows":
+    if strategy in LEAKY_STRATEGIES:
         return [tuple(sorted(labels))]
     if strategy == "all":
         return [()]
@@ -163,7 +180,7 @@ def make_fold(
         raise ConfigError(
             f"data.fold={fold} is out of range: split={strategy} has {len(groups)} folds (0..{len(groups) - 1})"
         )
-    if strategy == "random_windows":  # every subject is everywhere: the windows decide
+    if strategy in LEAKY_STRATEGIES:  # every subject is everywhere: the windows or records decide
         everyone = tuple(sorted(labels))
         return Fold(fold, everyone, everyone, everyone, leaky=True)
     test = groups[fold]

@@ -173,7 +173,11 @@ def _with_interval(pooled: dict, key: str) -> str:
 def markdown(summary: dict) -> str:
     p = summary["protocol"]
     leaky = (
-        "**LEAKY** (window-level split: the same recordings and subjects on both sides)"
+        (
+            "**LEAKY** (record-level split: recordings of the same subjects on both sides)"
+            if p["split"] == "random_records"
+            else "**LEAKY** (window-level split: the same recordings and subjects on both sides)"
+        )
         if p["leaky"]
         else "subject-independent (no subject in more than one of train / validation / test)"
     )

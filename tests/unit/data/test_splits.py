@@ -73,10 +73,13 @@ def test_fold_out_of_range_names_the_setting():
 
 
 def test_leakage_guard_refuses_shared_subjects():
-    with pytest.raises(ConfigError, match=r"\[.C01.\] are in both train and test; only split=random_windows"):
+    with pytest.raises(ConfigError, match=r"\[.C01.\] are in both train and test; only the leaky splits"):
         assert_no_leakage(Fold(0, ("C01", "A01"), ("M02",), ("C01",)))
+    with pytest.raises(ConfigError, match=r"\[.A01.\] are in both train and val"):
+        assert_no_leakage(Fold(0, ("A01", "C01"), ("A01",), ("M02",)))
     with pytest.raises(ConfigError, match="both val and test"):
         assert_no_leakage(Fold(0, ("A01",), ("M02",), ("M02",)))
+    assert_no_leakage(Fold(0, ("A01",), ("C01",), ("M02",)))  # disjoint: accepted
 
 
 def test_unknown_strategy_is_refused():
@@ -130,3 +133,29 @@ def test_inner_fold_draws_are_the_seeded_group_kfolds_and_one_draw_when_every_su
         assert [next(i for i, g in enumerate(groups) if s in g) for s in rows] == draw.tolist()
     assert draws[0][0] == draws[0][1] and draws[0][2] == draws[0][7]  # a subject's rows share a fold
     assert inner_fold_draws(rows, labels, 6, 3, seed=0).shape == (1, len(rows))  # 6 subjects, 6 folds: one partition
+
+
+def test_random_records_keeps_records_whole_and_is_leaky():
+    from emg_lightning.data.splits import random_windows
+
+    fold = make_fold(LABELS, 0, strategy="random_records")
+    assert fold.leaky and set(fold.train) == set(fold.test) == set(LABELS)
+    train, val, test = random_windows(10, 0.2, 0.2, seed=0)  # the record draw: 2 test, then the last 20 % of 8 as val
+    assert len(test) == 2 and len(val) == 2 and len(train) == 6
+    assert sorted([*train, *val, *test]) == list(range(10))
+
+
+@pytest.mark.parametrize(
+    "name, settings, message",
+    [
+        ("random_records", {"k": 10}, r"split=random_records has no settings \['k'\]"),
+        ("random_windows", {"val_subjects_per_class": 1}, "split=random_windows has no settings"),
+        ("loso", {"test_fraction": 0.2}, r"split=loso has no settings \['test_fraction'\]"),
+        ("kfold", {}, "split.name='kfold' is unknown"),
+    ],
+)
+def test_settings_a_split_does_not_take_are_refused(name, settings, message):
+    from emg_lightning.data.splits import check_split_settings
+
+    with pytest.raises(ConfigError, match=message):
+        check_split_settings(name, settings)
