@@ -121,11 +121,20 @@ def level_figures(units: list[tuple], classes: list[str]) -> dict:
     }
     if len(set(subjects)) == len(units):  # one unit per subject: k correct of N is binomial
         intervals["acc"] = clopper_pearson(int(np.trace(cm)), int(cm.sum()))
-        # a bootstrap of one right-or-wrong vote per subject collapses to a point when all (or none) are right:
-        # no interval rather than a falsely certain one
-        intervals["bal_acc"] = (math.nan, math.nan)
+        if not bootstrap_covers(int(np.trace(cm)), int(cm.sum())):
+            intervals["bal_acc"] = (math.nan, math.nan)
     figures["intervals"] = {name: list(bounds) for name, bounds in intervals.items()}
     return figures
+
+
+# A percentile bootstrap of one right-or-wrong vote per subject collapses to a point when all (or none) are right and
+# undercovers near there: subject-level balanced accuracy gets its bootstrap interval only with at least this many
+# subjects right and this many wrong (N2001's 20-22 of 22: none; the Algiers set's ~190 of 238: one)
+MIN_SUBJECTS_EACH_WAY = 10
+
+
+def bootstrap_covers(correct: float, n: int) -> bool:
+    return min(correct, n - correct) >= MIN_SUBJECTS_EACH_WAY
 
 
 def seed_mean_intervals(units: dict[str, list[tuple]], classes: list[str], per_seed: dict) -> dict:
@@ -143,12 +152,7 @@ def seed_mean_intervals(units: dict[str, list[tuple]], classes: list[str], per_s
             subjects.append(subject)
     seed_of, labels, predicted = np.array(seed_of), np.array(labels), np.array(predicted)
     n_seeds = len(units)
-    if all(len(set(u[2] for u in seed_units)) == len(seed_units) for seed_units in units.values()):
-        correct = np.mean([np.trace(np.array(f["confusion"])) for f in per_seed.values()])
-        n = len(next(iter(units.values())))
-        low = clopper_pearson(int(math.floor(correct)), n)[0]
-        high = clopper_pearson(int(math.ceil(correct)), n)[1]
-        return {"acc": (low, high), "bal_acc": (math.nan, math.nan)}
+    one_per_subject = all(len(set(u[2] for u in seed_units)) == len(seed_units) for seed_units in units.values())
 
     def per_seed_mean(score):
         def statistic(positions: np.ndarray) -> float:
@@ -164,6 +168,16 @@ def seed_mean_intervals(units: dict[str, list[tuple]], classes: list[str], per_s
         cm = np.bincount(labels[positions] * k + predicted[positions], minlength=k * k).reshape(k, k)
         return _balanced_accuracy(cm)
 
+    if one_per_subject:
+        correct = np.mean([np.trace(np.array(f["confusion"])) for f in per_seed.values()])
+        n = len(next(iter(units.values())))
+        low = clopper_pearson(int(math.floor(correct)), n)[0]
+        high = clopper_pearson(int(math.ceil(correct)), n)[1]
+        covered = bootstrap_covers(correct, n)
+        return {
+            "acc": (low, high),
+            "bal_acc": subject_bootstrap(subjects, per_seed_mean(balanced)) if covered else (math.nan, math.nan),
+        }
     return {
         "acc": subject_bootstrap(subjects, per_seed_mean(accuracy)),
         "bal_acc": subject_bootstrap(subjects, per_seed_mean(balanced)),

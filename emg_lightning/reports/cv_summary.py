@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from emg_lightning.cv.identity import cv_settings, differing_keys
-from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, aggregate
+from emg_lightning.metrics.aggregate import HEADLINE, LEVELS, MIN_SUBJECTS_EACH_WAY, aggregate
 from emg_lightning.metrics.intervals import BOOTSTRAP_RESAMPLES
 from emg_lightning.run_files.predictions import read_predictions
 from emg_lightning.runtime.errors import DataError
@@ -209,7 +209,8 @@ def markdown(summary: dict) -> str:
         "- Intervals (95 %): with one seed, accuracy and balanced accuracy carry a subject-clustered bootstrap "
         f"interval ({BOOTSTRAP_RESAMPLES} resamples of whole subjects: windows of one person are not independent), and "
         "subject-level accuracy the exact binomial (Clopper-Pearson) interval of k of N subjects (subject-level "
-        "balanced accuracy has none). With several seeds: "
+        f"balanced accuracy: the subject bootstrap, only with at least {MIN_SUBJECTS_EACH_WAY} subjects right and "
+        f"{MIN_SUBJECTS_EACH_WAY} wrong, since it undercovers near 0 and 1). With several seeds: "
         "mean ± std across seeds, and the interval of that mean from the same subject-clustered bootstrap (each "
         "resample scores every seed on the same subjects; subject level: the exact binomial envelope of the seeds' "
         "mean count). The t interval across seeds alone (seed-to-seed variation, `low` / `high` in cv_summary.json) "

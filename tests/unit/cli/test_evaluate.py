@@ -1,0 +1,39 @@
+"""emg-eval's pure parts: how evaluated recordings differ from the model's training data, and label renaming."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from emg_lightning.cli.evaluate import differences, labelled_records
+from emg_lightning.data.records import Recording
+from emg_lightning.runtime.errors import DataError
+
+
+def prediction(muscle: str | None, rate: float):
+    metadata = {"muscle": muscle} if muscle else {}
+    record = Recording("r", "s", "normal", rate, np.zeros(10, dtype=np.int16), 1.0, metadata)
+    return SimpleNamespace(record=record)
+
+
+def test_differences_name_other_muscles_and_rates_only():
+    trained = {"muscles": ["biceps brachii"], "native_rates_hz": [23437.5]}
+    assert differences(trained, [prediction("biceps brachii", 23437.5)]) == {}
+    shifted = differences(trained, [prediction("deltoid", 32768.0), prediction("biceps brachii", 23437.5)])
+    assert shifted == {
+        "muscles": {"training": ["biceps brachii"], "evaluated": ["biceps brachii", "deltoid"]},
+        "native_rates_hz": {"training": [23437.5], "evaluated": [23437.5, 32768.0]},
+    }
+    assert differences({}, [prediction("deltoid", 32768.0)]) == {}  # a model from before training_data existed
+
+
+def test_label_map_renames_emglab_labels_and_nonsense_is_refused():
+    headers = [Path("N2001A01BB01.hea"), Path("N2001C01BB51.hea")]
+    labelled = labelled_records(headers, None, "als=neuropathy", None)
+    assert [(h.stem, s, label) for h, s, label in labelled] == [
+        ("N2001A01BB01", "A01", "neuropathy"),
+        ("N2001C01BB51", "C01", "normal"),
+    ]
+    with pytest.raises(DataError, match="--label-map 'als' must be LABEL=CLASS pairs"):
+        labelled_records(headers, None, "als", None)
