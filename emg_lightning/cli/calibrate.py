@@ -7,11 +7,10 @@ python -m emg_lightning.cli.calibrate --emglab DIR    # the real recordings, sam
 from __future__ import annotations
 
 import argparse
-import sys
 
 from emg_lightning.data.readers import emglab, synthetic
 from emg_lightning.data.readers.synthetic.calibration import collect, report
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,15 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--emglab", help="an EMGLab N2001 folder instead of the synthetic data")
     parser.add_argument("--seed", type=int, default=0, help="synthetic seed")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors():
         if args.emglab:
             records = map(emglab.read_record, emglab.list_records(args.emglab))
         else:
             records = synthetic.generate(synthetic.SyntheticSpec(seed=args.seed))
         print(report(collect(records)))
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,10 @@ compare-<A>-vs-<B>...), and prints the table.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from emg_lightning.reports.compare import compare, markdown
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,11 +29,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--resamples must be at least 100")
     names = [Path(d).resolve().name for d in args.cv_dirs]
     out = Path(args.out) if args.out else Path(args.cv_dirs[0]).resolve().parent / ("compare-" + "-vs-".join(names))
-    try:
+    with one_line_errors():
         result = compare(args.cv_dirs, out, args.resamples)
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(markdown(result))
     print(f"written in {out}: comparison.md, comparison.json, {result['plot']}")
 

@@ -24,6 +24,7 @@ from emg_lightning.cv.nested import run_nested
 from emg_lightning.cv.plan import prepare, take_setting
 from emg_lightning.cv.sweep import SweepFailed, run_sweep, summarise_cv
 from emg_lightning.reports.cv_summary import markdown
+from emg_lightning.runtime.console import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,39 +34,26 @@ def main(argv: list[str] | None = None) -> None:
         return
     cv_dir_text, overrides = take_setting(argv, "cv_dir")
     nested_jobs_text, overrides = take_setting(overrides, "nested_jobs")
-    try:
+    with one_line_errors(USER_ERRORS, interrupted="emg-cv interrupted by Ctrl-C before any job started"):
         cv = prepare(cv_dir_text, nested_jobs_text, overrides)
-    except USER_ERRORS as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print("error: emg-cv interrupted by Ctrl-C before any job started", file=sys.stderr)
-        sys.exit(130)
     jobs = cv.n_folds * len(cv.seeds)
     print(f"[emg-cv] {cv.name}: {cv.n_folds} folds x {len(cv.seeds)} seed(s) = {jobs} jobs in {cv.cv_dir}")
-    try:
-        if cv.searched:
-            print(
-                f"[emg-cv] nested search over {', '.join(cv.searched)}: each outer fold searches on its own training "
-                f"subjects, then tests its winner"
-            )
-            try:
+    # finished folds are kept, an interrupted one resumes from its last.ckpt
+    again = f"emg-cv interrupted by Ctrl-C: run the same command again to finish {cv.cv_dir}"
+    with one_line_errors(USER_ERRORS, interrupted=again):
+        try:
+            if cv.searched:
+                print(
+                    f"[emg-cv] nested search over {', '.join(cv.searched)}: each outer fold searches on its own "
+                    f"training subjects, then tests its winner"
+                )
                 run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir, cv.nested_jobs)
-            except USER_ERRORS as exc:
-                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-                sys.exit(2)
-        else:
-            run_sweep(cv.overrides, cv.n_folds, cv.seeds, cv.cv_dir)
+            else:
+                run_sweep(cv.overrides, cv.n_folds, cv.seeds, cv.cv_dir)
+        except SweepFailed as exc:  # the sweep's own exit code, not a settings error's
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(exc.returncode)
         summary = summarise_cv(cv.cfg, cv.cv_dir, cv.name)
-    except SweepFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.returncode)
-    except USER_ERRORS as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:  # finished folds are kept, an interrupted one resumes from its last.ckpt
-        print(f"error: emg-cv interrupted by Ctrl-C: run the same command again to finish {cv.cv_dir}", file=sys.stderr)
-        sys.exit(130)
     print(markdown(summary))
     print(f"[emg-cv] written in {cv.cv_dir}: " + ", ".join(summary["outputs"]))
     if summary["complete"] is False:

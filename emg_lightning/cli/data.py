@@ -7,10 +7,10 @@ emg-data data=emglab data.sample_rate=4687.5 --json summary.json
 from __future__ import annotations
 
 import argparse
-import sys
 
 from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
 from emg_lightning.data.summary import format_summary, summarise
+from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.files import atomic_write_json
 
 
@@ -19,14 +19,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", help="also write the summary to this JSON file")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for emg-train (data=..., data.root=...)")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors(USER_ERRORS):
         cfg = compose_config(args.overrides)
         datamodule = build_datamodule(cfg)
         table = datamodule.load_table()
         summary = summarise(table, datamodule.classes)
-    except USER_ERRORS as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
     print(
         f"data={cfg.data.source}"
         + (f" root={cfg.data.root}" if cfg.data.get("root") else "")

@@ -11,12 +11,11 @@ DIR, which emg-cv-report and emg-compare read like any CV folder, and prints the
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from emg_lightning.reports.cv_summary import markdown
 from emg_lightning.reports.ensemble import build_ensemble
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,11 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if len(args.cv_dirs) < 2:
         parser.error("give at least two CV folders to ensemble")
-    try:
+    with one_line_errors():
         summary = build_ensemble(args.cv_dirs, Path(args.out), args.name)
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(markdown(summary))
     print(f"written in {args.out}: {', '.join(summary['outputs'])}, ensemble.json")
 

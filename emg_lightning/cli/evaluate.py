@@ -1,12 +1,16 @@
 """emg-eval MODEL INPUT [INPUT ...] --out DIR: a trained model on a labelled external test set, with the report of
 a CV (the eval.py of lightning-hydra-template).
 
-    emg-eval logs/train/runs/final-model other_clinic/ --pattern '(?P<subject>P\\d+)_(?P<label>[A-Z])\\d+' \
-        --label-map A=als,C=normal,M=myopathy --out eval-other-clinic
+    emg-eval logs/train/runs/final-model other_clinic/ 'data.pattern=(?P<subject>P\\d+)_(?P<label>[A-Z])\\d+' \
+        'data.label_map={A: als, C: normal, M: myopathy}' --out eval-other-clinic
+    emg-eval logs/final/n2001 algiers/records data.manifest=algiers/records.csv 'data.label_map={neuropathy: als}' \
+        --out eval-algiers
     emg-eval logs/cv/qemg_loso-1a2b3c4d emglab_copy/ --out eval-emglab     # EMGLab names carry their labels
 
-Labels: EMGLab N2001 record names, or --pattern (regex with groups subject and label) / --manifest (CSV: record,
-subject, label) for other WFDB folders. Records of classes the model does not know are skipped and counted.
+Labels: EMGLab N2001 record names, or data.pattern= (regex with groups subject and label) / data.manifest= (CSV:
+record, subject, label) for other WFDB folders, renamed by data.label_map= -- the keys and syntax of training (the
+older --pattern, --manifest and --label-map A=als,C=normal still work for one release, with a note). Records of
+classes the model does not know are skipped and counted.
 Preprocessing as emg-predict. Writes into --out: predictions.csv (emg-cv's format), records.csv, subjects.csv,
 metrics.json, and the window / record / subject report with intervals (cv_summary.md/.json, confusion matrices);
 prints the report. Subjects whose names also appear among the model's training or validation subjects are named,
@@ -15,34 +19,75 @@ and the figures flagged as leaky.
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 
+import yaml
+
 from emg_lightning.data.readers import emglab, wfdb_dir
 from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
 from emg_lightning.reports.cv_summary import markdown, report
-from emg_lightning.runtime.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
-from emg_lightning.runtime.errors import DataError, EMGLightningError
+from emg_lightning.runtime.console import (
+    model_and_inputs_parser,
+    one_line_errors,
+    parse_model_and_inputs,
+    print_rows,
+    progress,
+)
+from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_write_json
 from emg_lightning.runtime.quiet import quiet_third_party
 
+# the training keys emg-eval takes (``data.manifest=labels.csv``), and the flags they replace
+DATA_KEYS = {"data.pattern": "pattern", "data.manifest": "manifest", "data.label_map": "label_map"}
 
-def labelled_records(headers: list[Path], pattern: str | None, label_map: str | None, manifest: str | None):
-    """(header, subject, label) of every input record: EMGLab names, else the pattern or manifest; labels then
-    renamed by ``--label-map`` (``neuropathy=als``: another clinic's name for the model's class)."""
-    items = [item for item in (label_map or "").split(",") if item]
+
+def take_data_keys(argv: list[str]) -> tuple[list[str], dict]:
+    """``data.<key>=<value>`` arguments taken out of ``argv``; ``data.label_map`` parsed as a YAML mapping."""
+    rest, found = [], {}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not (sep and key.startswith("data.")):
+            rest.append(arg)
+            continue
+        if key not in DATA_KEYS:
+            raise DataError(f"emg-eval takes {', '.join(DATA_KEYS)}; {key} is not one of them")
+        if key == "data.label_map":
+            try:
+                mapping = yaml.safe_load(value)
+            except yaml.YAMLError:
+                mapping = None
+            if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+                raise DataError(
+                    f"data.label_map={value} must be a mapping of labels to classes, e.g. '{{als: neuropathy}}'"
+                )
+            found["label_map"] = {str(k): v for k, v in mapping.items()}
+        else:
+            found[DATA_KEYS[key]] = value
+    return rest, found
+
+
+def label_map_flag(text: str) -> dict[str, str]:
+    """The older ``--label-map A=als,C=normal`` form."""
+    items = [item for item in text.split(",") if item]
     if any("=" not in item for item in items):
-        raise DataError(f"--label-map {label_map!r} must be LABEL=CLASS pairs separated by commas, e.g. neuropathy=als")
-    mapping = dict(item.split("=", 1) for item in items)
+        raise DataError(f"--label-map {text!r} must be LABEL=CLASS pairs separated by commas, e.g. neuropathy=als")
+    return dict(item.split("=", 1) for item in items)
+
+
+def labelled_records(headers: list[Path], pattern: str | None, mapping: dict[str, str], manifest: str | None):
+    """(header, subject, label) of every input record: EMGLab names, else the pattern or manifest; labels then
+    renamed by ``mapping`` (``{neuropathy: als}``: another clinic's name for the model's class)."""
     if manifest or pattern:
         labelled = wfdb_dir.label_records(headers, pattern, manifest)
     else:
         unnamed = [h for h in headers if not emglab.RECORD_NAME.match(h.stem)]
         if unnamed:
             raise DataError(
-                f"{unnamed[0]}: no label: its name is not an EMGLab N2001 name; give --pattern (with groups subject "
-                f"and label, plus --label-map) or --manifest"
+                f"{unnamed[0]}: no label: its name is not an EMGLab N2001 name; give data.pattern= (with groups "
+                f"subject and label, plus data.label_map=) or data.manifest="
             )
         labelled = [(h, *emglab.parse_record_name(h.stem, h)) for h in headers]
     return [(h, subject, mapping.get(label, label)) for h, subject, label in labelled]
@@ -73,18 +118,33 @@ def training_subjects(runs: list[Path]) -> set[str]:
     return seen
 
 
-def main(argv: list[str] | None = None) -> None:
+def argument_parser() -> argparse.ArgumentParser:
     parser = model_and_inputs_parser(__doc__)
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--pattern", help="regex on record names with groups (?P<subject>...) and (?P<label>...)")
-    parser.add_argument("--label-map", help="label codes to classes, e.g. A=als,C=normal,M=myopathy")
-    parser.add_argument("--manifest", help="CSV with columns record, subject, label")
+    parser.add_argument("--pattern", help="deprecated: data.pattern=REGEX")
+    parser.add_argument("--label-map", help="deprecated: 'data.label_map={A: als, C: normal}'")
+    parser.add_argument("--manifest", help="deprecated: data.manifest=CSV")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argument_parser()
+    with one_line_errors():
+        argv, labels = take_data_keys(list(sys.argv[1:] if argv is None else argv))
     args = parse_model_and_inputs(parser, argv)
+    for flag, key in (("pattern", "pattern"), ("manifest", "manifest"), ("label_map", "label_map")):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        print(f"note: --{flag.replace('_', '-')} is deprecated: use data.{key}= (as in training)", file=sys.stderr)
+        with one_line_errors():
+            labels.setdefault(key, label_map_flag(value) if key == "label_map" else value)
     quiet_third_party()
     out = Path(args.out)
-    try:
+    with one_line_errors(interrupted="interrupted by Ctrl-C before every record was done: run the same command again"):
         model = load_model(args.model)
-        labelled = labelled_records(find_records(args.inputs), args.pattern, args.label_map, args.manifest)
+        mapping = labels.get("label_map", {})
+        labelled = labelled_records(find_records(args.inputs), labels.get("pattern"), mapping, labels.get("manifest"))
         kept = [(h, s, label) for h, s, label in labelled if label in model.classes]
         skipped = len(labelled) - len(kept)
         if not kept:
@@ -111,18 +171,12 @@ def main(argv: list[str] | None = None) -> None:
                 "model": str(Path(args.model).resolve()),
                 "inputs": [str(Path(i).resolve()) for i in args.inputs],
                 "records_skipped_other_classes": skipped,
-                "label_map": dict(item.split("=", 1) for item in (args.label_map or "").split(",") if item),
+                "label_map": mapping,
                 "model_training_data": model.training_data,
                 "differs_from_training": shifted,
             },
         )
         summary = report(out, f"external evaluation of {model.name}")
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:  # each output file is written whole or not at all: rerunning is all it takes
-        print("error: interrupted by Ctrl-C before every record was done: run the same command again", file=sys.stderr)
-        sys.exit(130)
     print_rows("records", rows["records"], model.classes)
     print(markdown(summary))
     if skipped:

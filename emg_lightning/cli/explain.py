@@ -14,12 +14,12 @@ what the network learned; sanity_check.png shows both, explanation.json holds th
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from emg_lightning.inference.explain import METHODS, draw, draw_sanity, explain_windows
 from emg_lightning.inference.predict import find_records, load_model, read_any, record_windows
-from emg_lightning.runtime.errors import DataError, EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
+from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json
 from emg_lightning.runtime.quiet import quiet_third_party
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="output folder (default: explain-<record name>)")
     args = parser.parse_args(argv)
     quiet_third_party()
-    try:
+    with one_line_errors():
         model = load_model(args.model)
         (header,) = find_records([args.record])
         record = read_any(header)
@@ -76,9 +76,6 @@ def main(argv: list[str] | None = None) -> None:
                 "sanity_check": result["sanity"],
             },
         )
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     for k, w in enumerate(windows):
         p = ", ".join(f"{c} {result['probabilities'][k, i]:.2f}" for i, c in enumerate(model.classes))
         print(f"window {w}: {p}; explained: {model.classes[result['targets'][k]]}")

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from emg_lightning.inference.export import FORMATS, export_model
 from emg_lightning.inference.predict import load_model
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.quiet import quiet_third_party
 
 
@@ -30,13 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--formats", default=",".join(FORMATS), help=f"comma-separated, of {', '.join(FORMATS)}")
     args = parser.parse_args(argv)
     quiet_third_party()
-    try:
+    with one_line_errors():
         model = load_model(args.model)
         out = Path(args.out) if args.out else Path(args.model) / "export"
         report = export_model(model, out, tuple(f for f in args.formats.split(",") if f))
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     contract = report["contract"]
     print(f"model: {args.model} ({model.kind})")
     print(f"input: {contract['input']} in {contract['input_unit']} at {contract['sample_rate_hz']:g} Hz")

@@ -13,12 +13,16 @@ Writes into --out (default: predictions-<MODEL name>): predictions.csv (per wind
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
-from emg_lightning.runtime.console import model_and_inputs_parser, parse_model_and_inputs, print_rows, progress
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import (
+    model_and_inputs_parser,
+    one_line_errors,
+    parse_model_and_inputs,
+    print_rows,
+    progress,
+)
 from emg_lightning.runtime.quiet import quiet_third_party
 
 
@@ -27,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="output folder (default: predictions-<model folder name>)")
     args = parse_model_and_inputs(parser, argv)
     quiet_third_party()
-    try:
+    with one_line_errors(interrupted="interrupted by Ctrl-C before every record was done: run the same command again"):
         model = load_model(args.model)
         headers = find_records(args.inputs)
         out = Path(args.out or f"predictions-{model.name}")
@@ -36,12 +40,6 @@ def main(argv: list[str] | None = None) -> None:
             for h in progress(headers, "predicting")
         ]
         rows = write_outputs(out, model, predictions, labelled=False)
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:  # each output file is written whole or not at all: rerunning is all it takes
-        print("error: interrupted by Ctrl-C before every record was done: run the same command again", file=sys.stderr)
-        sys.exit(130)
     print(f"model: {args.model} ({model.kind}); {model.sample_rate:g} Hz, {model.windows.window_s:g}-s windows")
     print_rows("records", rows["records"], model.classes)
     print_rows("subjects", rows["subjects"], model.classes)

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from emg_lightning.reports.cv_summary import markdown, report
-from emg_lightning.runtime.errors import EMGLightningError
+from emg_lightning.runtime.console import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,11 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("cv_dir", help="the CV folder (emg-cv's output)")
     parser.add_argument("--name", help="title of the summary (default: the folder's name)")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors():
         summary = report(args.cv_dir, args.name)
-    except EMGLightningError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
     print(markdown(summary))
     print(f"written in {args.cv_dir}: " + ", ".join(summary["outputs"]))
     if summary["failed"] or summary["complete"] is False:

@@ -4,11 +4,14 @@ emg-eval): their common arguments, progress bars and tables."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
 from tqdm import tqdm
+
+from emg_lightning.runtime.errors import EMGLightningError
 
 T = TypeVar("T")
 SHOWN = 30  # rows printed; the CSV holds them all
@@ -53,3 +56,21 @@ def print_rows(title: str, rows: Iterable[dict], classes: list[str]) -> None:
         print("| " + " | ".join(cells) + " |")
     if len(rows) > SHOWN:
         print(f"... {len(rows) - SHOWN} more in the CSV")
+
+
+@contextlib.contextmanager
+def one_line_errors(
+    errors: tuple[type[BaseException], ...] = (EMGLightningError,), interrupted: str | None = None
+) -> Iterator[None]:
+    """What every command does with what a user can fix: one line on stderr (``error: ...``, the message's first
+    line) and exit 2; with ``interrupted``, Ctrl-C is that one line and exit 130 instead of a traceback."""
+    try:
+        yield
+    except errors as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        if interrupted is None:
+            raise
+        print(f"error: {interrupted}", file=sys.stderr)
+        sys.exit(130)

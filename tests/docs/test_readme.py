@@ -14,7 +14,7 @@ from emg_lightning.training import train
 
 from conftest import REPO, compose_train
 
-COMMANDS = ("emg-train", "emg-cv", "emg-data")
+COMMANDS = ("emg-train", "emg-cv", "emg-data", "emg-eval")
 CV_OWN_KEYS = ("seeds=", "cv_dir=")
 
 
@@ -73,12 +73,26 @@ def overrides_of(command: str, args: list[str]) -> list[str]:
 README_COMMANDS = readme_commands()
 
 
+HYDRA_COMMANDS = [(c, a) for c, a in README_COMMANDS if c != "emg-eval"]
+EVAL_COMMANDS = [a for c, a in README_COMMANDS if c == "emg-eval"]
+
+
 def test_the_readme_has_commands_to_check():
     assert len(README_COMMANDS) >= 15
     assert {c for c, _ in README_COMMANDS} == set(COMMANDS)
 
 
-@pytest.mark.parametrize("command, args", README_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in README_COMMANDS])
+@pytest.mark.parametrize("args", EVAL_COMMANDS, ids=[" ".join(a)[:80] for a in EVAL_COMMANDS])
+def test_documented_evaluations_parse(args):
+    """emg-eval's documented command lines: its training keys and flags as its own parser reads them."""
+    from emg_lightning.cli.evaluate import argument_parser, take_data_keys
+
+    rest, labels = take_data_keys(args)
+    parsed = argument_parser().parse_args(rest)
+    assert parsed.out and parsed.inputs and set(labels) <= {"pattern", "manifest", "label_map"}
+
+
+@pytest.mark.parametrize("command, args", HYDRA_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in HYDRA_COMMANDS])
 def test_readme_command_composes(command, args):
     cfg = compose_config(overrides_of(command, args))
     assert cfg.data.source in ("synthetic", "emglab", "wfdb", "algiers")

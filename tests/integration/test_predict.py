@@ -124,10 +124,17 @@ def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(mo
     out = tmp_path / "eval"
     command = [
         models["cv"], folder, "--out", out,
-        "--pattern", r"(?P<subject>P\d+)_(?P<label>[ACM])\d", "--label-map", "A=als,C=normal,M=myopathy",
+        r"data.pattern=(?P<subject>P\d+)_(?P<label>[ACM])\d", "data.label_map={A: als, C: normal, M: myopathy}",
     ]  # fmt: skip
     code, stdout, err = run_main(evaluate_main, command, capsys)
     assert code == 0, err[-3000:]
+    old_flags = [
+        models["cv"], folder, "--out", tmp_path / "eval-old-flags",
+        "--pattern", r"(?P<subject>P\d+)_(?P<label>[ACM])\d", "--label-map", "A=als,C=normal,M=myopathy",
+    ]  # fmt: skip
+    code, _, old_err = run_main(evaluate_main, old_flags, capsys)
+    assert code == 0 and "note: --pattern is deprecated: use data.pattern=" in old_err
+    assert (tmp_path / "eval-old-flags" / "records.csv").read_text() == (out / "records.csv").read_text()
     summary = json.loads((out / "cv_summary.json").read_text())
     assert summary["protocol"]["split"] == "external" and summary["protocol"]["leaky"] is False
     assert [summary["pooled"][level]["per_seed"]["0"]["n"] for level in ("window", "record", "subject")] == [16, 8, 4]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from emg_lightning.cli.evaluate import differences, labelled_records
+from emg_lightning.cli.evaluate import differences, label_map_flag, labelled_records, take_data_keys
 from emg_lightning.data.records import Recording
 from emg_lightning.runtime.errors import DataError
 
@@ -30,10 +30,23 @@ def test_differences_name_other_muscles_and_rates_only():
 
 def test_label_map_renames_emglab_labels_and_nonsense_is_refused():
     headers = [Path("N2001A01BB01.hea"), Path("N2001C01BB51.hea")]
-    labelled = labelled_records(headers, None, "als=neuropathy", None)
+    labelled = labelled_records(headers, None, {"als": "neuropathy"}, None)
     assert [(h.stem, s, label) for h, s, label in labelled] == [
         ("N2001A01BB01", "A01", "neuropathy"),
         ("N2001C01BB51", "C01", "normal"),
     ]
     with pytest.raises(DataError, match="--label-map 'als' must be LABEL=CLASS pairs"):
-        labelled_records(headers, None, "als", None)
+        label_map_flag("als")
+    assert label_map_flag("A=als,C=normal") == {"A": "als", "C": "normal"}
+
+
+def test_training_keys_are_taken_from_the_command_line():
+    rest, found = take_data_keys(
+        ["model", "folder", "data.manifest=labels.csv", "data.label_map={neuropathy: als}", "--out", "x"]
+    )
+    assert rest == ["model", "folder", "--out", "x"]
+    assert found == {"manifest": "labels.csv", "label_map": {"neuropathy": "als"}}
+    with pytest.raises(DataError, match="emg-eval takes data.pattern, data.manifest, data.label_map; data.root is not"):
+        take_data_keys(["data.root=/x"])
+    with pytest.raises(DataError, match="data.label_map=als must be a mapping"):
+        take_data_keys(["data.label_map=als"])
