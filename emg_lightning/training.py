@@ -154,39 +154,17 @@ def _fit_and_test(
     test_weights: str,
     state: str,
 ) -> dict[str, Any]:
+    """Write what the run reads, fit (or take the finished fit), then test on the fold's test subjects and write
+    the results -- or, for a final model or a search trial, say why there is no test."""
     out_dir = Path(cfg.paths.output_dir)
     for logger in loggers:
         logger.log_hyperparams(settings)
     atomic_write_text(out_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(settings)))
     atomic_write_json(out_dir / MODEL_INPUT, model_input(datamodule))
-    if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
-        fitted = json.loads((out_dir / FIT_FINISHED).read_text())
-    elif closed_form(cfg.model.net.name):
-        fitted = _fit_in_closed_form(cfg, trainer, model, datamodule)
-    else:
-        with _interruptible(cfg, trainer, "training"):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        checkpoint = trainer.checkpoint_callback
-        best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
-        monitor = checkpoint.monitor if checkpoint is not None else None
-        score = _best_score(checkpoint, best)
-        final = trainer.callback_metrics.get(monitor or "val/bal_acc")
-        final_score = None if final is None else float(final)
-        fitted = {
-            "best_checkpoint": best,
-            # the best checkpoint's score is a balanced accuracy only when that is what it monitored
-            "best_val_bal_acc": score if monitor == "val/bal_acc" else None,
-            "best_val_score": {"monitor": monitor, "value": score},
-            # the final epoch's, for test_weights=last (what is then tested)
-            "final_val_score": {"monitor": monitor or "val/bal_acc", "value": final_score},
-            "epochs": trainer.current_epoch,
-        }
-        if trainer.is_global_zero:
-            atomic_write_json(out_dir / FIT_FINISHED, fitted)
+    fitted = _fit(cfg, trainer, model, datamodule, ckpt_path, state)
     if trainer.world_size > 1 and not trainer.is_global_zero:
         return {}
     fold = datamodule.fold
-    best = fitted["best_checkpoint"]
     metrics = {
         "class_names": datamodule.classes,
         "fold": fold.index,
@@ -213,6 +191,66 @@ def _fit_and_test(
             f"outputs: {out_dir}"
         )
         return metrics
+    _test(cfg, trainer, model, datamodule, loggers, fitted["best_checkpoint"], test_weights, state)
+    metrics = {
+        **model.test_results,
+        "test/confusion": model.test_confusion,
+        **metrics,
+        "test_windows": len(datamodule.test_set),
+        "test_weights": test_weights if fitted["best_checkpoint"] or test_weights == "last" else "last (no checkpoint)",
+    }
+    _write_test_results(cfg, model, datamodule, metrics)
+    return metrics
+
+
+def _fit(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: EMGClassifier,
+    datamodule: EMGDataModule,
+    ckpt_path: str | None,
+    state: str,
+) -> dict[str, Any]:
+    """Train (or fit in closed form, or read back a fit that had finished) and say what was chosen: the best
+    checkpoint, its validation score and the final epoch's (written as fit_finished.json)."""
+    out_dir = Path(cfg.paths.output_dir)
+    if state == "test":  # fit() had finished (early stopping or the last epoch): test, never train on
+        return json.loads((out_dir / FIT_FINISHED).read_text())
+    if closed_form(cfg.model.net.name):
+        return _fit_in_closed_form(cfg, trainer, model, datamodule)
+    with _interruptible(cfg, trainer, "training"):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None and checkpoint.best_model_path else None
+    monitor = checkpoint.monitor if checkpoint is not None else None
+    score = _best_score(checkpoint, best)
+    final = trainer.callback_metrics.get(monitor or "val/bal_acc")
+    final_score = None if final is None else float(final)
+    fitted = {
+        "best_checkpoint": best,
+        # the best checkpoint's score is a balanced accuracy only when that is what it monitored
+        "best_val_bal_acc": score if monitor == "val/bal_acc" else None,
+        "best_val_score": {"monitor": monitor, "value": score},
+        # the final epoch's, for test_weights=last (what is then tested)
+        "final_val_score": {"monitor": monitor or "val/bal_acc", "value": final_score},
+        "epochs": trainer.current_epoch,
+    }
+    if trainer.is_global_zero:
+        atomic_write_json(out_dir / FIT_FINISHED, fitted)
+    return fitted
+
+
+def _test(
+    cfg: DictConfig,
+    trainer: L.Trainer,
+    model: EMGClassifier,
+    datamodule: EMGDataModule,
+    loggers: list,
+    best: str | None,
+    test_weights: str,
+    state: str,
+) -> None:
+    """Test the chosen weights on one device (the model keeps the results: test_results, test_predictions)."""
     if trainer.world_size > 1:
         # test on one device: a distributed sampler pads the test set with repeated windows, biasing every metric
         bar = {"bar": (cfg.get("callbacks") or {}).get("progress_bar")}
@@ -227,16 +265,14 @@ def _fit_and_test(
     # "last": the final (or early-stopped) epoch's weights: in memory after fit(), in last.ckpt after a restart
     weights = best if test_weights == "best" else None
     if weights is None and state == "test":
-        weights = str(out_dir / "checkpoints" / "last.ckpt")
+        weights = str(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
     with _interruptible(cfg, trainer, "testing"):
         trainer.test(model, datamodule=datamodule, ckpt_path=weights, verbose=False)
-    metrics = {
-        **model.test_results,
-        "test/confusion": model.test_confusion,
-        **metrics,
-        "test_windows": len(datamodule.test_set),
-        "test_weights": test_weights if best or test_weights == "last" else "last (no checkpoint)",
-    }
+
+
+def _write_test_results(cfg: DictConfig, model: EMGClassifier, datamodule: EMGDataModule, metrics: dict) -> None:
+    """predictions.csv and metrics.json, then the figures on the console and in the log."""
+    out_dir, fold = Path(cfg.paths.output_dir), datamodule.fold
     write_predictions(
         out_dir / "predictions.csv",
         model.test_predictions,
@@ -260,7 +296,6 @@ def _fit_and_test(
     )
     print(report)
     to_log_file(logging.INFO, f"test results:{report}")
-    return metrics
 
 
 def _fit_in_closed_form(
