@@ -9,6 +9,7 @@ physical units come from its header.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections import Counter
@@ -203,12 +204,13 @@ def find_records(inputs: Iterable[str | Path]) -> list[Path]:
     return headers
 
 
-def read_any(header: Path, subject: str | None = None, label: str = "unknown", channel: int = 0) -> Recording:
-    """EMGLab records by their names (subject and label from the name), any other WFDB record by its header; the
-    subject defaults to the record's name when nothing says otherwise."""
+def read_any(header: Path, subject: str | None = None, label: str | None = None, channel: int = 0) -> Recording:
+    """EMGLab records by their names, any other WFDB record by its header. A given subject or label wins over the
+    name's (emg-eval's renamed labels); the subject defaults to the record's name when nothing says otherwise."""
     if emglab.RECORD_NAME.match(header.stem):
-        return emglab.read_record(header)
-    return wfdb_dir.read_record(header, subject or header.stem, label, channel)
+        record = emglab.read_record(header)
+        return dataclasses.replace(record, subject=subject or record.subject, label=label or record.label)
+    return wfdb_dir.read_record(header, subject or header.stem, label or "unknown", channel)
 
 
 def record_windows(model: TrainedModel, record: Recording, path: Path) -> tuple[RecordWindows, np.ndarray]:

@@ -50,3 +50,17 @@ def test_training_keys_are_taken_from_the_command_line():
         take_data_keys(["data.root=/x"])
     with pytest.raises(DataError, match="data.label_map=als must be a mapping"):
         take_data_keys(["data.label_map=als"])
+
+
+def test_a_renamed_label_reaches_the_record_read_from_an_emglab_name(tmp_path):
+    """emg-eval 'data.label_map={als: neuropathy}' on EMGLab-named files: the record carries the renamed label (it
+    once kept the name's 'als', and the report refused the model's class list)."""
+    from emg_lightning.inference.predict import read_any
+
+    from conftest import write_record
+
+    header = write_record(tmp_path, "N2001A01BB01", np.arange(2000, dtype=np.int16), 23437.5, 13.107, "uV")
+    ((_, subject, label),) = labelled_records([header], None, {"als": "neuropathy"}, None)
+    record = read_any(header, subject, label)
+    assert (record.subject, record.label) == ("A01", "neuropathy")
+    assert read_any(header).label == "als"  # emg-predict: the name's label
