@@ -138,3 +138,49 @@ def test_readme_training_command_runs(args, tmp_path):
     finally:
         GlobalHydra.instance().clear()
     assert (tmp_path / "metrics.json").is_file() and metrics["test_windows"] > 0
+
+
+# the other commands: argparse, not Hydra; their documented flags must be theirs
+ARGPARSE_COMMANDS = {
+    "emg-predict": "emg_lightning.cli.predict",
+    "emg-compare": "emg_lightning.cli.compare",
+    "emg-ensemble": "emg_lightning.cli.ensemble",
+    "emg-export": "emg_lightning.cli.export",
+    "emg-explain": "emg_lightning.cli.explain",
+    "emg-cv-report": "emg_lightning.cli.report",
+    "emg-bench": "emg_lightning.cli.bench",
+}
+
+
+def documented_flags() -> list[tuple[str, str]]:
+    """(command, --flag) of every flag used with an argparse command in the README's and docs' code blocks."""
+    found = set()
+    for document in DOCUMENTS:
+        fence = False
+        for line in document.read_text().splitlines():
+            if line.startswith("```"):
+                fence = not fence
+                continue
+            words = line.strip().removeprefix("$ ").split()
+            if fence and words and words[0].removeprefix(".venv/bin/") in ARGPARSE_COMMANDS:
+                command = words[0].removeprefix(".venv/bin/")
+                found |= {(command, w.split("=")[0]) for w in words[1:] if w.startswith("--")}
+    return sorted(found)
+
+
+DOCUMENTED_FLAGS = documented_flags()
+
+
+def test_the_docs_use_the_argparse_commands():
+    assert {c for c, _ in DOCUMENTED_FLAGS} >= {"emg-compare", "emg-ensemble", "emg-predict", "emg-explain"}
+
+
+@pytest.mark.parametrize("command, flag", DOCUMENTED_FLAGS, ids=[f"{c} {f}" for c, f in DOCUMENTED_FLAGS])
+def test_documented_flags_exist(command, flag, capsys):
+    import importlib
+
+    main = importlib.import_module(ARGPARSE_COMMANDS[command]).main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    assert flag in capsys.readouterr().out.replace("\n", " ").split(), f"{command} has no {flag}"
