@@ -16,8 +16,7 @@ import torch.nn.functional as F
 
 from emg_lightning.augmentation import Augmentation, augment, shift_within_record
 from emg_lightning.losses.label_smoothing import (
-    SCHEDULES,
-    STRATEGIES,
+    LabelSmoothing,
     OnlineLabelSmoothing,
     smoothed_targets,
     soft_cross_entropy,
@@ -49,30 +48,25 @@ class EMGClassifier(L.LightningModule):
         self.num_classes = len(self.class_names)
         self.optimizer_cfg = {"name": "adamw", "lr": 1e-3, "weight_decay": 0.0, **(optimizer or {})}
         self.scheduler_cfg = {"name": "none", **(scheduler or {})}
-        self.smoothing = {"name": "none", "epsilon": 0.0, **(label_smoothing or {})}
+        self.smoothing = LabelSmoothing.from_settings(label_smoothing)
         _check_choice("model.net.name", net.get("name"), MODELS)
         _check_choice("model.optimizer.name", self.optimizer_cfg["name"], OPTIMIZERS)
         _check_choice("model.scheduler.name", self.scheduler_cfg["name"], SCHEDULERS)
-        _check_choice("label_smoothing.name", self.smoothing["name"], STRATEGIES)
-        if self.smoothing["name"] == "schedule":
-            _check_choice("label_smoothing.schedule", self.smoothing.get("schedule", "linear"), SCHEDULES)
         name = net.pop("name")
         self.augmentation = Augmentation.from_settings(augmentation)
         if self.augmentation.active and input_kind(name) != "window":
             raise ConfigError(f"augmentation={self.augmentation.name} changes raw windows; model.net.name={name} reads "
                               f"feature vectors: use augmentation=none")  # fmt: skip
-        if self.augmentation.mixup_alpha > 0 and self.smoothing["name"] != "none":
+        if self.augmentation.mixup_alpha > 0 and self.smoothing.active:
             raise ConfigError(
                 f"augmentation.mixup_alpha={self.augmentation.mixup_alpha} mixes the targets itself; with "
-                f"label_smoothing={self.smoothing['name']} both would reshape them: choose one"
+                f"label_smoothing={self.smoothing.name} both would reshape them: choose one"
             )
         self.net = build_model(name, num_classes=self.num_classes, **net)
         if compile_net:  # in place: checkpoints keep the network's own parameter names, reload without compile
             self.net.compile()
         self.online_smoothing = (
-            OnlineLabelSmoothing(self.num_classes, self.smoothing.get("alpha", 0.5))
-            if self.smoothing["name"] == "online"
-            else None
+            OnlineLabelSmoothing(self.num_classes, self.smoothing.alpha) if self.smoothing.name == "online" else None
         )
         # keys get a suffix: "train" would shadow nn.Module.train
         self.metrics = torch.nn.ModuleDict(
@@ -172,7 +166,7 @@ class EMGClassifier(L.LightningModule):
         sums = self._epoch_sums["train"]
         if mixed is not None:
             loss = soft_cross_entropy(logits, mixed)
-        elif self.smoothing["name"] == "none":
+        elif not self.smoothing.active:
             loss = F.cross_entropy(logits, y)  # = soft cross-entropy with one-hot targets, fused
         else:
             targets = self._training_targets(logits, y)
@@ -190,24 +184,24 @@ class EMGClassifier(L.LightningModule):
     def _training_targets(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.online_smoothing is not None:
             return self.online_smoothing.targets(logits, y)
-        options = {k: v for k, v in self.smoothing.items() if k in ("schedule", "switch_epoch")}
         total = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
         return smoothed_targets(
             y,
             self.num_classes,
-            self.smoothing["name"],
-            self.smoothing["epsilon"],
+            self.smoothing.name,
+            self.smoothing.epsilon,
             epoch=self.current_epoch,
             total_epochs=total,
+            schedule=self.smoothing.schedule,
+            switch_epoch=self.smoothing.switch_epoch,
             logits=logits,
-            **options,
         )
 
     def _reset_epoch_sums(self, stage: str) -> None:
         sums: dict[str, Any] = {"loss": 0.0, "windows": 0}
         if stage == "train":
             sums["confusion"] = 0
-            if self.smoothing["name"] != "none":
+            if self.smoothing.active:
                 sums["label_smoothing_epsilon"] = 0.0
         self._epoch_sums[stage] = sums
 

@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.datamodule import EMGDataModule, check_classes
+from emg_lightning.losses.label_smoothing import LabelSmoothing
 from emg_lightning.models import MODELS, closed_form, input_kind, pools_records
 from emg_lightning.models.linear import INNER_CHOICE_KEYS, INNER_METRICS, check_inner_choice
 from emg_lightning.runs import wandb_run_id
@@ -244,17 +245,17 @@ def check_settings(cfg: DictConfig) -> None:
             f"figures are not results)"
         )
     check_classes(plain(cfg.data.get("classes")), plain(cfg.data.get("label_map")))
-    smoothing = cfg.get("label_smoothing") or {}
+    smoothing = LabelSmoothing.from_settings(plain(cfg.get("label_smoothing")))
     net_name = cfg.model.net.get("name")
-    if net_name in MODELS and pools_records(net_name) and smoothing.get("name", "none") != "none":
+    if net_name in MODELS and pools_records(net_name) and smoothing.active:
         raise ConfigError(
-            f"label_smoothing={smoothing.get('name')} smooths window targets, but model.net.name={net_name} is trained "
+            f"label_smoothing={smoothing.name} smooths window targets, but model.net.name={net_name} is trained "
             f"on record labels: use label_smoothing=none"
         )
     if net_name in MODELS and closed_form(net_name):  # no optimizer, no epochs
-        if smoothing.get("name", "none") != "none":
+        if smoothing.active:
             raise ConfigError(
-                f"label_smoothing={smoothing.get('name')} shapes gradient training, but model.net.name={net_name} is "
+                f"label_smoothing={smoothing.name} shapes gradient training, but model.net.name={net_name} is "
                 f"fitted in closed form: use label_smoothing=none"
             )
         for key, least in (("inner_folds", 2), ("inner_repeats", 1)):
@@ -281,12 +282,6 @@ def check_settings(cfg: DictConfig) -> None:
         lr = (cfg.model.get("optimizer") or {}).get("lr")
         if not _number(lr) or not lr > 0:
             raise ConfigError(f"model.optimizer.lr={lr!r} must be a positive number, e.g. 1e-3")
-    epsilon = smoothing.get("epsilon", 0.0)
-    if smoothing.get("name", "none") != "none" and (not _number(epsilon) or not 0 <= epsilon < 1):
-        raise ConfigError(
-            f"label_smoothing.epsilon={epsilon!r} must be in [0, 1): the share of target mass moved off the true "
-            f"class (1 would leave none on it)"
-        )
     threads = cfg.get("threads")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise ConfigError(f"threads={threads!r} must be a number of CPU threads, 1 or more (or null: torch's default)")

@@ -10,13 +10,61 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from emg_lightning.runtime.errors import ConfigError
+
 STRATEGIES = ("none", "fixed", "schedule", "confidence", "online")
 SCHEDULES = ("linear", "cosine", "two_stage")
+
+
+@dataclass(frozen=True)
+class LabelSmoothing:
+    """The ``label_smoothing.*`` settings, checked once here (the one place that says what each may be)."""
+
+    name: str = "none"
+    epsilon: float = 0.0  # fixed, schedule: the share of target mass moved off the true class; confidence: its max
+    alpha: float = 0.5  # online: the weight of the one-hot target
+    schedule: str = "linear"  # schedule: linear | cosine | two_stage
+    switch_epoch: int | None = None  # two_stage: null = half of max_epochs
+
+    def __post_init__(self) -> None:
+        if self.name not in STRATEGIES:
+            raise ConfigError(f"label_smoothing.name={self.name!r} is unknown; available: {', '.join(STRATEGIES)}")
+        number = isinstance(self.epsilon, int | float) and not isinstance(self.epsilon, bool)
+        if self.name != "none" and (not number or not 0 <= self.epsilon < 1):
+            raise ConfigError(
+                f"label_smoothing.epsilon={self.epsilon!r} must be in [0, 1): the share of target mass moved off the "
+                f"true class (1 would leave none on it)"
+            )
+        if not isinstance(self.alpha, int | float) or isinstance(self.alpha, bool) or not 0 <= self.alpha <= 1:
+            raise ConfigError(f"label_smoothing.alpha={self.alpha!r} must be in [0, 1]")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"label_smoothing.schedule={self.schedule!r} is unknown; available: {', '.join(SCHEDULES)}"
+            )
+        if self.switch_epoch is not None and (not isinstance(self.switch_epoch, int) or self.switch_epoch < 0):
+            raise ConfigError(f"label_smoothing.switch_epoch={self.switch_epoch!r} must be an epoch number or null")
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> LabelSmoothing:
+        settings = dict(settings or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(f"label_smoothing has no settings {unknown}; known: {sorted(known)}")
+        return cls(**settings)
+
+    @property
+    def active(self) -> bool:
+        return self.name != "none"
 
 
 def fixed_label_smoothing(labels: torch.Tensor, num_classes: int, epsilon: float | torch.Tensor) -> torch.Tensor:

@@ -142,3 +142,34 @@ def test_expected_calibration_error_is_reported():
     collection.update(torch.tensor([[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]]), torch.tensor([0, 1]))
     scalars, _ = compute_stage_metrics(collection, ["normal", "als", "myopathy"])
     assert scalars["ece"] == pytest.approx(0.4)  # confidence 0.9, accuracy 0.5
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"name": "fixed", "epsilon": 1.0}, r"label_smoothing.epsilon=1.0 must be in \[0, 1\)"),
+        ({"name": "fixed", "epsilon": "a"}, "label_smoothing.epsilon='a' must be in"),
+        ({"name": "adaptive"}, "label_smoothing.name='adaptive' is unknown"),
+        ({"name": "schedule", "epsilon": 0.1, "schedule": "step"}, "label_smoothing.schedule='step' is unknown"),
+        ({"name": "online", "alpha": 1.5}, r"label_smoothing.alpha=1.5 must be in \[0, 1\]"),
+        ({"name": "fixed", "eps": 0.1}, r"label_smoothing has no settings \['eps'\]"),
+    ],
+)
+def test_label_smoothing_settings_are_checked_once_with_the_setting_named(settings, message):
+    from emg_lightning.losses.label_smoothing import LabelSmoothing
+    from emg_lightning.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        LabelSmoothing.from_settings(settings)
+
+
+def test_label_smoothing_none_ignores_epsilon_and_the_configs_compose():
+    from pathlib import Path
+
+    import yaml
+
+    from emg_lightning.losses.label_smoothing import LabelSmoothing
+
+    assert not LabelSmoothing.from_settings({"name": "none", "epsilon": 5}).active
+    for path in sorted((Path(__file__).resolve().parents[3] / "conf" / "label_smoothing").glob("*.yaml")):
+        LabelSmoothing.from_settings(yaml.safe_load(path.read_text()))  # every shipped option is valid
