@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
@@ -170,77 +171,92 @@ class RecordBatches(Sampler):
         return -(-len(self.windows_of) // self.batch_size)
 
 
+@dataclass(frozen=True)
+class DataSelection:
+    """What is read, and which of its labels are classes: the source and its reader settings, the label renaming,
+    the muscles and the class list (checked here, before any record is read)."""
+
+    source: str = "synthetic"
+    options: SourceOptions = SourceOptions()
+    classes: tuple[str, ...] | None = None  # which of the data's labels, in this order (None: all, sorted)
+    label_map: Mapping[str, str] = field(default_factory=dict)  # labels renamed first ({als: neuropathy})
+    muscles: tuple[str, ...] | None = None  # only records of these muscles (None: all)
+    allow_mixed_rates: bool = True
+
+    def __post_init__(self) -> None:
+        get_source(self.source)
+        spec_from_settings(dict(self.options.synthetic))  # nonsense generator settings, before any work
+        chosen = check_classes(self.classes, dict(self.label_map))
+        object.__setattr__(self, "classes", None if chosen is None else tuple(chosen))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How the windows reach a network: as samples (normalised how) or as feature vectors, in batches of how many,
+    with how much following context for random shifts, whole records per batch or not."""
+
+    normalization: str = "none"
+    features: str | None = None  # serve each window's feature vector of this set (qemg) instead of its samples
+    batch_size: int = 32
+    num_workers: int = 0
+    train_context_s: float = 0.0  # training windows come with the following seconds of their record
+    whole_records: bool = False  # every batch holds whole records, batch_size records (record-level models)
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(
+                f"data.normalization={self.normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
+            )
+        if self.features is not None and self.features not in FEATURE_SETS:
+            raise ConfigError(
+                f"data.features={self.features!r} is unknown; available: {', '.join(FEATURE_SETS)} (or null: windows)"
+            )
+        if self.features is not None and self.normalization != "none":
+            raise ConfigError(
+                f"data.normalization={self.normalization} scales windows, but data.features={self.features} serves "
+                f"feature vectors (standardised on the training set by the model): set data.normalization=none"
+            )
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {self.batch_size}")
+        if self.train_context_s and (self.features is not None or self.normalization == "zscore"):
+            raise ConfigError(
+                "augmentation.shift_s shifts raw windows within their record: it needs data.features=null and "
+                "data.normalization none or robust (a per-window z-score is computed before the shift)"
+            )
+
+
 class EMGDataModule(L.LightningDataModule):
     """Windows of one data source, split by subject: fold ``fold`` holds out its test subject(s); validation
     subjects are drawn from the training subjects only, stratified by class."""
 
     def __init__(
         self,
-        source: str = "synthetic",
-        root: str | None = None,
-        classes: Sequence[str] | None = None,
-        fold: int = 0,
+        selection: DataSelection | None = None,
         windows: WindowSettings | None = None,
         split: dict[str, Any] | None = None,
-        wfdb: dict[str, Any] | None = None,
-        synthetic: dict[str, Any] | None = None,
-        normalization: str = "none",
-        allow_mixed_rates: bool = True,
-        features: str | None = None,
-        label_map: dict[str, str] | None = None,
-        muscles: Sequence[str] | None = None,
-        batch_size: int = 32,
-        num_workers: int = 0,
+        serving: Serving | None = None,
+        fold: int = 0,
         cache_dir: str = "~/.cache/emg-lightning",
-        train_context_s: float = 0.0,
-        whole_records: bool = False,
     ) -> None:
-        """``windows``: how records become windows (with the quality rules); ``split``: the ``split.*`` settings;
-        ``wfdb``: how a WFDB folder is labelled (pattern, label_map, manifest, channel); ``synthetic``: the
-        generator's settings; ``classes``: which of the data's labels to use, in this order (None: all, sorted);
-        ``label_map``: labels renamed before anything else (``{als: neuropathy}``); ``muscles``: only records of
-        these muscles; ``features``: serve each window's feature vector of this set (``qemg``, computed once
-        and cached beside the windows) instead of its samples; ``train_context_s``: training windows come with the
-        following seconds of their record, for random shifts (``augmentation.shift_s``); ``whole_records``: every
-        batch holds whole records, ``batch_size`` records (for record-level models). ``from_config`` takes the
-        flat ``data.*`` keys of the configuration instead."""
+        """``selection``: what is read and which labels are classes; ``windows``: how records become windows (with
+        the quality rules); ``split``: the ``split.*`` settings; ``serving``: how windows reach the network. Each
+        group checks itself when built. ``from_config`` takes the flat ``data.*`` keys of the configuration."""
         super().__init__()
-        self._classes = check_classes(classes, label_map)
+        selection, serving = selection or DataSelection(), serving or Serving()
+        self.selection, self.serving = selection, serving
+        self._classes = None if selection.classes is None else list(selection.classes)
         self._resolved_classes: list[str] | None = None
-        get_source(source)  # an unknown source is refused before any work
-        if normalization not in NORMALIZATIONS:
-            raise ConfigError(
-                f"data.normalization={normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
-            )
-        if features is not None and features not in FEATURE_SETS:
-            raise ConfigError(
-                f"data.features={features!r} is unknown; available: {', '.join(FEATURE_SETS)} (or null: windows)"
-            )
-        if features is not None and normalization != "none":
-            raise ConfigError(
-                f"data.normalization={normalization} scales windows, but data.features={features} serves feature "
-                f"vectors (standardised on the training set by the model): set data.normalization=none"
-            )
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
-        self.source, self.root, self.allow_mixed_rates = source, root, bool(allow_mixed_rates)
+        self.source, self.root = selection.source, selection.options.root
+        self.source_options, self.allow_mixed_rates = selection.options, bool(selection.allow_mixed_rates)
+        self.label_map = dict(selection.label_map)
+        self.muscles = list(selection.muscles) if selection.muscles else None
         self.settings = windows or WindowSettings()
-        self.source_options = SourceOptions(root=root, synthetic=dict(synthetic or {}), **dict(wfdb or {}))
-        spec_from_settings(dict(synthetic or {}))  # refuse nonsense generator settings before any work
-        self.label_map = dict(label_map or {})
-        self.muscles = list(muscles) if muscles else None
         self.fold_index = fold
         self.split = {"name": "loso", "seed": 0, **(split or {})}
-        self.batch_size, self.num_workers = batch_size, num_workers
-        self.normalization, self.cache_dir = normalization, cache_dir
-        self.features = features
-        if train_context_s and (features is not None or normalization == "zscore"):
-            raise ConfigError(
-                "augmentation.shift_s shifts raw windows within their record: it needs data.features=null and "
-                "data.normalization none or robust (a per-window z-score is computed before the shift)"
-            )
-        self.train_context_s = float(train_context_s)
-        self.whole_records = bool(whole_records)
+        self.batch_size, self.num_workers = serving.batch_size, serving.num_workers
+        self.normalization, self.features = serving.normalization, serving.features
+        self.train_context_s, self.whole_records = float(serving.train_context_s), bool(serving.whole_records)
+        self.cache_dir = cache_dir
         self.table: WindowTable | None = None
         self.feature_table: np.ndarray | None = None
         self.fold: Fold | None = None
@@ -255,7 +271,7 @@ class EMGDataModule(L.LightningDataModule):
         whole_records: bool = False,
     ) -> EMGDataModule:
         """From the flat ``data.*`` keys users type (``data.window_s``, ``data.min_std_uv``, ``data.pattern`` ...),
-        grouped here into windowing, quality rules and WFDB labelling."""
+        grouped here into the selection, the windowing with its quality rules, and the serving."""
         data = dict(data)
         quality = {k: data.pop(k) for k in QUALITY_KEYS if k in data}
         windows = {k: data.pop(k) for k in WINDOW_KEYS if k in data}
@@ -271,16 +287,25 @@ class EMGDataModule(L.LightningDataModule):
         windows["trim_after_s"] = windows.get("trim_after_s") or {}
         if windows.get("bandpass_hz"):
             windows["bandpass_hz"] = tuple(windows["bandpass_hz"])
-        settings = WindowSettings(**windows, quality=QualityRules(**quality))
-        return cls(
-            **data,
-            windows=settings,
-            split=split,
-            wfdb=wfdb,
-            cache_dir=cache_dir,
+        classes = data.get("classes")
+        selection = DataSelection(
+            source=data.get("source", "synthetic"),
+            options=SourceOptions(root=data.get("root"), synthetic=dict(data.get("synthetic") or {}), **wfdb),
+            classes=classes if classes is None or isinstance(classes, str) else tuple(classes),
+            label_map=dict(data.get("label_map") or {}),
+            muscles=tuple(data["muscles"]) if data.get("muscles") else None,
+            allow_mixed_rates=data.get("allow_mixed_rates", True),
+        )
+        serving = Serving(
+            normalization=data.get("normalization", "none"),
+            features=data.get("features"),
+            batch_size=data.get("batch_size", 32),
+            num_workers=data.get("num_workers", 0),
             train_context_s=train_context_s,
             whole_records=whole_records,
         )
+        settings = WindowSettings(**windows, quality=QualityRules(**quality))
+        return cls(selection, settings, split, serving, data.get("fold", 0), cache_dir)
 
     def prepare_data(self) -> None:
         self.load_table()
