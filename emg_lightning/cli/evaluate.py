@@ -27,7 +27,14 @@ from pathlib import Path
 import yaml
 
 from emg_lightning.data.readers import emglab, wfdb_dir
-from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
+from emg_lightning.inference.predict import (
+    check_output_folder,
+    find_records,
+    load_model,
+    predict_record,
+    read_any,
+    write_outputs,
+)
 from emg_lightning.reports.cv_summary import markdown, report
 from emg_lightning.runtime.console import (
     model_and_inputs_parser,
@@ -140,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         with one_line_errors():
             labels.setdefault(key, label_map_flag(value) if key == "label_map" else value)
     quiet_third_party()
-    out = Path(args.out)
+    with one_line_errors():
+        out = check_output_folder(args.out)
     with one_line_errors(interrupted="interrupted by Ctrl-C before every record was done: run the same command again"):
         model = load_model(args.model)
         mapping = labels.get("label_map", {})

@@ -17,13 +17,24 @@ import argparse
 from pathlib import Path
 
 from emg_lightning.inference.explain import METHODS, draw, draw_sanity, explain_windows
-from emg_lightning.inference.predict import find_records, load_model, read_any, record_windows
+from emg_lightning.inference.predict import check_output_folder, find_records, load_model, read_any, record_windows
 from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json
 from emg_lightning.runtime.quiet import quiet_third_party
 
 MAX_WINDOWS = 12  # beyond this a figure stops being readable: choose --windows
+
+
+def window_numbers(text: str) -> list[int]:
+    """``--windows 0,3,4`` as window numbers; anything else is one line naming the flag."""
+    try:
+        numbers = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise DataError(f"--windows {text} must be window numbers separated by commas, e.g. 0,3,4") from None
+    if any(n < 0 for n in numbers):
+        raise DataError(f"--windows {text}: window numbers start at 0")
+    return numbers
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     quiet_third_party()
     with one_line_errors():
+        out = check_output_folder(args.out or f"explain-{Path(args.record).name.removesuffix('.hea')}")
+        wanted = window_numbers(args.windows) if args.windows else None
         model = load_model(args.model)
         (header,) = find_records([args.record])
         record = read_any(header)
@@ -43,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         if not len(cut.windows):
             raise DataError(f"{header}: no window to explain (too short, or every window dropped: {dict(cut.dropped)})")
         positions = list(range(min(len(cut.windows), MAX_WINDOWS)))
-        if args.windows:
-            wanted = [int(w) for w in args.windows.split(",")]
+        if wanted is not None:
             index = {int(k): i for i, k in enumerate(cut.window_index)}
             missing = [w for w in wanted if w not in index]
             if missing:
@@ -52,7 +64,6 @@ def main(argv: list[str] | None = None) -> None:
             positions = [index[w] for w in wanted]
         uv = windows_uv[positions]
         result = explain_windows(model, uv, args.target)
-        out = Path(args.out or f"explain-{record.name}")
         starts = cut.start_sample[positions] / record.sample_rate
         title = f"{record.name} ({record.subject}), model {model.name}: {model.kind}"
         names = [

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from emg_lightning.inference.export import FORMATS, export_model
-from emg_lightning.inference.predict import load_model
+from emg_lightning.inference.predict import check_output_folder, load_model
 from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.quiet import quiet_third_party
 
@@ -30,8 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     quiet_third_party()
     with one_line_errors():
+        out = check_output_folder(args.out) if args.out else Path(args.model) / "export"
         model = load_model(args.model)
-        out = Path(args.out) if args.out else Path(args.model) / "export"
         report = export_model(model, out, tuple(f for f in args.formats.split(",") if f))
     contract = report["contract"]
     print(f"model: {args.model} ({model.kind})")

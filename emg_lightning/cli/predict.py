@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any, write_outputs
+from emg_lightning.inference.predict import (
+    check_output_folder,
+    find_records,
+    load_model,
+    predict_record,
+    read_any,
+    write_outputs,
+)
 from emg_lightning.runtime.console import (
     model_and_inputs_parser,
     one_line_errors,
@@ -32,9 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_model_and_inputs(parser, argv)
     quiet_third_party()
     with one_line_errors(interrupted="interrupted by Ctrl-C before every record was done: run the same command again"):
+        out = check_output_folder(args.out or f"predictions-{Path(args.model).resolve().name}")
         model = load_model(args.model)
         headers = find_records(args.inputs)
-        out = Path(args.out or f"predictions-{model.name}")
         predictions = [
             predict_record(model, read_any(h, channel=args.channel), h, args.batch_size)
             for h in progress(headers, "predicting")

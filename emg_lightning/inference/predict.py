@@ -98,6 +98,29 @@ class RecordPrediction:
         return self.weights @ self.probabilities
 
 
+# What marks a folder as a run (emg-train, an emg-cv fold) or a CV folder: outputs must never land in one
+RUN_FOLDER_FILES = ("config.yaml", "metrics.json", "fit_finished.json", MODEL_INPUT, "checkpoints")
+
+
+def check_output_folder(out: str | Path) -> Path:
+    """``--out`` of a command that writes predictions or reports, refused before any work when writing there would
+    overwrite what the commands read: an existing file, a run folder or a CV folder (or one of its folds). A new
+    folder, an empty one, or one this kind of command wrote before is fine."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} is a file: give a folder (a new one, or one this command wrote before)")
+    if out.is_dir():
+        found = next((name for name in RUN_FOLDER_FILES if (out / name).exists()), None)
+        if found:
+            raise DataError(
+                f"--out {out} is a run folder (it holds {found}): writing there would replace the run's own "
+                f"results; choose another folder"
+            )
+        if (out / "cv_plan.json").exists() or next(out.glob("seed_*/fold_*"), None) is not None:
+            raise DataError(f"--out {out} is a cross-validation folder: choose another folder")
+    return out
+
+
 def load_model(path: str | Path) -> TrainedModel:
     """A run folder or a CV folder (every finished fold model), refused with one line when it is neither."""
     path = Path(path)

@@ -156,3 +156,13 @@ def test_the_final_model_trains_on_every_subject_and_emg_cv_refuses_it(tmp_path,
 
     with pytest.raises(ConfigError, match="split=all trains the final model"):
         plan([*TINY_DATA, "split=all"])
+
+
+def test_an_evaluation_never_writes_over_the_model_it_evaluates(models, tmp_path, capsys):
+    """emg-eval --out <the model's own run> once replaced its metrics.json and predictions.csv with exit 0."""
+    run = models["run"]
+    before = {name: (run / name).read_bytes() for name in ("metrics.json", "predictions.csv")}
+    for out in (run, models["cv"], models["cv"] / "seed_0" / "fold_00"):
+        code, _, err = run_main(evaluate_main, [run, run, "--out", out], capsys)
+        assert code == 2 and err.startswith(f"error: --out {out} is a "), err
+    assert {name: (run / name).read_bytes() for name in before} == before
