@@ -162,7 +162,8 @@ NET_SETTINGS = {
 
 
 def untrained_run(folder, name, seed=0, normalization="none"):
-    """A run folder as emg-train leaves it (config.yaml, model_input.json, checkpoints/last.ckpt), untrained."""
+    """A run folder as a finished emg-train leaves it (config.yaml, model_input.json, checkpoints/last.ckpt,
+    fit_finished.json), untrained."""
     from emg_lightning.classifier import EMGClassifier
     from emg_lightning.models import input_kind
 
@@ -179,6 +180,7 @@ def untrained_run(folder, name, seed=0, normalization="none"):
         "feature_names": [f"f{i}" for i in range(N_FEATURES)] if features else None, "classes": CLASSES,
     }  # fmt: skip
     (folder / "model_input.json").write_text(json.dumps(info))
+    (folder / "fit_finished.json").write_text(json.dumps({"best_checkpoint": None, "epochs": 0}))
     return folder
 
 

@@ -98,8 +98,9 @@ class RecordPrediction:
         return self.weights @ self.probabilities
 
 
-# What marks a folder as a run (emg-train, an emg-cv fold) or a CV folder: outputs must never land in one
-RUN_FOLDER_FILES = ("config.yaml", "metrics.json", "fit_finished.json", MODEL_INPUT, "checkpoints")
+# What marks a folder as a run (emg-train, an emg-cv fold): outputs must never land in one. Not metrics.json alone:
+# emg-eval writes one into its own output folder, which a rerun may overwrite
+RUN_FOLDER_FILES = ("config.yaml", "fit_finished.json", MODEL_INPUT, "checkpoints")
 
 
 def check_output_folder(out: str | Path) -> Path:
@@ -130,10 +131,17 @@ def load_model(path: str | Path) -> TrainedModel:
         runs = [path]
     else:
         runs = sorted(p.parent for p in path.glob("seed_*/fold_*/config.yaml") if _weights(p.parent, quiet=True))
+        _check_planned_folds(path, runs)
     if not runs:
         raise DataError(
             f"{path} holds no trained model: a run folder has config.yaml and checkpoints/, a CV folder has "
             f"seed_*/fold_*/ run folders"
+        )
+    unfinished = [run for run in runs if not ((run / FIT_FINISHED).is_file() or (run / "metrics.json").is_file())]
+    if unfinished:
+        raise DataError(
+            f"{unfinished[0]} did not finish training (no {FIT_FINISHED}: its last.ckpt is from the middle of a "
+            f"fit); run its emg-train / emg-cv command again to finish it"
         )
     contracts = [_contract(run) for run in runs]
     first = contracts[0]
@@ -149,6 +157,25 @@ def load_model(path: str | Path) -> TrainedModel:
         model = EMGClassifier.load_from_checkpoint(_weights(run), map_location="cpu", weights_only=True)
         classifiers.append(model.eval())
     return TrainedModel(name=path.resolve().name, classifiers=classifiers, runs=runs, **first)
+
+
+def _check_planned_folds(cv_dir: Path, runs: list[Path]) -> None:
+    """A CV folder is one model only when every fold its plan lists is there: a partial one would average fewer
+    models than its report describes."""
+    plan = cv_dir / "cv_plan.json"
+    if not plan.is_file():
+        return
+    try:
+        planned = json.loads(plan.read_text())
+        expected = {f"seed_{s}/fold_{f:02d}" for s in planned["seeds"] for f in planned["folds"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{plan} is damaged ({exc}): run emg-cv again on that folder to rewrite it") from None
+    missing = sorted(expected - {f"{run.parent.name}/{run.name}" for run in runs})
+    if missing:
+        raise DataError(
+            f"{cv_dir} is a partial cross-validation: {len(missing)} planned fold model(s) are missing "
+            f"({', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}); finish it with the same emg-cv command"
+        )
 
 
 def _weights(run: Path, quiet: bool = False) -> Path | None:

@@ -11,7 +11,7 @@ def test_a_run_folder_a_cv_folder_a_fold_and_a_file_are_refused(tmp_path):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "metrics.json").write_text("{}")
-    with pytest.raises(DataError, match="is a run folder \\(it holds metrics.json\\)"):
+    with pytest.raises(DataError, match="is a run folder \\(it holds checkpoints\\)"):
         check_output_folder(run)
     cv = tmp_path / "cv"
     (cv / "seed_0" / "fold_00").mkdir(parents=True)
@@ -31,6 +31,7 @@ def test_a_new_folder_or_an_earlier_prediction_folder_is_fine(tmp_path):
     earlier.mkdir()
     (earlier / "prediction.json").write_text("{}")
     (earlier / "predictions.csv").write_text("fold\n")
+    (earlier / "metrics.json").write_text("{}")  # emg-eval's own output: a rerun writes over it
     assert check_output_folder(earlier) == earlier
 
 
@@ -40,3 +41,25 @@ def test_window_numbers_are_checked():
         window_numbers("abc")
     with pytest.raises(DataError, match="window numbers start at 0"):
         window_numbers("-1")
+
+
+def test_only_finished_models_are_models(tmp_path):
+    """A run interrupted during training (last.ckpt, no fit_finished.json) and a CV folder missing planned folds
+    are refused by every command that loads a model, naming what is missing."""
+    import json
+
+    from emg_lightning.inference.predict import load_model
+
+    from conftest import untrained_run
+
+    run = untrained_run(tmp_path / "run", "feature_linear")
+    (run / "fit_finished.json").unlink()
+    with pytest.raises(DataError, match="run did not finish training \\(no fit_finished.json"):
+        load_model(run)
+    cv = tmp_path / "cv"
+    untrained_run(cv / "seed_0" / "fold_00", "feature_linear")
+    (cv / "cv_plan.json").write_text(json.dumps({"folds": [0, 1], "seeds": [0]}))
+    with pytest.raises(DataError, match="is a partial cross-validation: 1 planned fold model\\(s\\) are missing "):
+        load_model(cv)
+    untrained_run(cv / "seed_0" / "fold_01", "feature_linear")
+    assert len(load_model(cv).runs) == 2
