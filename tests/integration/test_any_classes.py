@@ -12,6 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
+from emg_lightning.inference.export import export_model
 from emg_lightning.inference.predict import load_model, predict_record, read_any, write_outputs
 from emg_lightning.reports.cv_summary import report
 from emg_lightning.runtime.errors import ConfigError, DataError
@@ -100,6 +101,9 @@ def test_k_classes_train_report_predict_and_evaluate(clinic, tmp_path, classes, 
     assert np.allclose(prediction.probabilities.sum(axis=1), 1.0, atol=1e-5)
     rows = write_outputs(tmp_path / "eval", model, [prediction], labelled=True)
     assert set(rows["records"][0]) >= {f"p_{c}" for c in expected}
+    if len(expected) == 4:  # the export contract: K outputs, named in order, the graph agreeing with the model
+        report_of_export = export_model(model, tmp_path / "export", ("onnx",))
+        assert report_of_export["contract"]["classes"] == expected
 
 
 def test_a_class_the_data_do_not_hold_is_named_with_the_labels_there(clinic, tmp_path):
