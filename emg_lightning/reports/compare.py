@@ -9,7 +9,7 @@ one-line verdict. With more than two models each is compared with the first, p-v
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +198,14 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# up to this many subjects the plot names each one; beyond, lines are grouped and counted
+LABELLED_SUBJECTS = 40
+
+
+def _colour(a: float, b: float) -> str:
+    return "tab:green" if b > a else "tab:red" if b < a else "tab:gray"
+
+
 def plot(result: dict, out_dir: Path) -> str:
     import matplotlib
 
@@ -210,10 +218,19 @@ def plot(result: dict, out_dir: Path) -> str:
     )
     for row_axes, c in zip(axes, comparisons):
         for ax, row in zip(row_axes, c["levels"]):
-            for subject, a, b in zip(row["subjects"], row["accuracy_a"], row["accuracy_b"]):
-                colour = "tab:green" if b > a else "tab:red" if b < a else "tab:gray"
-                ax.plot([0, 1], [a, b], marker="o", color=colour, alpha=0.7, linewidth=1)
-                ax.annotate(subject, (1.02, b), fontsize=6, va="center")
+            pairs = list(zip(row["subjects"], row["accuracy_a"], row["accuracy_b"]))
+            if len(pairs) <= LABELLED_SUBJECTS:  # few subjects: one named line each
+                for subject, a, b in pairs:
+                    ax.plot([0, 1], [a, b], marker="o", color=_colour(a, b), alpha=0.7, linewidth=1)
+                    ax.annotate(subject, (1.02, b), fontsize=6, va="center")
+            else:  # many: one line per distinct (A, B) pair, as wide as the subjects on it, with their count
+                counts = Counter((round(a, 3), round(b, 3)) for _, a, b in pairs)
+                most = max(counts.values())
+                for (a, b), n in sorted(counts.items(), key=lambda item: item[1]):
+                    ax.plot([0, 1], [a, b], marker="o", color=_colour(a, b), alpha=0.6, linewidth=0.8 + 6 * n / most)
+                    if n >= max(2, most // 20):  # worse, tied and better lines counted at different places
+                        x = 0.3 if b < a else 0.7 if b > a else 0.5
+                        ax.annotate(f"{n}", (x, a + (b - a) * x), fontsize=7, ha="center", va="bottom")
             ax.set_xticks([0, 1], [c["a"][:18], c["b"][:18]], fontsize=7)
             ax.set_xlim(-0.15, 1.25)
             ax.set_ylim(-0.05, 1.05)
