@@ -1,5 +1,6 @@
 """The Algiers reader: both layouts on crafted files (subjects, labels, muscles, samples, refusals); the 6 original
-.asc files and the WFDB copy when ALGIERS_DIR is set (CI sets it to ../shared/data/algiers-iemg)."""
+.asc files and the WFDB copy when ALGIERS_DIR is set (to the WFDB copy, as data=algiers reads it; CI sets it to
+../shared/data/algiers-iemg/records, beside which original-sample/ holds the 6 originals)."""
 
 import os
 from pathlib import Path
@@ -135,15 +136,18 @@ def test_a_wfdb_header_without_the_sets_comments_is_refused(tmp_path):
 
 @pytest.fixture
 def algiers_dir() -> Path:
+    """The WFDB copy (ALGIERS_DIR), its 397 headers present."""
     value = os.environ.get("ALGIERS_DIR")
-    if not value or not (Path(value) / "records.csv").is_file():
-        pytest.skip("real-data test: set ALGIERS_DIR to the algiers-iemg folder (CI sets it)")
+    if not value or not any(Path(value).glob("ALG*.hea")):
+        pytest.skip("real-data test: set ALGIERS_DIR to the Algiers WFDB copy (algiers-iemg/records; CI sets it)")
     return Path(value)
 
 
 def test_the_six_original_files_match_their_wfdb_copies(algiers_dir):
-    originals = {e.name: e for e in ALGIERS.records(SourceOptions(root=str(algiers_dir / "original-sample")))}
-    copies = {e.name: e for e in ALGIERS.records(SourceOptions(root=str(algiers_dir / "records")))}
+    if not (algiers_dir.parent / "original-sample").is_dir():
+        pytest.skip(f"real-data test: no original-sample/ beside {algiers_dir}")
+    originals = {e.name: e for e in ALGIERS.records(SourceOptions(root=str(algiers_dir.parent / "original-sample")))}
+    copies = {e.name: e for e in ALGIERS.records(SourceOptions(root=str(algiers_dir)))}
     # SOURCE.md: one original per class and muscle
     assert len(originals) == 6 and {e.label for e in originals.values()} == {"normal", "myopathy", "neuropathy"}
     for name, original in originals.items():
@@ -157,7 +161,7 @@ def test_the_six_original_files_match_their_wfdb_copies(algiers_dir):
 
 
 def test_the_wfdb_copy_holds_the_sets_published_counts(algiers_dir):
-    entries = ALGIERS.records(SourceOptions(root=str(algiers_dir / "records")))
+    entries = ALGIERS.records(SourceOptions(root=str(algiers_dir)))
     subjects = {e.subject: e.label for e in entries}
     # SOURCE.md: 397 recordings of 238 people, 50 healthy, 95 myopathy, 93 neuropathy
     assert len(entries) == 397 and len(subjects) == 238
