@@ -47,16 +47,18 @@ def plan(overrides: list[str]) -> tuple[DictConfig, int, list[int], list[str]]:
             "split=all trains the final model on every subject (no test subjects, nothing to cross-validate): use "
             "emg-train split=all, after the emg-cv whose figures it inherits"
         )
-    labels = build_datamodule(cfg).subject_labels()
+    datamodule = build_datamodule(cfg)
+    labels, strata = datamodule.subject_labels(), datamodule.subject_strata()
     split = OmegaConf.to_container(cfg.split, resolve=True)
     check_split_settings(split["name"], {k: v for k, v in split.items() if k != "name"})
     n_folds = len(
         fold_test_subjects(
-            labels, split["name"], split.get("k", 5), split.get("seed", 0), split.get("test_subjects", ())
+            labels, split["name"], split.get("k", 5), split.get("seed", 0), split.get("test_subjects", ()), strata
         )
     )
     for fold in range(n_folds):
-        make_fold(labels, fold, **{"strategy": split["name"], **{k: v for k, v in split.items() if k in FOLD_KEYS}})
+        settings = {k: v for k, v in split.items() if k in FOLD_KEYS}
+        make_fold(labels, fold, **{"strategy": split["name"], **settings}, strata=strata)
     return cfg, n_folds, seeds, overrides
 
 

@@ -15,6 +15,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, S
 from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.feature_cache import window_features
 from emg_lightning.data.readers import SourceOptions, get_source
+from emg_lightning.data.readers.pooled import parts_of
 from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, check_split_settings, make_fold, random_windows
@@ -30,6 +31,7 @@ WINDOW_KEYS = ("window_s", "hop_s", "sample_rate", "trim_after_s", "bandpass_hz"
 QUALITY_KEYS = ("min_std_uv", "max_saturated_fraction")
 WFDB_KEYS = ("pattern", "manifest", "channel")
 DIRECT_KEYS = {
+    "sources",
     "label_map",
     "muscles",
     "source",
@@ -186,6 +188,12 @@ class DataSelection:
     def __post_init__(self) -> None:
         get_source(self.source)
         spec_from_settings(dict(self.options.synthetic))  # nonsense generator settings, before any work
+        if self.source == "pooled":
+            parts_of(self.options)
+        elif self.options.sources:
+            raise ConfigError(
+                f"data.sources lists sources to read together: it needs data.source=pooled, not {self.source}"
+            )
         chosen = check_classes(self.classes, dict(self.label_map))
         object.__setattr__(self, "classes", None if chosen is None else tuple(chosen))
 
@@ -290,7 +298,12 @@ class EMGDataModule(L.LightningDataModule):
         classes = data.get("classes")
         selection = DataSelection(
             source=data.get("source", "synthetic"),
-            options=SourceOptions(root=data.get("root"), synthetic=dict(data.get("synthetic") or {}), **wfdb),
+            options=SourceOptions(
+                root=data.get("root"),
+                synthetic=dict(data.get("synthetic") or {}),
+                sources=tuple(dict(part) for part in data.get("sources") or ()),
+                **wfdb,
+            ),
             classes=classes if classes is None or isinstance(classes, str) else tuple(classes),
             label_map=dict(data.get("label_map") or {}),
             muscles=tuple(data["muscles"]) if data.get("muscles") else None,
@@ -351,6 +364,13 @@ class EMGDataModule(L.LightningDataModule):
         keep = np.isin(columns["label"], self.classes)
         return dict(zip(columns["subject"][keep].tolist(), columns["label"][keep].tolist()))
 
+    def subject_strata(self) -> dict[str, str] | None:
+        """Pooled data: each subject's part and class (``n2001/normal``), so that subject k-folds deal every clinic's
+        classes evenly; None (strata are the classes) for a single source."""
+        if self.source != "pooled":
+            return None
+        return {subject: f"{subject.split(':', 1)[0]}/{label}" for subject, label in self.subject_labels().items()}
+
     def setup(self, stage: str | None = None) -> None:
         if self.fold is not None:
             return
@@ -359,7 +379,7 @@ class EMGDataModule(L.LightningDataModule):
         keep = np.isin(label_names, self.classes)
         self.subjects = sorted(set(table.columns["subject"][keep]))
         self.records = sorted(set(table.columns["record"][keep]))
-        self.fold = _make_fold(self.subject_labels(), self.fold_index, self.split)
+        self.fold = _make_fold(self.subject_labels(), self.fold_index, self.split, self.subject_strata())
         class_of = {c: i for i, c in enumerate(self.classes)}
         labels = np.array([class_of.get(name, -1) for name in label_names], dtype=np.int64)
         subject_ids = _index_of(table.columns["subject"], self.subjects)
@@ -492,13 +512,13 @@ def _index_of(values: np.ndarray, vocabulary: list[str]) -> np.ndarray:
     return np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
 
 
-def _make_fold(labels: dict[str, str], fold: int, split: dict[str, Any]) -> Fold:
+def _make_fold(labels: dict[str, str], fold: int, split: dict[str, Any], strata: dict[str, str] | None) -> Fold:
     settings = dict(split)
     name = settings.pop("name")
     check_split_settings(name, settings)
     for key in ("test_fraction", "val_fraction"):
         settings.pop(key, None)
-    return make_fold(labels, fold, name, **settings)
+    return make_fold(labels, fold, name, **settings, strata=strata)
 
 
 def check_classes(classes: Sequence[str] | None, label_map: dict[str, str] | None) -> list[str] | None:

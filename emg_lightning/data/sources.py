@@ -9,38 +9,10 @@ from collections.abc import Mapping, Sequence
 
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
-from emg_lightning.data.readers.base import file_identity
+from emg_lightning.data.readers.base import file_identity, relabel, select_muscles
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.runtime.errors import DataError
-
-
-def relabel(entries: list[RecordEntry], label_map: Mapping[str, str] | None) -> list[RecordEntry]:
-    """Labels renamed by ``data.label_map`` (``{als: neuropathy}``: two sets' names for one class made one)."""
-    mapping = dict(label_map or {})
-    return [dataclasses.replace(e, label=mapping.get(e.label, e.label)) for e in entries]
-
-
-def normalise_muscle(name: str) -> str:
-    return " ".join(name.lower().replace("_", " ").split())
-
-
-def select_muscles(entries: list[RecordEntry], muscles: Sequence[str] | None) -> list[RecordEntry]:
-    """The records of the muscles named in ``data.muscles`` (case and ``_``/space insensitive); all when None."""
-    if not muscles:
-        return entries
-    wanted = {normalise_muscle(m) for m in muscles}
-    unknown = [e.name for e in entries if not e.metadata.get("muscle")]
-    if unknown:
-        raise DataError(
-            f"record {unknown[0]} does not say which muscle it is from ({len(unknown)} such records): data.muscles "
-            f"cannot select it; give a muscle column in data.manifest, or set data.muscles=null"
-        )
-    present = sorted({normalise_muscle(e.metadata["muscle"]) for e in entries})
-    missing = sorted(wanted - set(present))
-    if missing:
-        raise DataError(f"data.muscles names {missing}, but the records are from {present}")
-    return [e for e in entries if normalise_muscle(e.metadata["muscle"]) in wanted]
 
 
 def list_records(

@@ -141,13 +141,19 @@ def assert_no_leakage(fold: Fold) -> None:
 
 
 def fold_test_subjects(
-    labels: Mapping[str, str], strategy: str, k: int = 5, seed: int = 0, test_subjects: Sequence[str] = ()
+    labels: Mapping[str, str],
+    strategy: str,
+    k: int = 5,
+    seed: int = 0,
+    test_subjects: Sequence[str] = (),
+    strata: Mapping[str, str] | None = None,
 ) -> list[tuple[str, ...]]:
-    """The test subjects of every fold of a subject-level strategy."""
+    """The test subjects of every fold of a subject-level strategy; ``group_kfold`` deals the subjects of each
+    stratum in turn (``strata``: subject -> stratum, e.g. clinic and class of pooled data; default the class)."""
     if strategy == "loso":
         return leave_one_subject_out(list(labels))
     if strategy == "group_kfold":
-        return group_kfold(labels, k, seed)
+        return group_kfold(strata or labels, k, seed)
     if strategy == "fixed":
         unknown = sorted(set(test_subjects) - set(labels))
         if not test_subjects or unknown:
@@ -171,11 +177,13 @@ def make_fold(
     k: int = 5,
     test_subjects: Sequence[str] = (),
     val_subjects: Sequence[str] = (),
+    strata: Mapping[str, str] | None = None,
 ) -> Fold:
-    """Train / validation / test subjects of fold ``fold`` under ``strategy``."""
+    """Train / validation / test subjects of fold ``fold`` under ``strategy`` (``strata``: see
+    ``fold_test_subjects``; validation subjects are drawn per class either way)."""
     if val_subjects_per_class < 0:
         raise ConfigError(f"split.val_subjects_per_class must be >= 0, got {val_subjects_per_class}")
-    groups = fold_test_subjects(labels, strategy, k, seed, test_subjects)
+    groups = fold_test_subjects(labels, strategy, k, seed, test_subjects, strata)
     if not 0 <= fold < len(groups):
         raise ConfigError(
             f"data.fold={fold} is out of range: split={strategy} has {len(groups)} folds (0..{len(groups) - 1})"

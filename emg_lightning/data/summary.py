@@ -8,6 +8,8 @@ import numpy as np
 
 from emg_lightning.data.cache import WindowTable
 
+SHOWN_RECORDS = 10  # records listed by name on the console; --json has them all
+
 
 def amplitude_uv(table: WindowTable, rows: np.ndarray, sample: int = 400, seed: int = 0) -> dict[str, float]:
     """Median window RMS and median window peak |x| in microvolts over (a fixed sample of) ``rows``: a wrong unit
@@ -93,7 +95,9 @@ def format_summary(s: dict) -> str:
     odd = s["records_at_other_rates"]
     if odd:
         lines += ["", f"records at another rate than the usual {s['native_rate_hz']:g} Hz: {len(odd)}"]
-        lines += [f"  {name}: {rate:g} Hz" for name, rate in odd.items()]
+        lines += [f"  {name}: {rate:g} Hz" for name, rate in list(odd.items())[:SHOWN_RECORDS]]
+        if len(odd) > SHOWN_RECORDS:
+            lines.append(f"  ... and {len(odd) - SHOWN_RECORDS} more (all in --json)")
     dropped = ", ".join(f"{k} {v}" for k, v in s["windows_dropped"].items()) or "none"
     lines += [
         "",

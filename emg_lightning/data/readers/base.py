@@ -12,15 +12,16 @@ it with ``@register``, import the module in ``readers/__init__.py``, and add ``c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from emg_lightning.data.records import Recording
-from emg_lightning.runtime.errors import ConfigError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class SourceOptions:
     manifest: str | None = None  # wfdb: CSV with record, subject, label
     channel: int = 0
     synthetic: Mapping[str, Any] = field(default_factory=dict)
+    sources: tuple[Mapping[str, Any], ...] = ()  # pooled: the sources read together, each with its own settings
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,31 @@ def file_identity(paths: list[Path]) -> list[tuple[str, int, int]]:
 def wfdb_files(header: Path) -> tuple[Path, ...]:
     """A WFDB header and the files beside it that share its name (its data files)."""
     return tuple(sorted(header.parent.glob(header.stem + ".*")))
+
+
+def relabel(entries: list[RecordEntry], label_map: Mapping[str, str] | None) -> list[RecordEntry]:
+    """Labels renamed by ``data.label_map`` (``{als: neuropathy}``: two sets' names for one class made one)."""
+    mapping = dict(label_map or {})
+    return [dataclasses.replace(e, label=mapping.get(e.label, e.label)) for e in entries]
+
+
+def normalise_muscle(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def select_muscles(entries: list[RecordEntry], muscles: Sequence[str] | None) -> list[RecordEntry]:
+    """The records of the muscles named in ``data.muscles`` (case and ``_``/space insensitive); all when None."""
+    if not muscles:
+        return entries
+    wanted = {normalise_muscle(m) for m in muscles}
+    unknown = [e.name for e in entries if not e.metadata.get("muscle")]
+    if unknown:
+        raise DataError(
+            f"record {unknown[0]} does not say which muscle it is from ({len(unknown)} such records): data.muscles "
+            f"cannot select it; give a muscle column in data.manifest, or set data.muscles=null"
+        )
+    present = sorted({normalise_muscle(e.metadata["muscle"]) for e in entries})
+    missing = sorted(wanted - set(present))
+    if missing:
+        raise DataError(f"data.muscles names {missing}, but the records are from {present}")
+    return [e for e in entries if normalise_muscle(e.metadata["muscle"]) in wanted]

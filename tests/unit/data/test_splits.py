@@ -159,3 +159,15 @@ def test_settings_a_split_does_not_take_are_refused(name, settings, message):
 
     with pytest.raises(ConfigError, match=message):
         check_split_settings(name, settings)
+
+
+def test_group_kfold_deals_each_stratum_when_given_strata():
+    from emg_lightning.data.splits import fold_test_subjects
+
+    # two clinics of unequal size: a:* has 4 per class, b:* 12 per class; 4 folds
+    labels = {f"{part}:{c}{i}": c for part, n in (("a", 4), ("b", 12)) for c in ("n", "m") for i in range(n)}
+    strata = {s: f"{s.split(':')[0]}/{label}" for s, label in labels.items()}
+    groups = fold_test_subjects(labels, "group_kfold", k=4, seed=0, strata=strata)
+    for group in groups:  # every fold: one of clinic a's 4 per class, three of clinic b's 12 per class
+        assert sorted(sum(1 for s in group if strata[s] == stratum) for stratum in set(strata.values())) == [1, 1, 3, 3]
+    assert sorted(s for g in groups for s in g) == sorted(labels)
