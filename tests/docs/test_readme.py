@@ -10,6 +10,7 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.config import compose_config
+from emg_lightning.data.readers import SOURCES
 from emg_lightning.training import train
 
 from conftest import REPO, compose_train
@@ -95,7 +96,7 @@ def test_documented_evaluations_parse(args):
 @pytest.mark.parametrize("command, args", HYDRA_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in HYDRA_COMMANDS])
 def test_readme_command_composes(command, args):
     cfg = compose_config(overrides_of(command, args))
-    assert cfg.data.source in ("synthetic", "emglab", "wfdb", "algiers")
+    assert cfg.data.source in SOURCES
 
 
 def needs_nothing_from_outside(args: list[str]) -> bool:
@@ -106,6 +107,7 @@ def needs_nothing_from_outside(args: list[str]) -> bool:
             "data=emglab",
             "data=wfdb",
             "data=algiers",
+            "data=pooled",
             "/path/to",
             "experiment=",
             "launcher=slurm",
