@@ -193,3 +193,25 @@ def run_main(main, argv: list[str], capsys) -> tuple[int, str, str]:
         code = exc.code if isinstance(exc.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def trained(folder: Path, *overrides: str) -> Path:
+    """A run folder trained in process on TINY_DATA (one epoch)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from emg_lightning.training import train
+
+    try:
+        train(compose_train([*TINY_DATA, "trainer.max_epochs=1", "print_config=false", *overrides], folder))
+    finally:
+        GlobalHydra.instance().clear()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A run folder, and a CV folder of two LOSO fold runs (the layout emg-cv writes), trained once per session."""
+    cv = tmp_path_factory.mktemp("models") / "cv"
+    for fold in (0, 1):
+        trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
+    return {"run": cv / "seed_0" / "fold_00", "cv": cv}

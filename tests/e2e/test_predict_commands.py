@@ -6,51 +6,32 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
-import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.cli.predict import main as predict_main
-from emg_lightning.inference.predict import predict_record, read_any
-from emg_lightning.training import train
 
-from conftest import REPO, TINY_DATA, compose_train, run_main, write_record
+from conftest import REPO, run_main, write_record
 
 MODEL_RATE = 2343.75  # TINY_DATA's rate
 
 
-def trained(folder: Path, *overrides: str) -> Path:
-    try:
-        train(compose_train([*TINY_DATA, "trainer.max_epochs=1", "print_config=false", *overrides], folder))
-    finally:
-        GlobalHydra.instance().clear()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A run folder, and a CV folder of two LOSO fold runs (the layout emg-cv writes)."""
-    root = tmp_path_factory.mktemp("models")
-    cv = root / "cv"
-    for fold in (0, 1):
-        trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
-    return {"run": cv / "seed_0" / "fold_00", "cv": cv}
-
-
-def probabilities(model, header: Path) -> np.ndarray:
-    return predict_record(model, read_any(header), header).probabilities
-
-
-def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_path, capsys):
+def test_emg_predict_command_writes_windows_records_and_subjects(tiny_models, tmp_path, capsys):
     folder = tmp_path / "clinic"
     folder.mkdir()
     digital = np.round(np.random.default_rng(3).standard_normal(int(4000 * 3.5)) * 300)
     write_record(folder, "patient1_a", digital, 4000.0, 10000.0, "mV")
     write_record(folder, "patient1_b", digital[::-1].copy(), 4000.0, 10000.0, "mV")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "emg_lightning.cli.predict", str(models["run"]), str(folder), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "emg_lightning.cli.predict",
+        str(tiny_models["run"]),
+        str(folder),
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| patient1_a | patient1_a | 3 |" in result.stdout
@@ -64,6 +45,6 @@ def test_emg_predict_command_writes_windows_records_and_subjects(models, tmp_pat
     slow_dir = tmp_path / "slow"
     slow_dir.mkdir()
     write_record(slow_dir, "slow", np.zeros(4000), 1000.0, 10.0, "uV")
-    code, _, err = run_main(predict_main, [models["run"], slow_dir, "--out", tmp_path / "x"], capsys)
+    code, _, err = run_main(predict_main, [tiny_models["run"], slow_dir, "--out", tmp_path / "x"], capsys)
     assert code == 2 and "below the model's" in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()

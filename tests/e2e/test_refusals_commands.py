@@ -3,19 +3,14 @@ left behind, signals, the loading of modules)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
-from emg_lightning.reports.cv_summary import report
-from emg_lightning.runtime.errors import DataError
 
 from conftest import REPO, TINY_DATA
 
@@ -49,55 +44,6 @@ def test_a_diverging_run_stops_with_an_error_and_no_metrics(tmp_path):
     assert "diverged" in line and "model.optimizer.lr" in line and "epoch" in line
     assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "predictions.csv").exists()
     assert "diverged" in (tmp_path / "train.log").read_text()  # the run's log ends with the error
-
-
-# -- the CV report reads files it can trust -----------------------------------------------------------------------
-
-
-def write_fold(cv_dir: Path, fold: int, subject: str, label: str, rows: list[str], seed: int = 0) -> Path:
-    folder = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
-    folder.mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"fold": fold, "seed": seed, "split": "loso", "leaky": False}))
-    header = "fold,seed,subject,record,window,label,predicted,p_normal,p_als\n"
-    body = "".join(f"{fold},{seed},{subject},{subject}_r{i // 2},{i},{label},{r}\n" for i, r in enumerate(rows))
-    (folder / "predictions.csv").write_text(header + body)
-    return folder / "predictions.csv"
-
-
-@pytest.mark.parametrize(
-    "row, message",
-    [
-        ("normal,nan,0.5", "line 3: p_normal is not a finite number"),
-        ("normal,1.2,-0.2", "line 3: p_normal=1.2 is outside [0, 1]"),
-        ("normal,0.5,0.2", "line 3: the probabilities sum to 0.7"),
-        ("normal,abc,0.5", "line 3: p_normal='abc' is not a number"),
-        ("normal,0.5", "line 3: 8 fields, the header has 9"),
-        ("sick,0.5,0.5", "line 3: predicted 'sick' is not one of"),
-    ],
-)
-def test_the_cv_report_refuses_damaged_predictions_naming_file_and_line(tmp_path, row, message):
-    path = write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", row])
-    write_fold(tmp_path, 1, "A01", "als", ["als,0.1,0.9", "als,0.2,0.8"])
-    with pytest.raises(
-        DataError,
-        match=f"{path}".replace("_", ".") + ".*" + message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\."),
-    ):
-        report(tmp_path)
-    result = emg("report", str(tmp_path))
-    assert message.split(":")[1].strip()[:12] in one_line_error(result)
-
-
-def test_a_partial_cv_is_marked_partial_everywhere(tmp_path):
-    write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", "normal,0.8,0.2"])
-    (tmp_path / "cv_plan.json").write_text(json.dumps({"folds": [0, 1], "seeds": [0, 1]}))
-    summary = report(tmp_path)
-    assert summary["complete"] is False
-    assert sorted(map(tuple, summary["missing"])) == [(0, 1), (1, 0), (1, 1)]  # (fold, seed)
-    assert (tmp_path / "cv_summary.partial.json").is_file() and (tmp_path / "cv_summary.partial.md").is_file()
-    assert not (tmp_path / "cv_summary.json").exists()
-    assert "PARTIAL: 1 of 4 jobs" in (tmp_path / "cv_summary.partial.md").read_text()
-    result = emg("report", str(tmp_path))
-    assert result.returncode == 1 and "PARTIAL: 1 of 4 jobs" in result.stdout
 
 
 # -- labels are consistent or refused ---------------------------------------------------------------------------

@@ -9,46 +9,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.cli.evaluate import main as evaluate_main
 from emg_lightning.data.readers.synthetic import generate
 from emg_lightning.data.windows import resample
 from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any
 from emg_lightning.runtime.errors import ConfigError, DataError
-from emg_lightning.training import train
 
-from conftest import TINY_DATA, TINY_SPEC, compose_train, run_main, write_record
+from conftest import TINY_DATA, TINY_SPEC, run_main, trained, write_record
 
 MODEL_RATE = 2343.75  # TINY_DATA's rate
-
-
-def trained(folder: Path, *overrides: str) -> Path:
-    try:
-        train(compose_train([*TINY_DATA, "trainer.max_epochs=1", "print_config=false", *overrides], folder))
-    finally:
-        GlobalHydra.instance().clear()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """A run folder, and a CV folder of two LOSO fold runs (the layout emg-cv writes)."""
-    root = tmp_path_factory.mktemp("models")
-    cv = root / "cv"
-    for fold in (0, 1):
-        trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
-    return {"run": cv / "seed_0" / "fold_00", "cv": cv}
 
 
 def probabilities(model, header: Path) -> np.ndarray:
     return predict_record(model, read_any(header), header).probabilities
 
 
-def test_predicting_the_training_data_files_reproduces_the_runs_own_test_predictions(models, tmp_path):
+def test_predicting_the_training_data_files_reproduces_the_runs_own_test_predictions(tiny_models, tmp_path):
     # the synthetic records of the run, written as WFDB files at their native rate and in uV: emg-predict must
     # window, resample and scale them exactly as training did, so the test subject's probabilities come back
-    run = models["run"]
+    run = tiny_models["run"]
     tested = {}
     with open(run / "predictions.csv", newline="") as handle:
         for row in csv.DictReader(handle):
@@ -63,8 +43,8 @@ def test_predicting_the_training_data_files_reproduces_the_runs_own_test_predict
                 np.testing.assert_allclose(p, tested[(record.name, int(k))], atol=2e-6)
 
 
-def test_a_record_resampled_to_the_models_rate_predicts_as_one_recorded_at_it(models, tmp_path):
-    model = load_model(models["run"])
+def test_a_record_resampled_to_the_models_rate_predicts_as_one_recorded_at_it(tiny_models, tmp_path):
+    model = load_model(tiny_models["run"])
     rng = np.random.default_rng(0)
     fine = np.round(rng.standard_normal(int(4 * MODEL_RATE * 2)) * 300).astype(np.int16)  # 4 s at twice the rate
     at_model_rate = np.clip(np.round(resample(fine.astype(np.float64), 2 * MODEL_RATE, MODEL_RATE)), -32768, 32767)
@@ -75,8 +55,8 @@ def test_a_record_resampled_to_the_models_rate_predicts_as_one_recorded_at_it(mo
     np.testing.assert_allclose(high_p, low_p, atol=1e-6)
 
 
-def test_mv_and_uv_headers_of_the_same_signal_agree(models, tmp_path):
-    model = load_model(models["run"])
+def test_mv_and_uv_headers_of_the_same_signal_agree(tiny_models, tmp_path):
+    model = load_model(tiny_models["run"])
     digital = np.round(np.random.default_rng(1).standard_normal(int(3 * MODEL_RATE)) * 300)
     in_uv = write_record(tmp_path, "in_uv", digital, MODEL_RATE, 10.0, "uV")  # 10 ADC units per uV
     in_mv = write_record(tmp_path, "in_mv", digital, MODEL_RATE, 10000.0, "mV")  # the same: 10,000 per mV
@@ -86,8 +66,8 @@ def test_mv_and_uv_headers_of_the_same_signal_agree(models, tmp_path):
     np.testing.assert_allclose(probabilities(model, in_capital_mv), expected, atol=1e-6)
 
 
-def test_what_cannot_be_predicted_honestly_is_refused_naming_the_file(models, tmp_path):
-    model = load_model(models["run"])
+def test_what_cannot_be_predicted_honestly_is_refused_naming_the_file(tiny_models, tmp_path):
+    model = load_model(tiny_models["run"])
     slow = write_record(tmp_path, "slow", np.zeros(4000), 1000.0, 10.0, "uV")
     with pytest.raises(DataError, match="slow.hea: recorded at 1000 Hz, below the model's 2343.75 Hz"):
         probabilities(model, slow)
@@ -104,16 +84,16 @@ def test_what_cannot_be_predicted_honestly_is_refused_naming_the_file(models, tm
         load_model(tmp_path)
 
 
-def test_a_cv_folder_predicts_the_mean_of_its_fold_models(models, tmp_path):
+def test_a_cv_folder_predicts_the_mean_of_its_fold_models(tiny_models, tmp_path):
     digital = np.round(np.random.default_rng(2).standard_normal(int(3 * MODEL_RATE)) * 300)
     header = write_record(tmp_path, "new", digital, MODEL_RATE, 10.0, "uV")
-    ensemble = load_model(models["cv"])
+    ensemble = load_model(tiny_models["cv"])
     assert len(ensemble.classifiers) == 2 and "mean of probabilities" in ensemble.kind
-    folds = [probabilities(load_model(models["cv"] / "seed_0" / f"fold_{k:02d}"), header) for k in (0, 1)]
+    folds = [probabilities(load_model(tiny_models["cv"] / "seed_0" / f"fold_{k:02d}"), header) for k in (0, 1)]
     np.testing.assert_allclose(probabilities(ensemble, header), np.mean(folds, axis=0), atol=1e-9)
 
 
-def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(models, tmp_path, capsys):
+def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(tiny_models, tmp_path, capsys):
     folder = tmp_path / "external"
     folder.mkdir()
     rng = np.random.default_rng(4)
@@ -123,13 +103,13 @@ def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(mo
                          4000.0, 10.0, "uV")  # fmt: skip
     out = tmp_path / "eval"
     command = [
-        models["cv"], folder, "--out", out,
+        tiny_models["cv"], folder, "--out", out,
         r"data.pattern=(?P<subject>P\d+)_(?P<label>[ACM])\d", "data.label_map={A: als, C: normal, M: myopathy}",
     ]  # fmt: skip
     code, stdout, err = run_main(evaluate_main, command, capsys)
     assert code == 0, err[-3000:]
     old_flags = [
-        models["cv"], folder, "--out", tmp_path / "eval-old-flags",
+        tiny_models["cv"], folder, "--out", tmp_path / "eval-old-flags",
         "--pattern", r"(?P<subject>P\d+)_(?P<label>[ACM])\d", "--label-map", "A=als,C=normal,M=myopathy",
     ]  # fmt: skip
     code, _, old_err = run_main(evaluate_main, old_flags, capsys)
@@ -158,11 +138,11 @@ def test_the_final_model_trains_on_every_subject_and_emg_cv_refuses_it(tmp_path,
         plan([*TINY_DATA, "split=all"])
 
 
-def test_an_evaluation_never_writes_over_the_model_it_evaluates(models, tmp_path, capsys):
+def test_an_evaluation_never_writes_over_the_model_it_evaluates(tiny_models, tmp_path, capsys):
     """emg-eval --out <the model's own run> once replaced its metrics.json and predictions.csv with exit 0."""
-    run = models["run"]
+    run = tiny_models["run"]
     before = {name: (run / name).read_bytes() for name in ("metrics.json", "predictions.csv")}
-    for out in (run, models["cv"], models["cv"] / "seed_0" / "fold_00"):
+    for out in (run, tiny_models["cv"], tiny_models["cv"] / "seed_0" / "fold_00"):
         code, _, err = run_main(evaluate_main, [run, run, "--out", out], capsys)
         assert code == 2 and err.startswith(f"error: --out {out} is a "), err
     assert {name: (run / name).read_bytes() for name in before} == before

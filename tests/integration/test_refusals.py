@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from emg_lightning.cli.report import main as report_main
 from emg_lightning.data.cache import build_table
 from emg_lightning.data.readers import wfdb_dir
 from emg_lightning.data.records import Recording
@@ -19,21 +17,7 @@ from emg_lightning.data.windows import WindowSettings
 from emg_lightning.reports.cv_summary import report
 from emg_lightning.runtime.errors import DataError
 
-from conftest import REPO, TINY_DATA, compose_train, write_wfdb
-
-
-def emg(module: str, *args: str, timeout: int = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"emg_lightning.cli.{module}", *args],
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-# -- non-finite numbers are never results -----------------------------------------------------------------------------
+from conftest import TINY_DATA, compose_train, run_main, write_wfdb
 
 
 def test_non_finite_test_probabilities_are_an_error_not_an_argmax():
@@ -63,6 +47,42 @@ def write_fold(cv_dir: Path, fold: int, subject: str, label: str, rows: list[str
     body = "".join(f"{fold},{seed},{subject},{subject}_r{i // 2},{i},{label},{r}\n" for i, r in enumerate(rows))
     (folder / "predictions.csv").write_text(header + body)
     return folder / "predictions.csv"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("normal,nan,0.5", "line 3: p_normal is not a finite number"),
+        ("normal,1.2,-0.2", "line 3: p_normal=1.2 is outside [0, 1]"),
+        ("normal,0.5,0.2", "line 3: the probabilities sum to 0.7"),
+        ("normal,abc,0.5", "line 3: p_normal='abc' is not a number"),
+        ("normal,0.5", "line 3: 8 fields, the header has 9"),
+        ("sick,0.5,0.5", "line 3: predicted 'sick' is not one of"),
+    ],
+)
+def test_the_cv_report_refuses_damaged_predictions_naming_file_and_line(tmp_path, capsys, row, message):
+    path = write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", row])
+    write_fold(tmp_path, 1, "A01", "als", ["als,0.1,0.9", "als,0.2,0.8"])
+    with pytest.raises(
+        DataError,
+        match=f"{path}".replace("_", ".") + ".*" + message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\."),
+    ):
+        report(tmp_path)
+    code, _, err = run_main(report_main, [tmp_path], capsys)  # the command: the same one line, exit 2
+    assert code == 2 and err.count("\n") == 1 and message.split(":")[1].strip()[:12] in err
+
+
+def test_a_partial_cv_is_marked_partial_everywhere(tmp_path, capsys):
+    write_fold(tmp_path, 0, "C01", "normal", ["normal,0.9,0.1", "normal,0.8,0.2"])
+    (tmp_path / "cv_plan.json").write_text(json.dumps({"folds": [0, 1], "seeds": [0, 1]}))
+    summary = report(tmp_path)
+    assert summary["complete"] is False
+    assert sorted(map(tuple, summary["missing"])) == [(0, 1), (1, 0), (1, 1)]  # (fold, seed)
+    assert (tmp_path / "cv_summary.partial.json").is_file() and (tmp_path / "cv_summary.partial.md").is_file()
+    assert not (tmp_path / "cv_summary.json").exists()
+    assert "PARTIAL: 1 of 4 jobs" in (tmp_path / "cv_summary.partial.md").read_text()
+    code, out, _ = run_main(report_main, [tmp_path], capsys)
+    assert code == 1 and "PARTIAL: 1 of 4 jobs" in out
 
 
 def test_a_fold_without_test_windows_is_an_error(tmp_path):
