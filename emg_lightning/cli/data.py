@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> None:
         cfg = compose_config(args.overrides)
         datamodule = build_datamodule(cfg)
         table = datamodule.load_table()
-        summary = summarise(table, datamodule.classes)
+        classes = datamodule.chosen_classes()
+        summary = summarise(table, classes)
+        absent = [c for c in classes if summary["per_class"][c]["records"] == 0]
     print(
         f"data={cfg.data.source}"
         + (f" root={cfg.data.root}" if cfg.data.get("root") else "")
@@ -32,6 +34,11 @@ def main(argv: list[str] | None = None) -> None:
         + (f", muscles {list(cfg.data.muscles)}" if cfg.data.get("muscles") else "")
     )
     print(format_summary(summary))
+    if absent:
+        print(
+            f"note: data.classes names {', '.join(absent)}, which these records do not hold: training on them would "
+            f"be refused (choose among the labels above, or rename with data.label_map)"
+        )
     if args.json:
         atomic_write_json(args.json, summary)
         print(f"summary written to {args.json}")

@@ -343,6 +343,13 @@ class EMGDataModule(L.LightningDataModule):
             self._resolved_classes = self._resolve_classes()
         return self._resolved_classes
 
+    def chosen_classes(self) -> list[str]:
+        """``data.classes`` as set (absent ones included), or the data's labels when it is null: what emg-data
+        summarises, where ``classes`` would refuse a class the data do not hold."""
+        if self._classes is not None:
+            return list(self._classes)
+        return sorted(set(self.load_table().columns["label"].tolist()))
+
     def _resolve_classes(self) -> list[str]:
         present = sorted(set(self.load_table().columns["label"].tolist()))
         if self._classes is None:
