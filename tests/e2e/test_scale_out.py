@@ -48,6 +48,19 @@ def summary(cv_dir: Path) -> dict:
     return {"pooled": data["pooled"], "per_fold": data["per_fold"]}
 
 
+def same_summary(a, b) -> bool:
+    """Counts and class decisions exactly; continuous figures (AUROC, ECE, intervals) to 1e-5: jobs run with other
+    thread counts sum floats in another order, moving probabilities in their 6th decimal (seen with the code of
+    0.1.0 as with today's, on this 2-core machine)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_summary(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_summary(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, abs=1e-5)
+    return a == b
+
+
 @pytest.fixture(scope="module")
 def sequential(tmp_path_factory) -> dict:
     cv_dir = tmp_path_factory.mktemp("sequential") / "cv"
@@ -95,19 +108,19 @@ def test_slurm_job_array_cv_gives_the_sequential_summary(local_slurm, sequential
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Submitit 'slurm' sweep output dir" in result.stdout + result.stderr
     assert len(list((tmp_path / "cv" / ".submitit").iterdir())) >= 2  # one SLURM job per fold
-    assert summary(tmp_path / "cv") == sequential
+    assert same_summary(summary(tmp_path / "cv"), sequential)
 
 
 def test_submitit_local_executor_cv_gives_the_sequential_summary(sequential, tmp_path):
     result = emg_cv(tmp_path / "cv", *TWO_FOLDS, "launcher=submitit_local", *ONE_CPU_JOBS)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert summary(tmp_path / "cv") == sequential
+    assert same_summary(summary(tmp_path / "cv"), sequential)
 
 
 def test_local_parallel_cv_gives_the_sequential_summary(sequential, tmp_path):
     result = emg_cv(tmp_path / "cv", *TWO_FOLDS, "launcher=local_parallel", "hydra.launcher.n_jobs=2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert summary(tmp_path / "cv") == sequential
+    assert same_summary(summary(tmp_path / "cv"), sequential)
 
 
 def last_epoch(path: Path) -> int:
