@@ -138,7 +138,10 @@ def test_a_class_the_data_do_not_hold_is_named_with_the_labels_there(clinic, tmp
         ({"classes": ["normal"]}, "must name two or more classes"),
         ({"classes": "normal"}, "must be a list of two or more class names"),
         ({"classes": ["normal", "als"], "label_map": {"neuropathy": "myopathy"}}, "renames neuropathy to 'myopathy'"),
-        ({"source": "hospital"}, "data.source='hospital' is unknown; available: algiers, emglab, synthetic, wfdb"),
+        (
+            {"source": "hospital"},
+            "data.source='hospital' is unknown; available: algiers, emglab, pooled, synthetic, wfdb",
+        ),
     ],
 )
 def test_class_settings_that_cannot_mean_anything_are_refused_before_reading(settings, message):

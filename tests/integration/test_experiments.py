@@ -38,6 +38,10 @@ def test_there_are_experiments_to_smoke_test():
 def test_experiment_runs_a_few_batches(experiment, tmp_path):
     try:
         cfg = compose_train([f"experiment={experiment}", *SMOKE], tmp_path)
+        if cfg.split.name == "group_kfold":  # 2 folds of 12 subjects: each trains on 1 of a class, validates on 1
+            GlobalHydra.instance().clear()
+            more = ["data.synthetic.subjects_per_class={normal:4,als:4,myopathy:4}", "split.k=2"]
+            cfg = compose_train([f"experiment={experiment}", *SMOKE, *more], tmp_path)
         metrics = train(cfg)
     finally:
         GlobalHydra.instance().clear()
