@@ -9,20 +9,10 @@ from collections.abc import Mapping, Sequence
 
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
-from emg_lightning.data.readers.base import file_identity, relabel, select_muscles
+from emg_lightning.data.readers.base import file_identity, selected_records
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.runtime.errors import DataError
-
-
-def list_records(
-    source: str,
-    options: SourceOptions,
-    label_map: Mapping[str, str] | None = None,
-    muscles: Sequence[str] | None = None,
-) -> list[RecordEntry]:
-    """The records a run reads: the source's listing, relabelled and filtered by muscle."""
-    return select_muscles(relabel(get_source(source).records(options), label_map), muscles)
 
 
 def load_window_table(
@@ -36,7 +26,7 @@ def load_window_table(
 ) -> WindowTable:
     """The window table of ``source``'s selected records, from the cache or built once and stored."""
     reader = get_source(source)
-    entries = list_records(source, options, label_map, muscles)
+    entries = selected_records(source, options, label_map, muscles)
     if not entries:
         raise DataError(f"data.source={source} lists no record under {options.root}")
     files = [path for entry in entries for path in entry.files]

@@ -123,3 +123,13 @@ def select_muscles(entries: list[RecordEntry], muscles: Sequence[str] | None) ->
     if missing:
         raise DataError(f"data.muscles names {missing}, but the records are from {present}")
     return [e for e in entries if normalise_muscle(e.metadata["muscle"]) in wanted]
+
+
+def selected_records(
+    source: str,
+    options: SourceOptions,
+    label_map: Mapping[str, str] | None = None,
+    muscles: Sequence[str] | None = None,
+) -> list[RecordEntry]:
+    """The records a run reads from one source: its listing, relabelled, then filtered by muscle."""
+    return select_muscles(relabel(get_source(source).records(options), label_map), muscles)

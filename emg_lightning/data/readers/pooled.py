@@ -24,8 +24,7 @@ from emg_lightning.data.readers.base import (
     SourceOptions,
     get_source,
     register,
-    relabel,
-    select_muscles,
+    selected_records,
 )
 from emg_lightning.data.records import Recording
 from emg_lightning.runtime.errors import ConfigError
@@ -80,7 +79,7 @@ class PooledSource(DataSource):
         listed = []
         for part in parts_of(options):
             reader, sub_options = get_source(part["source"]), part_options(part)
-            entries = select_muscles(relabel(reader.records(sub_options), part.get("label_map")), part.get("muscles"))
+            entries = selected_records(part["source"], sub_options, part.get("label_map"), part.get("muscles"))
             listed.append((part, reader, sub_options, entries))
         # the coarsest step of the parts: read from one record of each (cheap next to windowing them all)
         gain = min(reader.read(entries[0], sub_options).adc_gain for _, reader, sub_options, entries in listed)

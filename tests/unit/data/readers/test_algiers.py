@@ -11,7 +11,7 @@ import wfdb
 
 from emg_lightning.data.readers import SourceOptions, get_source
 from emg_lightning.data.readers.algiers import UV_PER_COUNT, layout, read_asc
-from emg_lightning.data.sources import list_records
+from emg_lightning.data.readers.base import selected_records
 from emg_lightning.runtime.errors import ConfigError, DataError
 
 ALGIERS = get_source("algiers")
@@ -81,12 +81,12 @@ def test_the_wfdb_copy_reads_the_same_as_the_asc_file(asc_tree, tmp_path_factory
 def test_muscles_and_label_map_select_and_rename(asc_tree):
     root, _ = asc_tree
     options = SourceOptions(root=str(root))
-    deltoid = list_records("algiers", options, muscles=["Deltoid"])
+    deltoid = selected_records("algiers", options, muscles=["Deltoid"])
     assert sorted(e.name for e in deltoid) == ["ALG001_H01_RD", "ALG104_M01_RD"]
-    renamed = list_records("algiers", options, label_map={"neuropathy": "als"})
+    renamed = selected_records("algiers", options, label_map={"neuropathy": "als"})
     assert {e.label for e in renamed} == {"normal", "myopathy", "als"}
     with pytest.raises(DataError, match=r"data.muscles names \['tibialis'\], but the records are from"):
-        list_records("algiers", options, muscles=["tibialis"])
+        selected_records("algiers", options, muscles=["tibialis"])
 
 
 @pytest.mark.parametrize(
