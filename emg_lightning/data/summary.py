@@ -86,7 +86,7 @@ def format_summary(s: dict) -> str:
         for c, v in s["per_class"].items()
     ]
     lines += ["  (medians over windows: a header in the wrong unit shows as a factor of 1,000)"]
-    per_subject = [v["records_per_subject"] for v in s["per_class"].values()]
+    per_subject = [v["records_per_subject"] for v in s["per_class"].values() if v["subjects"]]
     if per_subject and max(per_subject) >= 1.5 * min(per_subject):
         lines += [
             "  records per subject differ by class: record-level figures weigh some people more; read the subject "

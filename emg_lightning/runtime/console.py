@@ -58,19 +58,21 @@ def print_rows(title: str, rows: Iterable[dict], classes: list[str]) -> None:
         print(f"... {len(rows) - SHOWN} more in the CSV")
 
 
+# Every command writes its files whole or not at all (atomic renames), so a rerun is all an interruption needs
+INTERRUPTED = "interrupted by Ctrl-C: each output is written whole or not at all; run the same command again"
+
+
 @contextlib.contextmanager
 def one_line_errors(
-    errors: tuple[type[BaseException], ...] = (EMGLightningError,), interrupted: str | None = None
+    errors: tuple[type[BaseException], ...] = (EMGLightningError,), interrupted: str = INTERRUPTED
 ) -> Iterator[None]:
     """What every command does with what a user can fix: one line on stderr (``error: ...``, the message's first
-    line) and exit 2; with ``interrupted``, Ctrl-C is that one line and exit 130 instead of a traceback."""
+    line) and exit 2; Ctrl-C: the line ``interrupted`` and exit 130, never a traceback."""
     try:
         yield
     except errors as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        if interrupted is None:
-            raise
         print(f"error: {interrupted}", file=sys.stderr)
         sys.exit(130)
