@@ -35,6 +35,7 @@ from emg_lightning.config import (
 )
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.splits import inner_fold_draws
+from emg_lightning.data.weighting import training_weights
 from emg_lightning.metrics.summary import format_confusion, format_metrics
 from emg_lightning.models import closed_form
 from emg_lightning.models.linear import fit_feature_linear
@@ -325,6 +326,7 @@ def _fit_in_closed_form(
             draws,
             plain(cfg.model.get("l2_grid")) or [],
             inner_score,
+            training_weights(subjects, datamodule.weight_by),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
@@ -334,7 +336,9 @@ def _fit_in_closed_form(
     draws_text = f"{len(draws)} draws of a {k}-fold" if len(draws) > 1 else f"a {k}-fold"
     print(
         f"fold {cfg.data.fold}, seed {cfg.seed}: L2 strength {choice['l2']:g} chosen by {draws_text} inner "
-        f"cross-validation over the {len(fitting)} training + validation subjects ({inner_score}; held-out "
+        f"cross-validation over the {len(fitting)} training + validation subjects ({inner_score}"
+        + ("; each subject weighted alike" if datamodule.weight_by == "subject" else "")
+        + "; held-out "
         f"balanced accuracy {choice['inner_bal_acc']:.3f}, loss {choice['inner_log_loss']:.3f}); refitted on all "
         f"of them"
     )

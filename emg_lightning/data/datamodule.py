@@ -10,7 +10,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    Sampler,
+    SequentialSampler,
+)
 
 from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.feature_cache import window_features
@@ -19,6 +25,7 @@ from emg_lightning.data.readers.pooled import parts_of
 from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, check_split_settings, make_fold, random_windows
+from emg_lightning.data.weighting import check_weight_by, training_sampler
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
 from emg_lightning.features import FEATURE_SETS, feature_names
 from emg_lightning.runtime.errors import ConfigError, DataError
@@ -41,6 +48,7 @@ DIRECT_KEYS = {
     "synthetic",
     "normalization",
     "batch_size",
+    "weight_by",
     "num_workers",
     "allow_mixed_rates",
     "features",
@@ -209,8 +217,18 @@ class Serving:
     num_workers: int = 0
     train_context_s: float = 0.0  # training windows come with the following seconds of their record
     whole_records: bool = False  # every batch holds whole records, batch_size records (record-level models)
+    weight_by: str = "window"  # training windows count alike, or training subjects do (data/weighting.py)
 
     def __post_init__(self) -> None:
+        try:
+            check_weight_by(self.weight_by)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+        if self.weight_by != "window" and self.whole_records:
+            raise ConfigError(
+                f"data.weight_by={self.weight_by} draws training windows by weight, but this record-level model "
+                f"trains on batches of whole records: set data.weight_by=window"
+            )
         if self.normalization not in NORMALIZATIONS:
             raise ConfigError(
                 f"data.normalization={self.normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
@@ -264,6 +282,7 @@ class EMGDataModule(L.LightningDataModule):
         self.batch_size, self.num_workers = serving.batch_size, serving.num_workers
         self.normalization, self.features = serving.normalization, serving.features
         self.train_context_s, self.whole_records = float(serving.train_context_s), bool(serving.whole_records)
+        self.weight_by = serving.weight_by
         self.cache_dir = cache_dir
         self.table: WindowTable | None = None
         self.feature_table: np.ndarray | None = None
@@ -316,6 +335,7 @@ class EMGDataModule(L.LightningDataModule):
             num_workers=data.get("num_workers", 0),
             train_context_s=train_context_s,
             whole_records=whole_records,
+            weight_by=data.get("weight_by", "window"),
         )
         settings = WindowSettings(**windows, quality=QualityRules(**quality))
         return cls(selection, settings, split, serving, data.get("fold", 0), cache_dir)
@@ -493,7 +513,8 @@ class EMGDataModule(L.LightningDataModule):
         elif shuffle:
             # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
             drop_last = len(dataset) % self.batch_size == 1
-            sampler = BatchSampler(RandomSampler(dataset), self.batch_size, drop_last=drop_last)
+            order = training_sampler(self.table.columns["subject"][dataset.rows], self.weight_by)
+            sampler = BatchSampler(order, self.batch_size, drop_last=drop_last)
         else:  # a batch sampler, not a SequentialSampler: DDP then distributes whole batches
             sampler = BatchSampler(SequentialSampler(dataset), self.batch_size, drop_last=False)
         return DataLoader(

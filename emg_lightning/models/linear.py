@@ -53,16 +53,25 @@ def fit_logistic_regression(
     l2: float,
     init: tuple[np.ndarray, np.ndarray] | None = None,
     max_iter: int = 200,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weights (num_classes, features) and bias minimising the class-balanced mean cross-entropy of standardised
-    ``x`` plus ``l2 / 2 * ||W||^2`` (the bias is not penalised). Convex: L-BFGS reaches the unique optimum, from
-    zeros or from ``init`` (a nearby solution: fewer iterations)."""
+    ``x`` plus ``l2 / 2 * ||W||^2`` (the bias is not penalised). ``sample_weight`` (rows,): each row's weight
+    (``data.weight_by``; None: all 1), the classes then balanced on their weighted totals, so a row of weight 1/3 counts
+    as a third of a row. Convex: L-BFGS reaches the unique optimum, from zeros or from ``init`` (a nearby solution:
+    fewer iterations)."""
     if l2 <= 0:
         raise ValueError(f"l2 must be > 0, got {l2}")
     xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    counts = torch.bincount(yt, minlength=num_classes).double()
-    class_weight = torch.where(counts > 0, len(yt) / (num_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    rows = (
+        torch.ones(len(yt), dtype=torch.float64)
+        if sample_weight is None
+        else torch.from_numpy(np.asarray(sample_weight, dtype=np.float64))
+    )
+    totals = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, yt, rows)
+    class_weight = torch.where(totals > 0, rows.sum() / (num_classes * totals.clamp(min=1e-300)), 0.0)
+    row_weight = rows * class_weight[yt]
     if init is None:
         init = (np.zeros((num_classes, xt.shape[1])), np.zeros(num_classes))
     weight = torch.tensor(init[0], dtype=torch.float64, requires_grad=True)
@@ -74,8 +83,8 @@ def fit_logistic_regression(
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(xt @ weight.T + bias, yt, weight=class_weight, reduction="sum")
-        loss = loss / class_weight[yt].sum() + 0.5 * l2 * weight.pow(2).sum()
+        nll = nn.functional.cross_entropy(xt @ weight.T + bias, yt, reduction="none")
+        loss = (row_weight * nll).sum() / row_weight.sum() + 0.5 * l2 * weight.pow(2).sum()
         loss.backward()
         return loss
 
@@ -83,17 +92,19 @@ def fit_logistic_regression(
     return weight.detach().numpy(), bias.detach().numpy()
 
 
-def balanced_accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean recall over the classes present in ``y``."""
-    return float(np.mean([np.mean(predicted[y == c] == c) for c in np.unique(y)]))
+def balanced_accuracy(y: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean recall over the classes present in ``y`` (each class's rows weighted by ``weights``; None: alike)."""
+    w = np.ones(len(y)) if weights is None else weights
+    return float(np.mean([np.average(predicted[y == c] == c, weights=w[y == c]) for c in np.unique(y)]))
 
 
-def balanced_log_loss(y: np.ndarray, logits: np.ndarray) -> float:
-    """Mean over the classes present in ``y`` of their rows' mean cross-entropy (natural log): the class-balanced
-    loss the fit minimises, as a held-out score."""
+def balanced_log_loss(y: np.ndarray, logits: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean over the classes present in ``y`` of their rows' (``weights``-weighted) mean cross-entropy (natural
+    log): the class-balanced loss the fit minimises, as a held-out score."""
+    w = np.ones(len(y)) if weights is None else weights
     shifted = logits - logits.max(axis=1, keepdims=True)
     nll = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]
-    return float(np.mean([nll[y == c].mean() for c in np.unique(y)]))
+    return float(np.mean([np.average(nll[y == c], weights=w[y == c]) for c in np.unique(y)]))
 
 
 # How the inner cross-validation scores a penalty strength on held-out subjects, and whether lower is better
@@ -113,7 +124,12 @@ def check_inner_choice(l2_grid: list[float], inner_score: str) -> None:
 
 
 def inner_held_out_logits(
-    x: np.ndarray, y: np.ndarray, draws: np.ndarray, l2_grid: list[float], num_classes: int
+    x: np.ndarray,
+    y: np.ndarray,
+    draws: np.ndarray,
+    l2_grid: list[float],
+    num_classes: int,
+    sample_weight: np.ndarray | None = None,
 ) -> dict[float, np.ndarray]:
     """Out-of-fold logits of each L2 strength: for each draw of the inner folds (``draws``: (repeats, rows), each
     row's fold) and each fold, standardise on and fit to the other folds, then score the fold's rows. Returns
@@ -127,15 +143,19 @@ def inner_held_out_logits(
             fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
             start = None
             for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
-                start = fit_logistic_regression(fit_x, y[~held_out], num_classes, l2, init=start)
+                fit_weight = None if sample_weight is None else sample_weight[~held_out]
+                start = fit_logistic_regression(
+                    fit_x, y[~held_out], num_classes, l2, init=start, sample_weight=fit_weight
+                )
                 logits[l2][draw, held_out] = score_x @ start[0].T + start[1]
     return logits
 
 
-def inner_fold_mean(score, y: np.ndarray, draws: np.ndarray, held_out_logits: np.ndarray) -> float:
-    """``score(labels, logits)`` of each inner fold of each draw, averaged: each fold counts once, whatever its size."""
+def inner_fold_mean(score, y: np.ndarray, draws: np.ndarray, held_out_logits: np.ndarray, weights: np.ndarray) -> float:
+    """``score(labels, logits, weights)`` of each inner fold of each draw, averaged: each fold counts once,
+    whatever its size."""
     return float(np.mean([
-        score(y[folds == fold], held_out_logits[draw, folds == fold])
+        score(y[folds == fold], held_out_logits[draw, folds == fold], weights[folds == fold])
         for draw, folds in enumerate(draws) for fold in np.unique(folds)
     ]))  # fmt: skip
 
@@ -147,6 +167,7 @@ def fit_feature_linear(
     inner_folds: np.ndarray,
     l2_grid: list[float],
     inner_score: str = "log_loss",
+    sample_weight: np.ndarray | None = None,
 ) -> dict:
     """Fit ``net`` in place. The L2 strength: for each one, fit on all inner folds but one (standardised on them)
     and score the one left out, in turn; take the best mean score (ties: the strongest penalty), then standardise
@@ -154,24 +175,26 @@ def fit_feature_linear(
     repeated draws of the folds, whose scores are averaged too; rows of one subject share a fold, so the score is
     subject-independent. ``inner_score``: ``log_loss`` (class-balanced held-out cross-entropy: a proper score,
     smooth in the strength, and it rewards the calibrated probabilities that record pooling averages) or
-    ``bal_acc`` (balanced accuracy: coarse, ties and flips between close strengths). Returns the chosen ``l2``,
+    ``bal_acc`` (balanced accuracy: coarse, ties and flips between close strengths). ``sample_weight``: each
+    row's weight in the fits and in the held-out scores (``data.weight_by``; None: all 1). Returns the chosen ``l2``,
     both inner scores of it and of every strength."""
     check_inner_choice(l2_grid, inner_score)
     draws = np.atleast_2d(np.asarray(inner_folds))
     if draws.shape[1] != len(y) or any(len(np.unique(folds)) < 2 for folds in draws):
         raise ValueError("choosing the L2 strength needs at least two inner folds of subjects")
     num_classes = net.linear.out_features
-    logits = inner_held_out_logits(x, y, draws, l2_grid, num_classes)
-    mean_loss = {l2: inner_fold_mean(balanced_log_loss, y, draws, held) for l2, held in logits.items()}
+    weights = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    logits = inner_held_out_logits(x, y, draws, l2_grid, num_classes, weights)
+    mean_loss = {l2: inner_fold_mean(balanced_log_loss, y, draws, held, weights) for l2, held in logits.items()}
     mean_accuracy = {
-        l2: inner_fold_mean(lambda t, z: balanced_accuracy(t, z.argmax(axis=1)), y, draws, held)
+        l2: inner_fold_mean(lambda t, z, w: balanced_accuracy(t, z.argmax(axis=1), w), y, draws, held, weights)
         for l2, held in logits.items()
     }
     judged = mean_loss if INNER_SCORES[inner_score] else mean_accuracy
     best = (min if INNER_SCORES[inner_score] else max)(judged.values())
     chosen = max(l2 for l2, v in judged.items() if v == best)
     mean, scale = standardisation(x)
-    weight, bias = fit_logistic_regression((x - mean) / scale, y, num_classes, chosen)
+    weight, bias = fit_logistic_regression((x - mean) / scale, y, num_classes, chosen, sample_weight=weights)
     with torch.no_grad():
         net.mean.copy_(torch.from_numpy(mean))
         net.scale.copy_(torch.from_numpy(scale))

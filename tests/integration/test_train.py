@@ -192,3 +192,21 @@ def test_compiled_network_keeps_checkpoint_keys():
     compiled = EMGClassifier(net={"name": "resemgnet"}, compile_net=True)
     assert list(compiled.state_dict()) == list(plain.state_dict())  # loadable without torch.compile
     assert compiled.hparams.compile_net is True and not any("_orig_mod" in k for k in compiled.state_dict())
+
+
+@pytest.mark.parametrize("model", ["model=qemg", "model=alsnet"])
+def test_training_weighted_by_subject_runs_and_changes_the_fit(model, tmp_path, capsys):
+    # unequal records per subject (1 to 3): weighting by subject and by window must give different models
+    unequal = [*TINY_DATA, "data.synthetic.records_per_subject=[1,3]", "trainer.max_epochs=1", model, "seed=1"]
+    states = {}
+    for weight_by in ("window", "subject"):
+        train(compose_train([*unequal, f"data.weight_by={weight_by}"], tmp_path / weight_by))
+        GlobalHydra.instance().clear()
+        states[weight_by] = torch.load(tmp_path / weight_by / "checkpoints" / "last.ckpt", weights_only=True)
+    out = capsys.readouterr().out
+    if model == "model=qemg":
+        assert "each subject weighted alike" in out and out.count("each subject weighted alike") == 1
+    weights = [k for k in states["window"]["state_dict"] if k.endswith("weight")]
+    assert any(
+        not torch.allclose(states["window"]["state_dict"][k], states["subject"]["state_dict"][k]) for k in weights
+    )

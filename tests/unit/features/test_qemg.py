@@ -256,3 +256,27 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
 def test_settings_the_qemg_model_cannot_use_are_refused(overrides, message, tmp_path):
     with pytest.raises(ConfigError, match=message.replace("(", "\\(").replace("[", "\\[")):
         run_train(overrides, tmp_path)
+
+
+def test_a_row_of_weight_one_third_counts_as_a_third_of_a_row():
+    # subject weighting's meaning, derived without the weights: three identical copies of a row, each weighing
+    # 1/3, fit exactly as the row once; unweighted they pull the fit towards that row
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] + rng.normal(size=30) > 0).astype(int)
+    tripled_x, tripled_y = np.vstack([x, x[:5], x[:5]]), np.concatenate([y, y[:5], y[:5]])
+    weights = np.concatenate([np.full(5, 1 / 3), np.ones(25), np.full(10, 1 / 3)])
+    once = fit_logistic_regression(x, y, 2, 0.1)
+    weighted = fit_logistic_regression(tripled_x, tripled_y, 2, 0.1, sample_weight=weights)
+    unweighted = fit_logistic_regression(tripled_x, tripled_y, 2, 0.1)
+    assert np.allclose(weighted[0], once[0], atol=1e-6) and np.allclose(weighted[1], once[1], atol=1e-6)
+    assert not np.allclose(unweighted[0], once[0], atol=1e-3)
+
+
+def test_weighted_scores_by_hand():
+    # class 1's rows weigh 3 and 1: recall (3 * 1 + 1 * 0) / 4 = 0.75; class 0's one row right: (1 + 0.75) / 2
+    y, predicted = np.array([0, 1, 1]), np.array([0, 1, 0])
+    assert balanced_accuracy(y, predicted, np.array([1.0, 3.0, 1.0])) == pytest.approx(0.875)
+    logits = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    by_hand = 0.5 * np.log(2) + 0.5 * (3 * np.log(2) + np.log1p(np.exp(-2.0))) / 4
+    assert balanced_log_loss(y, logits, np.array([1.0, 3.0, 1.0])) == pytest.approx(by_hand, abs=1e-12)
