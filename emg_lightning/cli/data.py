@@ -2,19 +2,28 @@
 
 emg-data data=emglab data.root=/path/to/emglab-n2001-bb
 emg-data data=emglab data.sample_rate=4687.5 --json summary.json
+emg-data fetch --list                  # public sets to download (emg-data fetch --help)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
+from emg_lightning.cli.fetch import main as fetch_main
 from emg_lightning.config import USER_ERRORS, build_datamodule, compose_config
+from emg_lightning.data.fetch import fetched_root
+from emg_lightning.data.readers import SOURCES
 from emg_lightning.data.summary import format_summary, summarise
 from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.files import atomic_write_json
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fetch"]:  # before Hydra reads anything as an override
+        fetch_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="also write the summary to this JSON file")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, as for emg-train (data=..., data.root=...)")
@@ -28,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         absent = [c for c in classes if summary["per_class"][c]["records"] == 0]
     print(
         f"data={cfg.data.source}"
-        + (f" root={cfg.data.root}" if cfg.data.get("root") else "")
+        + where_read(cfg)
         + f", window {cfg.data.window_s} s, hop {cfg.data.hop_s or cfg.data.window_s} s"
         + (f", labels renamed {dict(cfg.data.label_map)}" if cfg.data.get("label_map") else "")
         + (f", muscles {list(cfg.data.muscles)}" if cfg.data.get("muscles") else "")
@@ -42,6 +51,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         atomic_write_json(args.json, summary)
         print(f"summary written to {args.json}")
+
+
+def where_read(cfg) -> str:
+    """`` root=...`` as set, or the fetched copy a reader falls back to (said so)."""
+    if cfg.data.get("root"):
+        return f" root={cfg.data.root}"
+    fetched = getattr(SOURCES.get(cfg.data.source), "fetched_as", None)
+    return f" root={fetched_root(fetched)} (the fetched copy of {fetched})" if fetched else ""
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def format_summary(s: dict) -> str:
     if per_subject and max(per_subject) >= 1.5 * min(per_subject):
         lines += [
             "  records per subject differ by class: record-level figures weigh some people more; read the subject "
-            "level and balanced accuracy"
+            "level and balanced accuracy (data.weight_by=subject trains with every person weighing alike)"
         ]
     odd = s["records_at_other_rates"]
     if odd:

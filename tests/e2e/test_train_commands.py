@@ -66,10 +66,12 @@ def test_bad_settings_give_one_clear_line(args, message, tmp_path):
 
 def test_missing_data_root_says_what_to_set(tmp_path, monkeypatch):
     monkeypatch.delenv("EMGLAB_DIR", raising=False)
+    monkeypatch.setenv("EMG_DATA_DIR", str(tmp_path / "data"))  # nothing fetched there
     result = run_cli("data=emglab", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR"
+        f"error: data.root is not set and emglab-n2001 has not been fetched into {tmp_path / 'data'}: run "
+        "`emg-data fetch emglab-n2001`, or pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR"
     )
 
 

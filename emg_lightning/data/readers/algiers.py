@@ -26,7 +26,7 @@ import numpy as np
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.readers.wfdb_dir import header_metadata, read_header, read_record
 from emg_lightning.data.records import Recording
-from emg_lightning.runtime.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import DataError
 
 SAMPLE_RATE_HZ = 32768.0
 UV_PER_COUNT = 0.78125  # the .asc values' grid: 1 / 1.28 ADC units per uV
@@ -129,12 +129,11 @@ class AlgiersSource(DataSource):
     name = "algiers"
     version = 1
 
+    fetched_as = "algiers"
+    root_hint = "data.root=/path/to/algiers-iemg/records (WFDB copy) or the .asc tree, or set ALGIERS_DIR"
+
     def records(self, options: SourceOptions) -> list[RecordEntry]:
-        if not options.root:
-            raise ConfigError(
-                "data.root is not set: pass data.root=/path/to/algiers-iemg/records (WFDB copy) or the .asc tree"
-            )
-        root = Path(options.root).expanduser()
+        root = self.root_of(options)
         entries = []
         if layout(root) == "asc":
             for path in sorted(root.rglob("*.asc")):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from emg_lightning.data.fetch.sets import data_dir, fetched_root
 from emg_lightning.data.records import Recording
 from emg_lightning.runtime.errors import ConfigError, DataError
 
@@ -53,6 +54,8 @@ class DataSource(ABC):
 
     name: ClassVar[str]
     version: ClassVar[int] = 1  # of the reader's output: part of the window cache key
+    fetched_as: ClassVar[str | None] = None  # the emg-data fetch set read when data.root is not set
+    root_hint: ClassVar[str] = "data.root=/path/to/the/records"  # what to pass when data.root is not set
 
     @abstractmethod
     def records(self, options: SourceOptions) -> list[RecordEntry]:
@@ -64,7 +67,22 @@ class DataSource(ABC):
 
     def identity(self, options: SourceOptions) -> dict[str, Any]:
         """What besides the listed records' files the windows depend on (e.g. the generator's settings)."""
-        return {"root": str(Path(options.root).expanduser().resolve()) if options.root else None}
+        root = self.root_of(options) if options.root or self.fetched_as else None
+        return {"root": str(root.resolve()) if root else None}
+
+    def root_of(self, options: SourceOptions) -> Path:
+        """``data.root``, else the verified fetched copy of ``fetched_as``; a ConfigError saying how to get one."""
+        if options.root:
+            return Path(options.root).expanduser()
+        if self.fetched_as:
+            folder = fetched_root(self.fetched_as)
+            if folder is not None:
+                return folder
+            raise ConfigError(
+                f"data.root is not set and {self.fetched_as} has not been fetched into {data_dir()}: run "
+                f"`emg-data fetch {self.fetched_as}`, or pass {self.root_hint}"
+            )
+        raise ConfigError(f"data.root is not set: pass {self.root_hint}")
 
 
 SOURCES: dict[str, DataSource] = {}

@@ -15,7 +15,7 @@ import numpy as np
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.readers.wfdb_dir import gain_per_uv, header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
-from emg_lightning.runtime.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import DataError
 
 RECORD_NAME = re.compile(r"^N2001(?P<code>[ACM])(?P<number>\d{2})(?P<muscle>[A-Z]{2})(?P<record>\d{2})$")
 LABEL_CODES = {"A": "als", "C": "normal", "M": "myopathy"}
@@ -99,12 +99,12 @@ class EMGLabSource(DataSource):
 
     name = "emglab"
     version = 1
+    fetched_as = "emglab-n2001"
+    root_hint = "data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR"
 
     def records(self, options: SourceOptions) -> list[RecordEntry]:
-        if not options.root:
-            raise ConfigError("data.root is not set: pass data.root=/path/to/emglab-n2001-bb or set EMGLAB_DIR")
         entries = []
-        for header in list_records(options.root):
+        for header in list_records(self.root_of(options)):
             subject, label = parse_record_name(header.stem, header)
             entries.append(
                 RecordEntry(header.stem, subject, label, header, {"muscle": muscle_of(header.stem)}, wfdb_files(header))

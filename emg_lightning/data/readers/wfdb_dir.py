@@ -22,7 +22,7 @@ import wfdb
 
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
 from emg_lightning.data.records import Recording
-from emg_lightning.runtime.errors import ConfigError, DataError
+from emg_lightning.runtime.errors import DataError
 
 # The header's gain is ADC units per physical unit; windows are kept in ADC units per microvolt. Units are matched
 # case-insensitively, with u, µ (micro sign) or μ (Greek mu) for micro: real headers write uV, µV, μV, mv, MV
@@ -199,12 +199,11 @@ class WFDBFolderSource(DataSource):
     """Any folder of WFDB records, labelled by ``data.pattern`` or ``data.manifest``."""
 
     name = "wfdb"
+    root_hint = "data.root=/path/to/wfdb/folder"
     version = 1
 
     def records(self, options: SourceOptions) -> list[RecordEntry]:
-        if not options.root:
-            raise ConfigError("data.root is not set: pass data.root=/path/to/wfdb/folder")
-        headers = list_headers(options.root)
+        headers = list_headers(self.root_of(options))
         extra = read_manifest(options.manifest) if options.manifest else {}
         entries = []
         for header, subject, label in label_records(headers, options.pattern, options.manifest):

@@ -105,7 +105,7 @@ def test_damaged_asc_files_are_one_line_naming_the_file(tmp_path, content, messa
         read_asc(path)
 
 
-def test_names_folders_and_layouts_that_cannot_be_read_are_refused(asc_tree, tmp_path_factory):
+def test_names_folders_and_layouts_that_cannot_be_read_are_refused(asc_tree, tmp_path_factory, monkeypatch):
     root, _ = asc_tree
     (root / "01_Deltoid/Healthy/notes.asc").write_text("1.0\n")
     with pytest.raises(DataError, match="notes.asc: the name does not follow the Algiers pattern"):
@@ -121,7 +121,10 @@ def test_names_folders_and_layouts_that_cannot_be_read_are_refused(asc_tree, tmp
         layout(both)
     with pytest.raises(DataError, match="holds neither .asc files"):
         layout(tmp_path_factory.mktemp("empty"))
-    with pytest.raises(ConfigError, match="data.root is not set"):
+    monkeypatch.setenv("EMG_DATA_DIR", str(tmp_path_factory.mktemp("nothing-fetched")))
+    with pytest.raises(
+        ConfigError, match="data.root is not set and algiers has not been fetched into .*emg-data fetch algiers"
+    ):
         ALGIERS.records(SourceOptions())
 
 
