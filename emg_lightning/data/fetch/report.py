@@ -1,17 +1,7 @@
-"""emg-data fetch: download a public data set, every file checked against its pinned sha256.
-
-emg-data fetch --list                              # each set: size, terms, what is fetched where
-emg-data fetch emglab-n2001                        # into $EMG_DATA_DIR (default: the per-user data folder)
-emg-data fetch algiers --mirror http://mirror.example.org/algiers/ --to /data/algiers
-emg-data fetch emglab-n2001 --verify-only --to /data/emglab-n2001-bb
-
-Present files that verify are kept; a cut download resumes; a wrong file is removed and fetched from the next
-source. Afterwards data=emglab / data=algiers read the fetched copy when data.root is not set.
-"""
+"""What ``emg-data fetch`` prints: a fetch with its citation, terms and outcome, a verification, the list of sets."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,42 +11,9 @@ from emg_lightning.data.fetch.sets import (
     FETCHABLE,
     FetchableSet,
     data_dir,
-    get_set,
     read_marker,
 )
-from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.errors import ConfigError
-
-INTERRUPTED = (
-    "interrupted: the files verified so far are kept (a partial file stays as NAME.part); run the same command "
-    "again to resume"
-)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="emg-data fetch", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("name", nargs="?", help=f"the set: {', '.join(FETCHABLE)}")
-    parser.add_argument("--list", action="store_true", help="each set's size, terms and what is fetched where")
-    parser.add_argument("--to", type=Path, help="the set's folder (default: $EMG_DATA_DIR/<set folder>)")
-    parser.add_argument("--mirror", help="a server with the same relative paths as the original source, tried first")
-    parser.add_argument("--verify-only", action="store_true", help="check the files present; download nothing")
-    args = parser.parse_args(argv)
-    with one_line_errors((ConfigError, FetchError), interrupted=INTERRUPTED):
-        if args.list:
-            print(list_text())
-            return
-        if not args.name:
-            raise ConfigError("name a set to fetch (emg-data fetch --list shows them)")
-        dataset = get_set(args.name)
-        folder = (args.to or data_dir() / dataset.folder).expanduser()
-        if args.mirror and not args.mirror.startswith(("http://", "https://")):
-            raise ConfigError(f"--mirror {args.mirror} is not an http(s) URL")
-        if args.verify_only:
-            verify(dataset, folder)
-        else:
-            fetch(dataset, folder, args.mirror)
 
 
 def fetch(dataset: FetchableSet, folder: Path, mirror: str | None) -> None:
@@ -132,7 +89,3 @@ def list_text() -> str:
             "",
         ]
     return "\n".join(lines).rstrip()
-
-
-if __name__ == "__main__":
-    main()
