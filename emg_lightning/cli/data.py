@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"summary written to {args.json}")
 
 
-def fetch_command(argv: list[str]) -> None:
+def fetch_argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emg-data fetch", description=FETCH_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -80,7 +80,11 @@ def fetch_command(argv: list[str]) -> None:
     parser.add_argument("--to", type=Path, help="the set's folder (default: $EMG_DATA_DIR/<set folder>)")
     parser.add_argument("--mirror", help="a server with the same relative paths as the original source, tried first")
     parser.add_argument("--verify-only", action="store_true", help="check the files present; download nothing")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def fetch_command(argv: list[str]) -> None:
+    args = fetch_argument_parser().parse_args(argv)
     with one_line_errors((ConfigError, FetchError), interrupted=FETCH_INTERRUPTED):
         if args.list:
             print(list_text())

@@ -74,7 +74,8 @@ def overrides_of(command: str, args: list[str]) -> list[str]:
 README_COMMANDS = readme_commands()
 
 
-HYDRA_COMMANDS = [(c, a) for c, a in README_COMMANDS if c != "emg-eval"]
+HYDRA_COMMANDS = [(c, a) for c, a in README_COMMANDS if c != "emg-eval" and a[:1] != ["fetch"]]
+FETCH_COMMANDS = [a[1:] for c, a in README_COMMANDS if c == "emg-data" and a[:1] == ["fetch"]]
 EVAL_COMMANDS = [a for c, a in README_COMMANDS if c == "emg-eval"]
 
 
@@ -91,6 +92,16 @@ def test_documented_evaluations_parse(args):
     rest, labels = take_data_keys(args)
     parsed = argument_parser().parse_args(rest)
     assert parsed.out and parsed.inputs and set(labels) <= {"pattern", "manifest", "label_map"}
+
+
+def test_documented_fetches_parse_and_name_a_set():
+    from emg_lightning.cli.data import fetch_argument_parser
+    from emg_lightning.data.fetch import FETCHABLE
+
+    assert len(FETCH_COMMANDS) >= 3
+    for args in FETCH_COMMANDS:
+        parsed = fetch_argument_parser().parse_args(args)
+        assert parsed.list or parsed.name in FETCHABLE, args
 
 
 @pytest.mark.parametrize("command, args", HYDRA_COMMANDS, ids=[" ".join([c, *a])[:80] for c, a in HYDRA_COMMANDS])

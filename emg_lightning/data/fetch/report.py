@@ -22,7 +22,7 @@ def fetch(dataset: FetchableSet, folder: Path, mirror: str | None) -> None:
     print(f"{dataset.name}: {dataset.title}")
     print(f"  cite: {dataset.citation}")
     print(f"  terms: {dataset.terms}")
-    print(f"  {len(files)} files ({dataset.size_text}) into {folder}")
+    print(f"  {dataset.size_text} into {folder}")
     from tqdm import tqdm
 
     with tqdm(total=known or None, unit="B", unit_scale=True, desc=dataset.name, file=sys.stderr) as bar:
