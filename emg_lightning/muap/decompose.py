@@ -1,0 +1,267 @@
+"""Decomposition of one needle-EMG record into motor units, the way decomposition-based quantitative EMG does it
+(Stashuk, "Decomposition and quantitative analysis of clinical electromyographic signals", Med. Eng. Phys. 21:389-404,
+1999; McGill, Lateva & Marateb, EMGLAB, J. Neurosci. Methods 149:121-133, 2005), reduced to its robust core:
+
+1. **Detect** discharges on a band-passed copy of the signal (``detect_band_hz``: it sharpens the spikes of fibres
+   near the needle and removes the slow far-field activity): local maxima of its magnitude above ``threshold`` times
+   the noise (the median absolute deviation of the band-passed signal / 0.6745, which ignores the sparse spikes),
+   at least ``dead_time_ms`` apart; each discharge is timed at its peak.
+2. **Group** them into units by template matching: candidates in order of decreasing amplitude join the template
+   they fit best (shifted by up to ``max_shift_samples``) when the residual is below ``match`` of the template's
+   energy plus the noise's, else start a new unit; templates are the running mean of their members; templates that
+   fit each other as well are **merged**; every candidate is then assigned once more to the final templates.
+3. **Reject** what does not fire like a motor unit: fewer than ``min_discharges`` discharges, or more than
+   ``max_refractory_violations`` of its inter-discharge intervals shorter than ``refractory_ms``.
+4. **Templates** of the survivors: the median of their discharges, aligned, in the clinical band (the record as
+   recorded), ``template_ms`` long; the clinical parameters (``measures.py``) are measured on these.
+
+Superimposed discharges (two units within a spike's width) are not resolved: they fit no template and are left out,
+which lowers recall where units fire together (measured against the expert decompositions in ``experiments/``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.signal import butter, find_peaks, sosfiltfilt
+
+from emg_lightning.runtime.errors import DataError
+
+
+@dataclass(frozen=True)
+class DecompositionSettings:
+    detect_band_hz: tuple[float, float] = (1000.0, 5000.0)
+    threshold: float = 6.0  # x the band-passed signal's noise (MAD / 0.6745)
+    dead_time_ms: float = 0.8  # two detections closer than this are one discharge
+    shape_ms: float = 1.6  # half-width of the band-passed snippet compared between discharges
+    max_shift_samples: int = 2
+    match: float = 0.3  # a residual below this share of the template's energy (plus the noise's) joins it
+    min_discharges: int = 10
+    refractory_ms: float = 20.0
+    max_refractory_violations: float = 0.1
+    template_ms: float = 50.0  # the clinical template's length, centred on the discharge times
+    merge_correlation: float = 0.9  # units whose clinical templates' slopes correlate this well ...
+    merge_amplitude_ratio: float = 1.25  # ... and whose peak-to-peak amplitudes differ by less are one unit
+
+    @property
+    def min_rate_hz(self) -> float:
+        """The lowest sampling rate the detector works at: its band's upper edge must lie below Nyquist."""
+        return 2.2 * self.detect_band_hz[1]
+
+
+@dataclass
+class MotorUnit:
+    discharges: np.ndarray  # sample indices of the discharges (peak of the band-passed spike)
+    template_uv: np.ndarray  # median discharge in the clinical band, template_ms long
+    centre: int  # the template's sample aligned with the discharge times
+    shape: np.ndarray  # the band-passed template (what discharges were matched against)
+    snippets_uv: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))  # its aligned discharges
+
+
+@dataclass
+class Decomposition:
+    units: list[MotorUnit]
+    rate_hz: float
+    noise_uv: float  # the band-passed signal's noise
+    threshold_uv: float
+    candidates: int  # detected discharges, assigned or not
+    explained_energy: float  # share of the band-passed signal's energy the units' templates explain
+
+
+def bandpass(signal_uv: np.ndarray, rate_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
+    sos = butter(2, band_hz, btype="bandpass", fs=rate_hz, output="sos")
+    return sosfiltfilt(sos, signal_uv)
+
+
+def robust_noise(x: np.ndarray) -> float:
+    return float(np.median(np.abs(x - np.median(x))) / 0.6745)
+
+
+def detect(filtered: np.ndarray, rate_hz: float, settings: DecompositionSettings) -> tuple[np.ndarray, float]:
+    """Peak samples of the band-passed signal's magnitude above the threshold, and the noise level."""
+    noise = robust_noise(filtered)
+    if noise <= 0:
+        return np.zeros(0, dtype=int), 0.0
+    distance = max(1, int(round(settings.dead_time_ms * 1e-3 * rate_hz)))
+    peaks, _ = find_peaks(np.abs(filtered), height=settings.threshold * noise, distance=distance)
+    return peaks, noise
+
+
+def snippets(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
+    """Rows ``x[c - half : c + half + 1]``, zero-padded at the record's ends."""
+    padded = np.pad(x, half)
+    index = centres[:, None] + np.arange(2 * half + 1)[None, :]
+    return padded[index]
+
+
+def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSettings | None = None) -> Decomposition:
+    """The motor units of one record (``signal_uv``: its samples in µV at ``rate_hz``, as recorded)."""
+    settings = settings or DecompositionSettings()
+    if rate_hz < settings.min_rate_hz:
+        raise DataError(
+            f"recorded at {rate_hz:g} Hz: motor-unit detection needs at least {settings.min_rate_hz:g} Hz (its "
+            f"{settings.detect_band_hz[0]:g}-{settings.detect_band_hz[1]:g} Hz detection band must lie below Nyquist)"
+        )
+    signal_uv = np.asarray(signal_uv, dtype=np.float64)
+    filtered = bandpass(signal_uv, rate_hz, settings.detect_band_hz)
+    peaks, noise = detect(filtered, rate_hz, settings)
+    half = int(round(settings.shape_ms * 1e-3 * rate_hz))
+    shift = settings.max_shift_samples
+    shapes = snippets(filtered, peaks, half + shift)
+    labels = _group(shapes, noise, half, shift, settings.match)
+    labels, shapes_of = _merge_and_reassign(shapes, labels, noise, half, shift, settings.match)
+    units, template_half = [], int(round(settings.template_ms / 2 * 1e-3 * rate_hz))
+    placed = []  # (band-passed spike peaks, band-passed template) of each kept unit, for the yield
+    for label in sorted(shapes_of):
+        members = np.flatnonzero(labels == label)
+        if not _fires_like_a_unit(peaks[members], rate_hz, settings):
+            continue
+        discharges = peaks[members]
+        placed.append((discharges, shapes_of[label]))
+        template, raw = clinical_template(signal_uv, discharges, template_half)
+        # time each discharge at its MUAP's main peak in the clinical band (EMGLAB's convention), not at the
+        # band-passed spike's, which can lie a phase earlier or later
+        offset = int(np.argmax(np.abs(template))) - template_half
+        if offset:
+            discharges = np.clip(discharges + offset, 0, len(signal_uv) - 1)
+            template, raw = clinical_template(signal_uv, discharges, template_half)
+        units.append(MotorUnit(discharges, template, template_half, shapes_of[label], raw))
+    units = merge_alike(units, signal_uv, rate_hz, settings)
+    units.sort(key=lambda u: -float(np.ptp(u.shape)))  # largest first, as clinicians list them
+    return Decomposition(units, rate_hz, noise, settings.threshold * noise, len(peaks),
+                         explained_energy(filtered, placed, half))  # fmt: skip
+
+
+def clinical_template(signal_uv: np.ndarray, discharges: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """The median of the record's snippets at ``discharges`` (``2 * half + 1`` samples each) with its baseline (the
+    median of its outer tenths) removed, and the snippets."""
+    raw = snippets(signal_uv - np.median(signal_uv), discharges, half)
+    template = np.median(raw, axis=0)
+    edge = max(1, half // 5)
+    return template - np.median(np.concatenate([template[:edge], template[-edge:]])), raw
+
+
+def merge_alike(
+    units: list[MotorUnit], signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSettings
+) -> list[MotorUnit]:
+    """Units whose clinical templates (timed at their main peaks) have slopes (first differences: the spike, not the
+    slow far field that distant units share) correlating by ``merge_correlation`` or more, with
+    amplitudes within ``merge_amplitude_ratio``, are one unit split by the band-passed grouping (its spike detected at
+    different phases): merged, discharges closer than the dead time kept once, the template recomputed."""
+    dead = max(1, int(round(settings.dead_time_ms * 1e-3 * rate_hz)))
+    units = list(units)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(units)):
+            for j in range(i + 1, len(units)):
+                a, b = units[i].template_uv, units[j].template_uv
+                ratio = np.ptp(a) / max(np.ptp(b), 1e-9)
+                if 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
+                    np.corrcoef(np.diff(a), np.diff(b))[0, 1] >= settings.merge_correlation
+                ):
+                    both = np.sort(np.concatenate([units[i].discharges, units[j].discharges]))
+                    keep = np.concatenate([[True], np.diff(both) >= dead])
+                    template, raw = clinical_template(signal_uv, both[keep], units[i].centre)
+                    units[i] = MotorUnit(both[keep], template, units[i].centre, units[i].shape, raw)
+                    del units[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return units
+
+
+def _fit(shape_rows: np.ndarray, template: np.ndarray, half: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row (2 * (half + shift) + 1 samples), the smallest residual energy against ``template`` (2 * half + 1
+    samples) over shifts of up to ``shift`` samples, and that shift."""
+    best = np.full(len(shape_rows), np.inf)
+    best_shift = np.zeros(len(shape_rows), dtype=int)
+    for s in range(-shift, shift + 1):
+        window = shape_rows[:, shift + s : shift + s + 2 * half + 1]
+        residual = ((window - template) ** 2).sum(axis=1)
+        better = residual < best
+        best[better], best_shift[better] = residual[better], s
+    return best, best_shift
+
+
+def _accepts(residual: np.ndarray, template: np.ndarray, noise: float, match: float) -> np.ndarray:
+    """Whether a residual is small enough: below ``match`` of the template's energy plus the noise's."""
+    return residual <= match * (template**2).sum() + 2.0 * len(template) * noise**2
+
+
+def _group(shapes: np.ndarray, noise: float, half: int, shift: int, match: float) -> np.ndarray:
+    centre = shapes[:, shift : shift + 2 * half + 1]
+    order = np.argsort(-np.abs(centre).max(axis=1))
+    templates: list[np.ndarray] = []
+    counts: list[int] = []
+    labels = np.full(len(shapes), -1)
+    for i in order:
+        row = shapes[i : i + 1]
+        best, best_label, best_shift = np.inf, -1, 0
+        for label, template in enumerate(templates):
+            residual, s = _fit(row, template, half, shift)
+            if residual[0] < best and _accepts(residual, template, noise, match)[0]:
+                best, best_label, best_shift = residual[0], label, s[0]
+        aligned = row[0, shift + best_shift : shift + best_shift + 2 * half + 1]
+        if best_label < 0:
+            templates.append(aligned.copy())
+            counts.append(1)
+            labels[i] = len(templates) - 1
+        else:
+            counts[best_label] += 1
+            templates[best_label] += (aligned - templates[best_label]) / counts[best_label]
+            labels[i] = best_label
+    return labels
+
+
+def _merge_and_reassign(
+    shapes: np.ndarray, labels: np.ndarray, noise: float, half: int, shift: int, match: float
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Merge templates that fit each other, then assign every candidate to its best final template (or none)."""
+    centre = shapes[:, shift : shift + 2 * half + 1]
+    templates = {int(k): np.median(centre[labels == k], axis=0) for k in np.unique(labels) if k >= 0}
+    merged = True
+    while merged:
+        merged = False
+        keys = sorted(templates, key=lambda k: -np.abs(templates[k]).max())
+        for a_index, a in enumerate(keys):
+            for b in keys[a_index + 1 :]:
+                padded = np.pad(templates[b], shift)[None, :]
+                residual, _ = _fit(padded, templates[a], half, shift)
+                if residual[0] <= match * min((templates[a] ** 2).sum(), (templates[b] ** 2).sum()):
+                    labels[labels == b] = a
+                    templates[a] = np.median(centre[labels == a], axis=0)
+                    del templates[b]
+                    merged = True
+                    break
+            if merged:
+                break
+    keys = sorted(templates)
+    fits = np.stack([_fit(shapes, templates[k], half, shift)[0] for k in keys]) if keys else np.zeros((0, len(shapes)))
+    accepted = np.stack([_accepts(fits[i], templates[k], noise, match) for i, k in enumerate(keys)]) if keys else fits
+    best = np.where(accepted, fits, np.inf).argmin(axis=0) if keys else np.zeros(len(shapes), dtype=int)
+    final = np.where(accepted.any(axis=0), np.array(keys)[best], -1) if keys else np.full(len(shapes), -1)
+    return final, {k: templates[k] for k in keys if (final == k).any()}
+
+
+def _fires_like_a_unit(discharges: np.ndarray, rate_hz: float, settings: DecompositionSettings) -> bool:
+    if len(discharges) < settings.min_discharges:
+        return False
+    intervals_ms = np.diff(np.sort(discharges)) / rate_hz * 1e3
+    return bool(np.mean(intervals_ms < settings.refractory_ms) <= settings.max_refractory_violations)
+
+
+def explained_energy(filtered: np.ndarray, placed: list[tuple[np.ndarray, np.ndarray]], half: int) -> float:
+    """Share of the band-passed signal's energy that the units' band-passed templates, placed at their discharges,
+    account for (the decomposition's yield: low in interference patterns where most spikes overlap)."""
+    total = float((filtered**2).sum())
+    if total == 0:
+        return 0.0
+    model = np.zeros(len(filtered) + 2 * half)
+    for discharges, shape in placed:
+        for d in discharges:
+            model[d : d + 2 * half + 1] += shape
+    model = model[half : half + len(filtered)]
+    residual = float(((filtered - model) ** 2).sum())
+    return max(0.0, 1.0 - residual / total)
