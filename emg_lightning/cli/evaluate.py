@@ -27,12 +27,11 @@ from pathlib import Path
 import yaml
 
 from emg_lightning.data.readers import emglab, wfdb_dir
+from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.inference.predict import (
     check_output_folder,
-    find_records,
     load_model,
     predict_record,
-    read_any,
     write_outputs,
 )
 from emg_lightning.reports.cv_summary import markdown, report

@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.inference.explain import METHODS, draw, draw_sanity, explain_windows
-from emg_lightning.inference.predict import check_output_folder, find_records, load_model, read_any, record_windows
+from emg_lightning.inference.predict import check_output_folder, load_model, record_windows
 from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json

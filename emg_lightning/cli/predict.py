@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.inference.predict import (
     check_output_folder,
-    find_records,
     load_model,
     predict_record,
-    read_any,
     write_outputs,
 )
 from emg_lightning.runtime.console import (

@@ -9,11 +9,9 @@ physical units come from its header.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from torch import nn
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.cache import WindowTable
 from emg_lightning.data.feature_cache import window_features
-from emg_lightning.data.readers import emglab, wfdb_dir
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import QualityRules, RecordWindows, WindowSettings, window_record
 from emg_lightning.models.mil import record_weights
@@ -232,35 +229,6 @@ def _contract(run: Path) -> dict:
         "features": info["features"],
         "training_data": dict(info.get("training_data") or {}),
     }
-
-
-def find_records(inputs: Iterable[str | Path]) -> list[Path]:
-    """Headers of the inputs: folders (every ``*.hea`` in them) and single records (``x.hea`` or ``x``)."""
-    headers: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            headers += wfdb_dir.list_headers(path)
-        elif path.suffix == ".hea" and path.is_file():
-            headers.append(path)
-        elif path.with_suffix(".hea").is_file():
-            headers.append(path.with_suffix(".hea"))
-        else:
-            raise DataError(f"{path}: neither a folder of WFDB records nor a record (.hea) that exists")
-    seen = Counter(h.resolve() for h in headers)
-    twice = sorted(str(h) for h, n in seen.items() if n > 1)
-    if twice:
-        raise DataError(f"{twice[0]} is given twice: list each record once")
-    return headers
-
-
-def read_any(header: Path, subject: str | None = None, label: str | None = None, channel: int = 0) -> Recording:
-    """EMGLab records by their names, any other WFDB record by its header. A given subject or label wins over the
-    name's (emg-eval's renamed labels); the subject defaults to the record's name when nothing says otherwise."""
-    if emglab.RECORD_NAME.match(header.stem):
-        record = emglab.read_record(header)
-        return dataclasses.replace(record, subject=subject or record.subject, label=label or record.label)
-    return wfdb_dir.read_record(header, subject or header.stem, label or "unknown", channel)
 
 
 def record_windows(model: TrainedModel, record: Recording, path: Path) -> tuple[RecordWindows, np.ndarray]:

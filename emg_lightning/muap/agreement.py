@@ -6,9 +6,9 @@ annotates some units over part of the record only).
 Units are matched by template correlation: the expert's template and ours, both on the expert's time grid, aligned
 at the discharge times and differentiated (the slow far-field part of two units' templates looks alike; their spikes
 do not); expert and found units are paired one to one to maximise the total correlation (the Hungarian
-assignment), a pair counting only when its correlation reaches ``min_correlation``. Whether the ``.eaf`` describes this record at all is
-checked by content (``reference_fits_record``): the record's average at the expert's discharge times must
-resemble the expert's templates."""
+assignment), a pair counting only when its correlation reaches ``min_correlation``. Whether the ``.eaf`` describes
+this record at all is checked by content (``reference_fits_record``): the record's average at the expert's
+discharge times must resemble the expert's templates."""
 
 from __future__ import annotations
 
@@ -101,17 +101,18 @@ def agreement(
     """One row per expert unit with a template, in the expert's unit order."""
     rate = decomposition.rate_hz
     expert_ids = list(annotation.templates)
-    scores = np.array([
-        [shape_correlation(on_expert_grid(u, rate, annotation.templates[e]), expert_template_uv(annotation.templates[e], gain))
-         for u in decomposition.units]
-        for e in expert_ids
-    ]).reshape(len(expert_ids), len(decomposition.units))  # fmt: skip
+    scores = np.zeros((len(expert_ids), len(decomposition.units)))
+    for i, expert_id in enumerate(expert_ids):
+        template = annotation.templates[expert_id]
+        expert = expert_template_uv(template, gain)
+        for j, unit in enumerate(decomposition.units):
+            scores[i, j] = shape_correlation(on_expert_grid(unit, rate, template), expert)
     pairs = dict(zip(*linear_sum_assignment(-scores))) if scores.size else {}
     rows = []
     for row_index, unit_id in enumerate(expert_ids):
         times = annotation.discharges_s.get(unit_id, np.zeros(0))
         best = pairs.get(row_index)
-        found = best if best is not None and scores[row_index, best] >= min_correlation else None
+        found = int(best) if best is not None and scores[row_index, best] >= min_correlation else None
         tp = in_span = 0
         if found is not None and len(times):
             ours = decomposition.units[found].discharges / rate

@@ -30,18 +30,20 @@ from emg_lightning.runtime.errors import DataError
 
 @dataclass(frozen=True)
 class DecompositionSettings:
-    detect_band_hz: tuple[float, float] = (1000.0, 5000.0)
-    threshold: float = 6.0  # x the band-passed signal's noise (MAD / 0.6745)
-    dead_time_ms: float = 0.8  # two detections closer than this are one discharge
+    detect_band_hz: tuple[float, float] = (500.0, 3000.0)
+    threshold: float = 5.0  # x the band-passed signal's noise (MAD / 0.6745)
+    dead_time_ms: float = 1.6  # two detections closer than this are one discharge (the phases of one spike)
     shape_ms: float = 1.6  # half-width of the band-passed snippet compared between discharges
     max_shift_samples: int = 2
-    match: float = 0.3  # a residual below this share of the template's energy (plus the noise's) joins it
+    match: float = 0.1  # a residual below this share of the template's energy (plus the noise's) joins it
     min_discharges: int = 10
     refractory_ms: float = 20.0
+    min_interval_share: float = 0.6  # of a unit's median interval: a shorter interval holds a discharge not its own
     max_refractory_violations: float = 0.1
     template_ms: float = 50.0  # the clinical template's length, centred on the discharge times
     merge_correlation: float = 0.9  # units whose clinical templates' slopes correlate this well ...
     merge_amplitude_ratio: float = 1.25  # ... and whose peak-to-peak amplitudes differ by less are one unit
+    similar_correlation: float = 0.6  # less alike units of that amplitude are one when their firings interleave
 
     @property
     def min_rate_hz(self) -> float:
@@ -109,11 +111,15 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
     shift = settings.max_shift_samples
     shapes = snippets(filtered, peaks, half + shift)
     labels = _group(shapes, noise, half, shift, settings.match)
-    labels, shapes_of = _merge_and_reassign(shapes, labels, noise, half, shift, settings.match)
+    labels, shapes_of, residuals = _merge_and_reassign(shapes, labels, noise, half, shift, settings.match)
     units, template_half = [], int(round(settings.template_ms / 2 * 1e-3 * rate_hz))
     placed = []  # (band-passed spike peaks, band-passed template) of each kept unit, for the yield
     for label in sorted(shapes_of):
         members = np.flatnonzero(labels == label)
+        gap = settings.refractory_ms * 1e-3 * rate_hz
+        if len(members) > 2:  # a steadily firing unit: nothing far inside its usual interval is its own
+            gap = max(gap, settings.min_interval_share * float(np.median(np.diff(np.sort(peaks[members])))))
+        members = _drop_refractory_violations(members, peaks, residuals, gap)
         if not _fires_like_a_unit(peaks[members], rate_hz, settings):
             continue
         discharges = peaks[members]
@@ -144,7 +150,10 @@ def clinical_template(signal_uv: np.ndarray, discharges: np.ndarray, half: int) 
 def merge_alike(
     units: list[MotorUnit], signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSettings
 ) -> list[MotorUnit]:
-    """Units whose clinical templates (timed at their main peaks) have slopes (first differences: the spike, not the
+    """Units that share half the discharges of the smaller one (one unit found twice: two units do not fire
+    together again and again), or whose firings interleave into one train that fires like a motor unit and whose
+    templates are similar (``similar_correlation``; one unit split by its variable shape), or whose clinical
+    templates (timed at their main peaks) have slopes (first differences: the spike, not the
     slow far field that distant units share) correlating by ``merge_correlation`` or more, with
     amplitudes within ``merge_amplitude_ratio``, are one unit split by the band-passed grouping (its spike detected at
     different phases): merged, discharges closer than the dead time kept once, the template recomputed."""
@@ -157,8 +166,16 @@ def merge_alike(
             for j in range(i + 1, len(units)):
                 a, b = units[i].template_uv, units[j].template_uv
                 ratio = np.ptp(a) / max(np.ptp(b), 1e-9)
-                if 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
+                alike = 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
                     np.corrcoef(np.diff(a), np.diff(b))[0, 1] >= settings.merge_correlation
+                )
+                similar = 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
+                    np.corrcoef(np.diff(a), np.diff(b))[0, 1] >= settings.similar_correlation
+                )
+                if (
+                    alike
+                    or shared_share(units[i].discharges, units[j].discharges, dead) >= 0.5
+                    or (similar and fire_as_one(units[i].discharges, units[j].discharges, rate_hz, settings))
                 ):
                     both = np.sort(np.concatenate([units[i].discharges, units[j].discharges]))
                     keep = np.concatenate([[True], np.diff(both) >= dead])
@@ -170,6 +187,35 @@ def merge_alike(
             if merged:
                 break
     return units
+
+
+def fire_as_one(a: np.ndarray, b: np.ndarray, rate_hz: float, settings: DecompositionSettings) -> bool:
+    """Whether two discharge trains together fire like one motor unit: no more than
+    ``max_refractory_violations`` of the joint train's intervals shorter than the refractory time or
+    ``min_interval_share`` of its median interval (two independent units interleave with many short intervals)."""
+    joint = np.sort(np.concatenate([a, b]))
+    if len(joint) < 3:
+        return False
+    intervals = np.diff(joint)
+    gap = max(settings.refractory_ms * 1e-3 * rate_hz, settings.min_interval_share * float(np.median(intervals)))
+    return bool(np.mean(intervals < gap) <= settings.max_refractory_violations)
+
+
+def shared_share(a: np.ndarray, b: np.ndarray, tolerance: int) -> float:
+    """Share of the smaller unit's discharges that lie within ``tolerance`` samples of one of the other's."""
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if len(small) == 0 or len(large) == 0:
+        return 0.0
+    large = np.sort(large)
+    position = (
+        np.clip(np.searchsorted(large, small), 1, len(large) - 1) if len(large) > 1 else np.zeros(len(small), int)
+    )
+    nearest = (
+        np.minimum(np.abs(large[position] - small), np.abs(large[position - 1] - small))
+        if len(large) > 1
+        else (np.abs(large[0] - small))
+    )
+    return float(np.mean(nearest <= tolerance))
 
 
 def _fit(shape_rows: np.ndarray, template: np.ndarray, half: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,8 +263,9 @@ def _group(shapes: np.ndarray, noise: float, half: int, shift: int, match: float
 
 def _merge_and_reassign(
     shapes: np.ndarray, labels: np.ndarray, noise: float, half: int, shift: int, match: float
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """Merge templates that fit each other, then assign every candidate to its best final template (or none)."""
+) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
+    """Merge templates that fit each other, then assign every candidate to its best final template (or none).
+    Returns each candidate's unit (-1: none), the templates, and each candidate's residual against its unit."""
     centre = shapes[:, shift : shift + 2 * half + 1]
     templates = {int(k): np.median(centre[labels == k], axis=0) for k in np.unique(labels) if k >= 0}
     merged = True
@@ -242,7 +289,23 @@ def _merge_and_reassign(
     accepted = np.stack([_accepts(fits[i], templates[k], noise, match) for i, k in enumerate(keys)]) if keys else fits
     best = np.where(accepted, fits, np.inf).argmin(axis=0) if keys else np.zeros(len(shapes), dtype=int)
     final = np.where(accepted.any(axis=0), np.array(keys)[best], -1) if keys else np.full(len(shapes), -1)
-    return final, {k: templates[k] for k in keys if (final == k).any()}
+    residual = fits[best, np.arange(len(shapes))] if keys else np.full(len(shapes), np.inf)
+    return final, {k: templates[k] for k in keys if (final == k).any()}, residual
+
+
+def _drop_refractory_violations(
+    members: np.ndarray, peaks: np.ndarray, residuals: np.ndarray, min_gap: float
+) -> np.ndarray:
+    """A motor unit cannot fire twice within its refractory time: of two discharges closer than ``min_gap``
+    samples, the one fitting the template worse is dropped (it is another unit's, or a superposition)."""
+    kept: list[int] = []
+    for m in members[np.argsort(peaks[members])]:
+        if kept and peaks[m] - peaks[kept[-1]] < min_gap:
+            if residuals[m] < residuals[kept[-1]]:
+                kept[-1] = m
+            continue
+        kept.append(m)
+    return np.array(kept, dtype=int)
 
 
 def _fires_like_a_unit(discharges: np.ndarray, rate_hz: float, settings: DecompositionSettings) -> bool:

@@ -77,9 +77,9 @@ def read_eaf(path: str | Path) -> Annotation:
     return annotation
 
 
-def write_eaf(path: str | Path, discharges_s: dict[int, np.ndarray], templates: dict[int, ExpertTemplate]) -> str:
-    """The text of an ``.eaf`` file EMGLAB opens: every discharge (time order) and each unit's template; written
-    to ``path`` by the caller (atomically)."""
+def write_eaf(discharges_s: dict[int, np.ndarray], templates: dict[int, ExpertTemplate]) -> str:
+    """The text of an ``.eaf`` file EMGLAB opens: every discharge (time order) and each unit's template (in µV,
+    ``<gain>`` left out so that no reader divides it again)."""
     events = sorted((float(t), unit) for unit, ts in discharges_s.items() for t in ts)
     lines = [
         '<?xml version="1.0" encoding="ASCII"?>',

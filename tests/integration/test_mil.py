@@ -15,8 +15,9 @@ from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.config import check_settings
 from emg_lightning.data.datamodule import RecordBatches
+from emg_lightning.data.readers.record_files import read_any
 from emg_lightning.data.readers.synthetic import generate
-from emg_lightning.inference.predict import load_model, predict_record, read_any
+from emg_lightning.inference.predict import load_model, predict_record
 from emg_lightning.metrics.aggregate import pool
 from emg_lightning.models.mil import FeatureAttentionMIL, pool_records, record_weights
 from emg_lightning.reports.ensemble import mean_probabilities

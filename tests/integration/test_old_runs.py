@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from emg_lightning.cli.evaluate import differences
+from emg_lightning.data.readers.record_files import read_any
 from emg_lightning.data.readers.synthetic import generate
-from emg_lightning.inference.predict import load_model, predict_record, read_any
+from emg_lightning.inference.predict import load_model, predict_record
 from emg_lightning.reports.cv_summary import report
 from emg_lightning.run_files.predictions import read_predictions
 from emg_lightning.runs import previous_run

@@ -1,0 +1,89 @@
+"""One record's motor-unit analysis, as a clinician reads it: the units found, each unit's firing and clinical
+parameters, and the record's summary with the decomposition's yield."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emg_lightning.muap.decompose import Decomposition, DecompositionSettings, decompose
+from emg_lightning.muap.measures import MeasureSettings, MUAPMeasures, measure, record_summary
+from emg_lightning.runtime.errors import DataError
+
+LOW_YIELD = 0.3  # below this share of the band-passed energy explained, the units describe a minority of the signal
+UNIT_COLUMNS = (
+    "unit", "discharges", "firing_rate_hz", "isi_cov", "duration_ms", "amplitude_uv", "phases", "turns",
+    "area_uv_ms", "thickness_ms", "size_index", "polyphasic",
+)  # fmt: skip
+
+
+class NoPotentialsFound(DataError):
+    """A record with no unit that fires like a motor unit (flat, noise only, or an interference pattern)."""
+
+
+@dataclass(frozen=True)
+class UnitFiring:
+    discharges: int
+    rate_hz: float  # (discharges - 1) / (last - first discharge)
+    isi_cov: float  # SD / mean of the inter-discharge intervals
+
+
+@dataclass
+class RecordAnalysis:
+    rate_hz: float
+    duration_s: float
+    decomposition: Decomposition
+    measures: list[MUAPMeasures]
+    firing: list[UnitFiring]
+    summary: dict
+
+    @property
+    def low_yield(self) -> bool:
+        return self.decomposition.explained_energy < LOW_YIELD
+
+    def unit_rows(self) -> list[dict]:
+        return [
+            {"unit": i + 1, "discharges": f.discharges, "firing_rate_hz": f.rate_hz, "isi_cov": f.isi_cov,
+             **{k: v for k, v in m.as_dict().items() if k in UNIT_COLUMNS}}
+            for i, (m, f) in enumerate(zip(self.measures, self.firing))
+        ]  # fmt: skip
+
+
+def firing_of(discharges: np.ndarray, rate_hz: float) -> UnitFiring:
+    times = np.sort(discharges) / rate_hz
+    intervals = np.diff(times)
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
+    cov = float(intervals.std() / intervals.mean()) if len(intervals) > 1 else float("nan")
+    return UnitFiring(len(times), float(rate), cov)
+
+
+def analyse(
+    signal_uv: np.ndarray,
+    rate_hz: float,
+    settings: DecompositionSettings | None = None,
+    measure_settings: MeasureSettings | None = None,
+) -> RecordAnalysis:
+    """Decompose, measure and summarise one record; NoPotentialsFound when no unit fires like a motor unit."""
+    signal_uv = np.asarray(signal_uv, dtype=np.float64)
+    if not np.isfinite(signal_uv).all():
+        raise DataError("the signal holds non-finite samples (NaN or inf)")
+    settings = settings or DecompositionSettings()
+    decomposition = decompose(signal_uv, rate_hz, settings)
+    if not decomposition.units:
+        raise NoPotentialsFound(
+            f"no motor-unit potentials found: {decomposition.candidates} spikes above {settings.threshold:g} x the "
+            f"{decomposition.noise_uv:.2g} uV noise, none firing like a motor unit (at least "
+            f"{settings.min_discharges} discharges): a flat, noise-only or interference record"
+        )
+    measures = [measure(u.template_uv, rate_hz, measure_settings) for u in decomposition.units]
+    firing = [firing_of(u.discharges, rate_hz) for u in decomposition.units]
+    summary = {
+        **record_summary(measures),
+        "firing_rate_hz_mean": float(np.nanmean([f.rate_hz for f in firing])),
+        "explained_energy": decomposition.explained_energy,
+        "low_yield": decomposition.explained_energy < LOW_YIELD,
+        "candidates": decomposition.candidates,
+        "noise_uv": decomposition.noise_uv,
+    }
+    return RecordAnalysis(rate_hz, len(signal_uv) / rate_hz, decomposition, measures, firing, summary)
