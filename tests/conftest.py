@@ -215,3 +215,32 @@ def tiny_models(tmp_path_factory):
     for fold in (0, 1):
         trained(cv / "seed_0" / f"fold_{fold:02d}", f"data.fold={fold}")
     return {"run": cv / "seed_0" / "fold_00", "cv": cv}
+
+
+def motor_unit_signal(rate=23437.5, seconds=10.0, noise_uv=3.0, seed=0, units=None):
+    """A needle-EMG-like signal whose motor units are known: each unit a MUAP shape (a Gaussian's first derivative
+    of width ``width_ms`` plus a slower second derivative, ``amplitude_uv`` peak to peak) placed at regular
+    discharges (``rate_hz``, interval CoV 0.1), in white noise. Returns (signal in uV, [discharge samples per
+    unit]), each discharge timed at its shape's main peak (EMGLAB's convention)."""
+    rng = np.random.default_rng(seed)
+    units = units or [
+        {"amplitude_uv": 400.0, "width_ms": 0.5, "rate_hz": 9.0, "sign": 1.0},
+        {"amplitude_uv": 250.0, "width_ms": 0.3, "rate_hz": 12.0, "sign": -1.0},
+    ]
+    n = int(rate * seconds)
+    signal = rng.standard_normal(n) * noise_uv
+    times = []
+    for unit in units:
+        t = np.arange(-int(0.01 * rate), int(0.01 * rate) + 1) / rate * 1e3  # ms
+        w = unit["width_ms"]
+        shape = -t / w * np.exp(-(t**2) / (2 * w**2)) + 0.3 * (1 - (t / (2 * w)) ** 2) * np.exp(-(t**2) / (8 * w**2))
+        shape = unit["sign"] * unit["amplitude_uv"] * shape / np.ptp(shape)
+        interval = rate / unit["rate_hz"]
+        position, discharges = rng.uniform(0, interval), []
+        while position < n - len(t):
+            discharges.append(int(position))
+            position += interval * (1 + 0.1 * rng.standard_normal())
+        for d in discharges:
+            signal[d : d + len(t)] += shape
+        times.append(np.array(discharges) + int(np.argmax(np.abs(shape))))
+    return signal, times

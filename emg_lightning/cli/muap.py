@@ -8,7 +8,7 @@ Per record, in --out: NAME.png (each unit's superimposed discharges with its tem
 the raster of discharges; the yield), NAME_units.csv (each unit's firing and clinical parameters), NAME_summary.json
 (the record's means, SDs, % polyphasic, yield), NAME.muap.eaf (the decomposition as an EMGLAB annotation file, for
 an expert to open and correct) and, with --reference, NAME_agreement.json. For several records also records.csv.
-Records are analysed at their native rate (at least 6.6 kHz).
+Records are analysed at their native rate (at least 11 kHz: the detection band reaches 5 kHz).
 """
 
 from __future__ import annotations

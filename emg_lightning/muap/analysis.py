@@ -25,7 +25,7 @@ class NoPotentialsFound(DataError):
 @dataclass(frozen=True)
 class UnitFiring:
     discharges: int
-    rate_hz: float  # (discharges - 1) / (last - first discharge)
+    rate_hz: float  # 1 / the median inter-discharge interval (robust to a missed discharge's double interval)
     isi_cov: float  # SD / mean of the inter-discharge intervals
 
 
@@ -53,7 +53,7 @@ class RecordAnalysis:
 def firing_of(discharges: np.ndarray, rate_hz: float) -> UnitFiring:
     times = np.sort(discharges) / rate_hz
     intervals = np.diff(times)
-    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else float("nan")
+    rate = 1.0 / float(np.median(intervals)) if len(intervals) and np.median(intervals) > 0 else float("nan")
     cov = float(intervals.std() / intervals.mean()) if len(intervals) > 1 else float("nan")
     return UnitFiring(len(times), float(rate), cov)
 

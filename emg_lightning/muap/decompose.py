@@ -30,7 +30,7 @@ from emg_lightning.runtime.errors import DataError
 
 @dataclass(frozen=True)
 class DecompositionSettings:
-    detect_band_hz: tuple[float, float] = (500.0, 3000.0)
+    detect_band_hz: tuple[float, float] = (1000.0, 5000.0)
     threshold: float = 5.0  # x the band-passed signal's noise (MAD / 0.6745)
     dead_time_ms: float = 1.6  # two detections closer than this are one discharge (the phases of one spike)
     shape_ms: float = 1.6  # half-width of the band-passed snippet compared between discharges
@@ -41,7 +41,7 @@ class DecompositionSettings:
     min_interval_share: float = 0.6  # of a unit's median interval: a shorter interval holds a discharge not its own
     max_refractory_violations: float = 0.1
     template_ms: float = 50.0  # the clinical template's length, centred on the discharge times
-    merge_correlation: float = 0.9  # units whose clinical templates' slopes correlate this well ...
+    merge_correlation: float = 0.9  # units whose templates' spikes correlate this well ...
     merge_amplitude_ratio: float = 1.25  # ... and whose peak-to-peak amplitudes differ by less are one unit
     similar_correlation: float = 0.6  # less alike units of that amplitude are one when their firings interleave
 
@@ -68,6 +68,9 @@ class Decomposition:
     threshold_uv: float
     candidates: int  # detected discharges, assigned or not
     explained_energy: float  # share of the band-passed signal's energy the units' templates explain
+
+
+MIN_MEMBERS = 2  # a first-pass group with fewer candidates is no template (its candidates are reassigned)
 
 
 def bandpass(signal_uv: np.ndarray, rate_hz: float, band_hz: tuple[float, float]) -> np.ndarray:
@@ -113,17 +116,12 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
     labels = _group(shapes, noise, half, shift, settings.match)
     labels, shapes_of, residuals = _merge_and_reassign(shapes, labels, noise, half, shift, settings.match)
     units, template_half = [], int(round(settings.template_ms / 2 * 1e-3 * rate_hz))
-    placed = []  # (band-passed spike peaks, band-passed template) of each kept unit, for the yield
     for label in sorted(shapes_of):
         members = np.flatnonzero(labels == label)
         gap = settings.refractory_ms * 1e-3 * rate_hz
         if len(members) > 2:  # a steadily firing unit: nothing far inside its usual interval is its own
             gap = max(gap, settings.min_interval_share * float(np.median(np.diff(np.sort(peaks[members])))))
-        members = _drop_refractory_violations(members, peaks, residuals, gap)
-        if not _fires_like_a_unit(peaks[members], rate_hz, settings):
-            continue
-        discharges = peaks[members]
-        placed.append((discharges, shapes_of[label]))
+        discharges = peaks[_drop_refractory_violations(members, peaks, residuals, gap)]
         template, raw = clinical_template(signal_uv, discharges, template_half)
         # time each discharge at its MUAP's main peak in the clinical band (EMGLAB's convention), not at the
         # band-passed spike's, which can lie a phase earlier or later
@@ -132,8 +130,12 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
             discharges = np.clip(discharges + offset, 0, len(signal_uv) - 1)
             template, raw = clinical_template(signal_uv, discharges, template_half)
         units.append(MotorUnit(discharges, template, template_half, shapes_of[label], raw))
+    # one unit found as several is merged before any is judged on its firing
     units = merge_alike(units, signal_uv, rate_hz, settings)
+    units = [refine_timing(u, signal_uv, filtered, half, settings, rate_hz) for u in units]
+    units = [u for u in units if _fires_like_a_unit(u.discharges, rate_hz, settings)]
     units.sort(key=lambda u: -float(np.ptp(u.shape)))  # largest first, as clinicians list them
+    placed = [(u.discharges, u.shape) for u in units]
     return Decomposition(units, rate_hz, noise, settings.threshold * noise, len(peaks),
                          explained_energy(filtered, placed, half))  # fmt: skip
 
@@ -150,15 +152,21 @@ def clinical_template(signal_uv: np.ndarray, discharges: np.ndarray, half: int) 
 def merge_alike(
     units: list[MotorUnit], signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSettings
 ) -> list[MotorUnit]:
-    """Units that share half the discharges of the smaller one (one unit found twice: two units do not fire
-    together again and again), or whose firings interleave into one train that fires like a motor unit and whose
-    templates are similar (``similar_correlation``; one unit split by its variable shape), or whose clinical
-    templates (timed at their main peaks) have slopes (first differences: the spike, not the
-    slow far field that distant units share) correlating by ``merge_correlation`` or more, with
-    amplitudes within ``merge_amplitude_ratio``, are one unit split by the band-passed grouping (its spike detected at
-    different phases): merged, discharges closer than the dead time kept once, the template recomputed."""
+    """One unit found as several, merged (discharges closer than the dead time kept once, the template recomputed):
+    units sharing half the smaller one's discharges (one spike detected at two phases: two units do not fire together
+    again and again); units of similar templates (``similar_correlation``) whose trains fire as one
+    (``fire_as_one``: one unit split by its variable shape); and units whose clinical templates, timed at their main
+    peaks, have spikes (the templates in the detection band: not the slow far field that distant units share)
+    correlating by ``merge_correlation`` or more with amplitudes within ``merge_amplitude_ratio``."""
     dead = max(1, int(round(settings.dead_time_ms * 1e-3 * rate_hz)))
     units = list(units)
+
+    reach = int(round(settings.shape_ms * 1e-3 * rate_hz))
+
+    def spike_of(unit: MotorUnit) -> np.ndarray:  # the template's spike: its detection band, around the discharge
+        return bandpass(unit.template_uv, rate_hz, settings.detect_band_hz)[unit.centre - reach : unit.centre + reach]
+
+    spike = [spike_of(u) for u in units]
     merged = True
     while merged:
         merged = False
@@ -166,11 +174,12 @@ def merge_alike(
             for j in range(i + 1, len(units)):
                 a, b = units[i].template_uv, units[j].template_uv
                 ratio = np.ptp(a) / max(np.ptp(b), 1e-9)
+                spikes = np.corrcoef(spike[i], spike[j])[0, 1]
                 alike = 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
-                    np.corrcoef(np.diff(a), np.diff(b))[0, 1] >= settings.merge_correlation
+                    spikes >= settings.merge_correlation
                 )
                 similar = 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
-                    np.corrcoef(np.diff(a), np.diff(b))[0, 1] >= settings.similar_correlation
+                    spikes >= settings.similar_correlation
                 )
                 if (
                     alike
@@ -181,7 +190,8 @@ def merge_alike(
                     keep = np.concatenate([[True], np.diff(both) >= dead])
                     template, raw = clinical_template(signal_uv, both[keep], units[i].centre)
                     units[i] = MotorUnit(both[keep], template, units[i].centre, units[i].shape, raw)
-                    del units[j]
+                    spike[i] = spike_of(units[i])
+                    del units[j], spike[j]
                     merged = True
                     break
             if merged:
@@ -190,15 +200,45 @@ def merge_alike(
 
 
 def fire_as_one(a: np.ndarray, b: np.ndarray, rate_hz: float, settings: DecompositionSettings) -> bool:
-    """Whether two discharge trains together fire like one motor unit: no more than
-    ``max_refractory_violations`` of the joint train's intervals shorter than the refractory time or
-    ``min_interval_share`` of its median interval (two independent units interleave with many short intervals)."""
+    """Whether two discharge trains are one motor unit's, split: together they fire at least as regularly as each
+    alone (the coefficient of variation of the intervals; two independent units interleave irregularly, the halves
+    of one unit's train are each irregular and regular together), with no more than ``max_refractory_violations``
+    of the joint intervals shorter than the refractory time."""
     joint = np.sort(np.concatenate([a, b]))
     if len(joint) < 3:
         return False
     intervals = np.diff(joint)
-    gap = max(settings.refractory_ms * 1e-3 * rate_hz, settings.min_interval_share * float(np.median(intervals)))
-    return bool(np.mean(intervals < gap) <= settings.max_refractory_violations)
+    if np.mean(intervals < settings.refractory_ms * 1e-3 * rate_hz) > settings.max_refractory_violations:
+        return False
+    return interval_cov(joint) <= max(interval_cov(a), interval_cov(b))
+
+
+def interval_cov(discharges: np.ndarray) -> float:
+    """SD / mean of a train's intervals (infinite for fewer than three discharges: no regularity to keep)."""
+    intervals = np.diff(np.sort(discharges))
+    return float(intervals.std() / intervals.mean()) if len(intervals) > 1 and intervals.mean() > 0 else np.inf
+
+
+def refine_timing(
+    unit: MotorUnit,
+    signal_uv: np.ndarray,
+    filtered: np.ndarray,
+    half: int,
+    settings: DecompositionSettings,
+    rate_hz: float,
+) -> MotorUnit:
+    """Each discharge re-timed to where the band-passed signal best matches the unit's band-passed template
+    (within the dead time either side): a discharge detected on a neighbouring phase, or displaced by a
+    superimposed spike, is put back on the unit's own time; then the clinical template once more."""
+    reach = max(1, int(round(settings.dead_time_ms * 1e-3 * rate_hz)))
+    shape = np.median(snippets(filtered, unit.discharges, half), axis=0)
+    wide = snippets(filtered, unit.discharges, half + reach)
+    scores = np.stack([wide[:, reach + s : reach + s + 2 * half + 1] @ shape for s in range(-reach, reach + 1)])
+    discharges = unit.discharges + scores.argmax(axis=0) - reach
+    discharges = np.unique(np.clip(discharges, 0, len(signal_uv) - 1))
+    keep = np.concatenate([[True], np.diff(discharges) >= reach]) if len(discharges) else np.zeros(0, bool)
+    template, raw = clinical_template(signal_uv, discharges[keep], unit.centre)
+    return MotorUnit(discharges[keep], template, unit.centre, shape, raw)
 
 
 def shared_share(a: np.ndarray, b: np.ndarray, tolerance: int) -> float:
@@ -218,79 +258,84 @@ def shared_share(a: np.ndarray, b: np.ndarray, tolerance: int) -> float:
     return float(np.mean(nearest <= tolerance))
 
 
-def _fit(shape_rows: np.ndarray, template: np.ndarray, half: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each row (2 * (half + shift) + 1 samples), the smallest residual energy against ``template`` (2 * half + 1
-    samples) over shifts of up to ``shift`` samples, and that shift."""
-    best = np.full(len(shape_rows), np.inf)
-    best_shift = np.zeros(len(shape_rows), dtype=int)
+def _residuals(rows: np.ndarray, templates: np.ndarray, half: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row (2 * (half + shift) + 1 samples) and each template (2 * half + 1 samples), the smallest residual
+    energy over shifts of up to ``shift`` samples, and that shift: two (rows, templates) arrays."""
+    energy = (templates**2).sum(axis=1)
+    best = np.full((len(rows), len(templates)), np.inf)
+    best_shift = np.zeros(best.shape, dtype=int)
     for s in range(-shift, shift + 1):
-        window = shape_rows[:, shift + s : shift + s + 2 * half + 1]
-        residual = ((window - template) ** 2).sum(axis=1)
+        window = rows[:, shift + s : shift + s + 2 * half + 1]
+        residual = (window**2).sum(axis=1)[:, None] - 2 * window @ templates.T + energy[None, :]
         better = residual < best
         best[better], best_shift[better] = residual[better], s
     return best, best_shift
 
 
-def _accepts(residual: np.ndarray, template: np.ndarray, noise: float, match: float) -> np.ndarray:
-    """Whether a residual is small enough: below ``match`` of the template's energy plus the noise's."""
-    return residual <= match * (template**2).sum() + 2.0 * len(template) * noise**2
+def _tolerance(templates: np.ndarray, noise: float, match: float) -> np.ndarray:
+    """The largest residual each template accepts: ``match`` of its energy plus the noise's."""
+    return match * (templates**2).sum(axis=1) + 2.0 * templates.shape[1] * noise**2
 
 
 def _group(shapes: np.ndarray, noise: float, half: int, shift: int, match: float) -> np.ndarray:
+    """Candidates in order of decreasing amplitude join the best-fitting template that accepts them (the template
+    becomes their running mean), or start a new one."""
     centre = shapes[:, shift : shift + 2 * half + 1]
-    order = np.argsort(-np.abs(centre).max(axis=1))
-    templates: list[np.ndarray] = []
+    templates = np.zeros((0, 2 * half + 1))
     counts: list[int] = []
     labels = np.full(len(shapes), -1)
-    for i in order:
+    for i in np.argsort(-np.abs(centre).max(axis=1)):
         row = shapes[i : i + 1]
-        best, best_label, best_shift = np.inf, -1, 0
-        for label, template in enumerate(templates):
-            residual, s = _fit(row, template, half, shift)
-            if residual[0] < best and _accepts(residual, template, noise, match)[0]:
-                best, best_label, best_shift = residual[0], label, s[0]
-        aligned = row[0, shift + best_shift : shift + best_shift + 2 * half + 1]
-        if best_label < 0:
-            templates.append(aligned.copy())
+        if len(templates):
+            residual, shifts = _residuals(row, templates, half, shift)
+            residual = np.where(residual[0] <= _tolerance(templates, noise, match), residual[0], np.inf)
+            label = int(residual.argmin())
+        if not len(templates) or not np.isfinite(residual[label]):
+            templates = np.vstack([templates, centre[i]])
             counts.append(1)
             labels[i] = len(templates) - 1
-        else:
-            counts[best_label] += 1
-            templates[best_label] += (aligned - templates[best_label]) / counts[best_label]
-            labels[i] = best_label
+            continue
+        s = int(shifts[0, label])
+        counts[label] += 1
+        templates[label] += (row[0, shift + s : shift + s + 2 * half + 1] - templates[label]) / counts[label]
+        labels[i] = label
     return labels
 
 
 def _merge_and_reassign(
     shapes: np.ndarray, labels: np.ndarray, noise: float, half: int, shift: int, match: float
 ) -> tuple[np.ndarray, dict[int, np.ndarray], np.ndarray]:
-    """Merge templates that fit each other, then assign every candidate to its best final template (or none).
-    Returns each candidate's unit (-1: none), the templates, and each candidate's residual against its unit."""
+    """Merge the templates (of at least ``MIN_MEMBERS`` candidates) that fit each other, then assign every
+    candidate to its best final template (or none). Returns each candidate's unit (-1: none), the templates, and
+    each candidate's residual against its unit."""
     centre = shapes[:, shift : shift + 2 * half + 1]
-    templates = {int(k): np.median(centre[labels == k], axis=0) for k in np.unique(labels) if k >= 0}
-    merged = True
-    while merged:
-        merged = False
-        keys = sorted(templates, key=lambda k: -np.abs(templates[k]).max())
-        for a_index, a in enumerate(keys):
-            for b in keys[a_index + 1 :]:
-                padded = np.pad(templates[b], shift)[None, :]
-                residual, _ = _fit(padded, templates[a], half, shift)
-                if residual[0] <= match * min((templates[a] ** 2).sum(), (templates[b] ** 2).sum()):
-                    labels[labels == b] = a
-                    templates[a] = np.median(centre[labels == a], axis=0)
-                    del templates[b]
-                    merged = True
-                    break
-            if merged:
-                break
-    keys = sorted(templates)
-    fits = np.stack([_fit(shapes, templates[k], half, shift)[0] for k in keys]) if keys else np.zeros((0, len(shapes)))
-    accepted = np.stack([_accepts(fits[i], templates[k], noise, match) for i, k in enumerate(keys)]) if keys else fits
-    best = np.where(accepted, fits, np.inf).argmin(axis=0) if keys else np.zeros(len(shapes), dtype=int)
-    final = np.where(accepted.any(axis=0), np.array(keys)[best], -1) if keys else np.full(len(shapes), -1)
-    residual = fits[best, np.arange(len(shapes))] if keys else np.full(len(shapes), np.inf)
-    return final, {k: templates[k] for k in keys if (final == k).any()}, residual
+    keys = [int(k) for k in np.unique(labels) if k >= 0 and np.count_nonzero(labels == k) >= MIN_MEMBERS]
+    if not keys:
+        return np.full(len(shapes), -1), {}, np.full(len(shapes), np.inf)
+    medians = np.stack([np.median(centre[labels == k], axis=0) for k in keys])
+    residual, _ = _residuals(np.pad(medians, ((0, 0), (shift, shift))), medians, half, shift)
+    energy = (medians**2).sum(axis=1)
+    parent = list(range(len(keys)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(residual <= match * np.minimum(energy[:, None], energy[None, :]))):
+        if i < j:
+            parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(root(i), []).append(k)
+    templates = np.stack([np.median(centre[np.isin(labels, members)], axis=0) for members in groups.values()])
+    fits, _ = _residuals(shapes, templates, half, shift)
+    fits = np.where(fits <= _tolerance(templates, noise, match)[None, :], fits, np.inf)
+    best = fits.argmin(axis=1)
+    best_fit = fits[np.arange(len(shapes)), best]
+    final = np.where(np.isfinite(best_fit), best, -1)
+    return final, {k: templates[k] for k in range(len(templates)) if (final == k).any()}, best_fit
 
 
 def _drop_refractory_violations(

@@ -1,0 +1,62 @@
+"""Clinical MUAP parameters on templates whose values are known by hand."""
+
+import numpy as np
+import pytest
+
+from emg_lightning.muap.measures import count_phases, count_turns, measure, record_summary
+
+RATE = 10_000.0  # 0.1 ms per sample
+
+
+def blocks(*levels_and_ms):
+    """A template of constant blocks (level in uV, length in ms) between 10 ms of baseline on each side."""
+    parts = [np.zeros(100)] + [np.full(int(round(ms * 10)), float(level)) for level, ms in levels_and_ms]
+    return np.concatenate(parts + [np.zeros(100)])
+
+
+def test_a_triphasic_potential_by_hand():
+    m = measure(blocks((100, 1), (-200, 2), (50, 1)), RATE)
+    # the first sample at or above 10 uV is sample 100 (10.0 ms), the last sample 139: duration 3.9 ms
+    assert m.onset_ms == pytest.approx(10.0) and m.end_ms == pytest.approx(13.9)
+    assert m.duration_ms == pytest.approx(3.9)
+    assert m.amplitude_uv == pytest.approx(300.0)
+    assert m.phases == 3 and m.turns == 3 and not m.polyphasic
+    assert m.area_uv_ms == pytest.approx(100 * 1 + 200 * 2 + 50 * 1)  # 550 uV.ms
+    assert m.thickness_ms == pytest.approx(550 / 300)
+    assert m.size_index == pytest.approx(2 * np.log10(0.3) + 550 / 300)
+
+
+def test_six_phases_are_polyphasic_and_a_ripple_is_no_phase():
+    m = measure(blocks(*[(60 * (-1) ** k, 0.5) for k in range(6)]), RATE)
+    assert m.phases == 6 and m.turns == 6 and m.polyphasic
+    rippled = blocks((100, 2))
+    rippled[120:140] += np.tile([5.0, -5.0], 10)  # +-5 uV on the plateau: no baseline crossing
+    assert measure(rippled, RATE).phases == 1
+
+
+def test_the_level_follows_a_noisy_baseline():
+    rng = np.random.default_rng(0)
+    x = blocks((200, 1))
+    x[:100] += rng.standard_normal(100) * 8  # baseline SD ~8 uV: level max(10, 3 x 8) ~ 24 uV
+    x[-100:] += rng.standard_normal(100) * 8
+    m = measure(x, RATE)
+    assert 9.0 <= m.onset_ms and m.end_ms <= 11.5  # the noise (below ~24 uV) is not the potential's
+
+
+def test_turns_and_phases_by_hand():
+    assert count_turns(np.array([0, 30, 0, 30, 0, 5, 0.0]), 25) == 3
+    assert count_turns(np.array([0, 20, 0, 20, 0.0]), 25) == 0  # changes under 25 uV are no turns
+    assert count_phases(np.array([0, 30, -30, 5, -5, 30.0]), 10) == 3
+    assert count_phases(np.zeros(5), 10) == 0
+
+
+def test_a_flat_template_has_no_duration_and_summaries_by_hand():
+    flat = measure(np.zeros(300), RATE)
+    assert flat.duration_ms == 0 and flat.phases == 0 and np.isnan(flat.onset_ms)
+    a = measure(blocks((100, 1), (-200, 2), (50, 1)), RATE)  # 3.9 ms, 300 uV, not polyphasic
+    b = measure(blocks(*[(60 * (-1) ** k, 0.5) for k in range(6)]), RATE)  # 2.9 ms, 120 uV, polyphasic
+    s = record_summary([a, b])
+    assert s["units"] == 2 and s["polyphasic_percent"] == pytest.approx(50.0)
+    assert s["duration_ms_mean"] == pytest.approx((3.9 + 2.9) / 2)
+    assert s["amplitude_uv_sd"] == pytest.approx(np.std([300.0, 120.0], ddof=1))
+    assert record_summary([]) == {"units": 0}
