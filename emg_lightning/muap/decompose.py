@@ -108,6 +108,7 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
             f"{settings.detect_band_hz[0]:g}-{settings.detect_band_hz[1]:g} Hz detection band must lie below Nyquist)"
         )
     signal_uv = np.asarray(signal_uv, dtype=np.float64)
+    signal_uv = signal_uv - np.median(signal_uv)  # the templates' offset: the record's, not a unit's
     filtered = bandpass(signal_uv, rate_hz, settings.detect_band_hz)
     peaks, noise = detect(filtered, rate_hz, settings)
     half = int(round(settings.shape_ms * 1e-3 * rate_hz))
@@ -122,13 +123,13 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
         if len(members) > 2:  # a steadily firing unit: nothing far inside its usual interval is its own
             gap = max(gap, settings.min_interval_share * float(np.median(np.diff(np.sort(peaks[members])))))
         discharges = peaks[_drop_refractory_violations(members, peaks, residuals, gap)]
-        template, raw = clinical_template(signal_uv, discharges, template_half)
+        template, raw = clinical_template(signal_uv, discharges, template_half, robust=False)
         # time each discharge at its MUAP's main peak in the clinical band (EMGLAB's convention), not at the
         # band-passed spike's, which can lie a phase earlier or later
         offset = int(np.argmax(np.abs(template))) - template_half
         if offset:
             discharges = np.clip(discharges + offset, 0, len(signal_uv) - 1)
-            template, raw = clinical_template(signal_uv, discharges, template_half)
+            template, raw = clinical_template(signal_uv, discharges, template_half, robust=False)
         units.append(MotorUnit(discharges, template, template_half, shapes_of[label], raw))
     # one unit found as several is merged before any is judged on its firing
     units = merge_alike(units, signal_uv, rate_hz, settings)
@@ -140,11 +141,14 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
                          explained_energy(filtered, placed, half))  # fmt: skip
 
 
-def clinical_template(signal_uv: np.ndarray, discharges: np.ndarray, half: int) -> tuple[np.ndarray, np.ndarray]:
-    """The median of the record's snippets at ``discharges`` (``2 * half + 1`` samples each) with its baseline (the
+def clinical_template(
+    signal_uv: np.ndarray, discharges: np.ndarray, half: int, robust: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The median (``robust``; else the mean, cheaper, for interim decisions) of the record's snippets at
+    ``discharges`` (``2 * half + 1`` samples each; ``signal_uv`` centred on its median) with its baseline (the
     median of its outer tenths) removed, and the snippets."""
-    raw = snippets(signal_uv - np.median(signal_uv), discharges, half)
-    template = np.median(raw, axis=0)
+    raw = snippets(signal_uv, discharges, half)
+    template = np.median(raw, axis=0) if robust else raw.mean(axis=0)
     edge = max(1, half // 5)
     return template - np.median(np.concatenate([template[:edge], template[-edge:]])), raw
 
@@ -163,8 +167,10 @@ def merge_alike(
 
     reach = int(round(settings.shape_ms * 1e-3 * rate_hz))
 
-    def spike_of(unit: MotorUnit) -> np.ndarray:  # the template's spike: its detection band, around the discharge
-        return bandpass(unit.template_uv, rate_hz, settings.detect_band_hz)[unit.centre - reach : unit.centre + reach]
+    def spike_of(unit: MotorUnit) -> np.ndarray:  # the template's spike (detection band, around the discharge),
+        x = bandpass(unit.template_uv, rate_hz, settings.detect_band_hz)[unit.centre - reach : unit.centre + reach]
+        x = x - x.mean()  # scaled so that the dot product of two is their correlation
+        return x / max(float(np.sqrt((x**2).sum())), 1e-12)
 
     spike = [spike_of(u) for u in units]
     merged = True
@@ -174,7 +180,7 @@ def merge_alike(
             for j in range(i + 1, len(units)):
                 a, b = units[i].template_uv, units[j].template_uv
                 ratio = np.ptp(a) / max(np.ptp(b), 1e-9)
-                spikes = np.corrcoef(spike[i], spike[j])[0, 1]
+                spikes = float(spike[i] @ spike[j])
                 alike = 1 / settings.merge_amplitude_ratio <= ratio <= settings.merge_amplitude_ratio and (
                     spikes >= settings.merge_correlation
                 )
@@ -188,7 +194,7 @@ def merge_alike(
                 ):
                     both = np.sort(np.concatenate([units[i].discharges, units[j].discharges]))
                     keep = np.concatenate([[True], np.diff(both) >= dead])
-                    template, raw = clinical_template(signal_uv, both[keep], units[i].centre)
+                    template, raw = clinical_template(signal_uv, both[keep], units[i].centre, robust=False)
                     units[i] = MotorUnit(both[keep], template, units[i].centre, units[i].shape, raw)
                     spike[i] = spike_of(units[i])
                     del units[j], spike[j]
