@@ -26,7 +26,7 @@ def draw(analysis: RecordAnalysis, title: str, path: Path, expert_of: dict[int, 
     figure = plt.figure(figsize=(13, 2.6 * rows + 2.8))
     grid = figure.add_gridspec(rows + 1, columns, height_ratios=[2.6] * rows + [2.2], hspace=0.55, wspace=0.25)
     ms_per_sample = 1e3 / analysis.rate_hz
-    colours = plt.get_cmap("tab20")(np.arange(len(analysis.decomposition.units)) % 20)
+    colours = plt.get_cmap("tab10")(np.arange(len(analysis.decomposition.units)) % 10)
     for i, (unit, measures, firing) in enumerate(zip(units, analysis.measures, analysis.firing)):
         axis = figure.add_subplot(grid[i // columns, i % columns])
         t = (np.arange(len(unit.template_uv)) - unit.centre) * ms_per_sample

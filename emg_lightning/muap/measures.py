@@ -4,8 +4,10 @@ unit potentials: a proposition for standardized terminology and criteria for mea
 3:313-348, 1986; thickness and size index after Sonoo & Stålberg, "The ability of MUP parameters to discriminate
 between normal and neurogenic MUPs in concentric EMG", Electroenceph. Clin. Neurophysiol. 89:291-303, 1993.
 
-- **Onset and end** (amplitude criterion): the outermost samples whose magnitude reaches ``level`` =
-  max(``level_uv``, ``noise_factor`` x the template's baseline SD); duration = end - onset.
+- **Onset and end** (amplitude criterion): scanning outward from the main peak, the outermost samples whose
+  magnitude reaches ``level`` = max(``level_uv``, ``noise_factor`` x the template's baseline SD) before the template
+  stays below it for ``gap_ms`` (a satellite after a silent interval is not part of the duration, as in Stålberg
+  et al.; nor is another unit's blip in the template's tails); duration = end - onset.
 - **Amplitude**: peak to peak between onset and end.
 - **Phases**: 1 + the sign changes between onset and end, counting only excursions beyond ``phase_uv`` (a ripple
   around the baseline is not a phase); **polyphasic**: more than 4 phases.
@@ -27,6 +29,7 @@ POLYPHASIC_PHASES = 4  # more phases than this: polyphasic
 class MeasureSettings:
     level_uv: float = 10.0
     noise_factor: float = 3.0
+    gap_ms: float = 3.0
     phase_uv: float = 10.0
     turn_uv: float = 25.0
 
@@ -62,7 +65,7 @@ def measure(template_uv: np.ndarray, rate_hz: float, settings: MeasureSettings |
     above = np.flatnonzero(np.abs(x) >= level)
     if len(above) == 0:  # nothing leaves the baseline: no potential to measure
         return MUAPMeasures(np.nan, np.nan, 0.0, float(np.ptp(x)), 0, 0, 0.0, np.nan, np.nan, False)
-    onset, end = int(above[0]), int(above[-1])
+    onset, end = extent(above, int(np.argmax(np.abs(x))), max(1, int(round(settings.gap_ms * 1e-3 * rate_hz))))
     inside = x[onset : end + 1]
     ms = 1e3 / rate_hz
     amplitude = float(inside.max() - inside.min())
@@ -81,6 +84,16 @@ def measure(template_uv: np.ndarray, rate_hz: float, settings: MeasureSettings |
         size_index=2 * np.log10(amplitude / 1000) + thickness if amplitude > 0 else np.nan,
         polyphasic=phases > POLYPHASIC_PHASES,
     )
+
+
+def extent(above: np.ndarray, peak: int, gap: int) -> tuple[int, int]:
+    """The first and last of the samples ``above`` the level that are linked to ``peak`` by steps shorter than
+    ``gap`` samples."""
+    split = np.flatnonzero(np.diff(above) >= gap)  # a silent stretch between above[k] and above[k + 1]
+    starts = np.concatenate([[0], split + 1])
+    ends = np.concatenate([split, [len(above) - 1]])
+    k = int(np.searchsorted(above[starts], peak, side="right") - 1)
+    return int(above[starts[k]]), int(above[ends[k]])
 
 
 def count_phases(x: np.ndarray, threshold_uv: float) -> int:

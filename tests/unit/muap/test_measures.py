@@ -60,3 +60,13 @@ def test_a_flat_template_has_no_duration_and_summaries_by_hand():
     assert s["duration_ms_mean"] == pytest.approx((3.9 + 2.9) / 2)
     assert s["amplitude_uv_sd"] == pytest.approx(np.std([300.0, 120.0], ddof=1))
     assert record_summary([]) == {"units": 0}
+
+
+def test_a_satellite_after_a_silent_interval_is_not_part_of_the_duration():
+    # the main potential (3.9 ms), then 5 ms of baseline (more than the 3 ms gap), then a 40 uV satellite
+    x = np.concatenate([blocks((100, 1), (-200, 2), (50, 1))[:-100], np.zeros(50), np.full(10, 40.0), np.zeros(100)])
+    m = measure(x, RATE)
+    assert m.duration_ms == pytest.approx(3.9)
+    # the same satellite 2 ms after the potential (less than the gap) belongs to it
+    y = np.concatenate([blocks((100, 1), (-200, 2), (50, 1))[:-100], np.zeros(20), np.full(10, 40.0), np.zeros(100)])
+    assert measure(y, RATE).duration_ms == pytest.approx(3.9 + 2.0 + 1.0)
