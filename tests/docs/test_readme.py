@@ -162,6 +162,7 @@ ARGPARSE_COMMANDS = {
     "emg-explain": "emg_lightning.cli.explain",
     "emg-cv-report": "emg_lightning.cli.report",
     "emg-bench": "emg_lightning.cli.bench",
+    "emg-muap": "emg_lightning.cli.muap",
 }
 
 
@@ -185,7 +186,7 @@ DOCUMENTED_FLAGS = documented_flags()
 
 
 def test_the_docs_use_the_argparse_commands():
-    assert {c for c, _ in DOCUMENTED_FLAGS} >= {"emg-compare", "emg-ensemble", "emg-predict", "emg-explain"}
+    assert {c for c, _ in DOCUMENTED_FLAGS} >= {"emg-compare", "emg-ensemble", "emg-predict", "emg-explain", "emg-muap"}
 
 
 @pytest.mark.parametrize("command, flag", DOCUMENTED_FLAGS, ids=[f"{c} {f}" for c, f in DOCUMENTED_FLAGS])

@@ -30,7 +30,9 @@ def imports_of(path: Path) -> set[str]:
 
 
 # the package's floors (sub-packages) besides the commands and the benchmarks
-FLOORS = ("runtime", "features", "data", "models", "losses", "metrics", "run_files", "reports", "cv", "inference")
+FLOORS = (
+    "runtime", "features", "data", "models", "losses", "metrics", "run_files", "reports", "cv", "inference", "muap",
+)  # fmt: skip
 MODULES = {module_name(p): imports_of(p) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
@@ -90,6 +92,13 @@ def test_no_command_imports_another_command():
         ),
         # the CV engine launches emg-train as separate processes: it never trains in its own
         ("emg_lightning.cv", ("emg_lightning.training", "emg_lightning.classifier", "lightning")),
+        # motor-unit analysis is signal processing on one record: numpy and scipy, no torch, no data pipeline
+        (
+            "emg_lightning.muap",
+            ("torch", "lightning", "hydra", "omegaconf", "emg_lightning.data", "emg_lightning.models"),
+        ),
+        # fetching files needs no machine learning
+        ("emg_lightning.data.fetch", ("torch", "lightning", "hydra", "omegaconf")),
         # inference uses trained models; it neither trains nor composes Hydra configurations
         ("emg_lightning.inference", ("emg_lightning.training", "emg_lightning.cv", "hydra")),
     ],
