@@ -24,7 +24,7 @@ import numpy as np
 from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.inference.predict import check_output_folder
 from emg_lightning.muap.agreement import agreement, reference_fits_record
-from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse
+from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse, saturated
 from emg_lightning.muap.eaf import ExpertTemplate, read_eaf, write_eaf
 from emg_lightning.muap.figure import draw
 from emg_lightning.runtime.console import one_line_errors
@@ -89,7 +89,8 @@ def analyse_path(path: Path, out: Path, reference: str | None, channel: int) -> 
                 f"times correlates {fit:.2f} with its templates (at least {REFERENCE_MIN_FIT} for the record it "
                 f"describes); give the .eaf of {record.name}"
             )
-    analysis = analyse(signal, record.sample_rate)
+    clipped = saturated(record.digital, record.sample_rate)  # ADC full scale: nothing measurable there
+    analysis = analyse(signal, record.sample_rate, excluded=clipped)
     name = record.name
     expert_of = None
     if annotation is not None:
@@ -124,6 +125,7 @@ def analyse_path(path: Path, out: Path, reference: str | None, channel: int) -> 
         f"{name}: {s['units']} units, duration {s['duration_ms_mean']:.1f} ms, amplitude {s['amplitude_uv_mean']:.0f} "
         f"uV, {s['polyphasic_percent']:.0f} % polyphasic, yield {s['explained_energy']:.0%}"
         + (" (LOW)" if analysis.low_yield else "")
+        + (f"; {s['excluded_s']:.2f} s saturated left out" if s["excluded_s"] else "")
     )
     return summary
 

@@ -58,18 +58,33 @@ def firing_of(discharges: np.ndarray, rate_hz: float) -> UnitFiring:
     return UnitFiring(len(times), float(rate), cov)
 
 
+SATURATION_MARGIN_MS = 5.0  # a clipped stretch's surroundings are excluded too (the filter rings around a clip)
+
+
+def saturated(digital: np.ndarray, rate_hz: float, margin_ms: float = SATURATION_MARGIN_MS) -> np.ndarray:
+    """Samples at the int16 extremes (the ADC's full scale: clipped), widened by ``margin_ms`` either side."""
+    digital = np.asarray(digital)
+    clipped = (digital <= -32768) | (digital >= 32767)
+    if not clipped.any():
+        return clipped
+    margin = int(round(margin_ms * 1e-3 * rate_hz))
+    return np.convolve(clipped.astype(float), np.ones(2 * margin + 1), mode="same") > 0
+
+
 def analyse(
     signal_uv: np.ndarray,
     rate_hz: float,
     settings: DecompositionSettings | None = None,
     measure_settings: MeasureSettings | None = None,
+    excluded: np.ndarray | None = None,
 ) -> RecordAnalysis:
-    """Decompose, measure and summarise one record; NoPotentialsFound when no unit fires like a motor unit."""
+    """Decompose, measure and summarise one record; NoPotentialsFound when no unit fires like a motor unit.
+    ``excluded``: samples to leave out (``saturated``)."""
     signal_uv = np.asarray(signal_uv, dtype=np.float64)
     if not np.isfinite(signal_uv).all():
         raise DataError("the signal holds non-finite samples (NaN or inf)")
     settings = settings or DecompositionSettings()
-    decomposition = decompose(signal_uv, rate_hz, settings)
+    decomposition = decompose(signal_uv, rate_hz, settings, excluded)
     if not decomposition.units:
         raise NoPotentialsFound(
             f"no motor-unit potentials found: {decomposition.candidates} spikes above {settings.threshold:g} x the "
@@ -85,5 +100,6 @@ def analyse(
         "low_yield": decomposition.explained_energy < LOW_YIELD,
         "candidates": decomposition.candidates,
         "noise_uv": decomposition.noise_uv,
+        "excluded_s": float(np.count_nonzero(excluded)) / rate_hz if excluded is not None else 0.0,
     }
     return RecordAnalysis(rate_hz, len(signal_uv) / rate_hz, decomposition, measures, firing, summary)

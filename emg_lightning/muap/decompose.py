@@ -99,8 +99,14 @@ def snippets(x: np.ndarray, centres: np.ndarray, half: int) -> np.ndarray:
     return padded[index]
 
 
-def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSettings | None = None) -> Decomposition:
-    """The motor units of one record (``signal_uv``: its samples in µV at ``rate_hz``, as recorded)."""
+def decompose(
+    signal_uv: np.ndarray,
+    rate_hz: float,
+    settings: DecompositionSettings | None = None,
+    excluded: np.ndarray | None = None,
+) -> Decomposition:
+    """The motor units of one record (``signal_uv``: its samples in µV at ``rate_hz``, as recorded). ``excluded``:
+    samples (True) where nothing is detected and whose energy the yield leaves out (a saturated stretch)."""
     settings = settings or DecompositionSettings()
     if rate_hz < settings.min_rate_hz:
         raise DataError(
@@ -111,6 +117,8 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
     signal_uv = signal_uv - np.median(signal_uv)  # the templates' offset: the record's, not a unit's
     filtered = bandpass(signal_uv, rate_hz, settings.detect_band_hz)
     peaks, noise = detect(filtered, rate_hz, settings)
+    if excluded is not None:
+        peaks = peaks[~excluded[peaks]]
     half = int(round(settings.shape_ms * 1e-3 * rate_hz))
     shift = settings.max_shift_samples
     shapes = snippets(filtered, peaks, half + shift)
@@ -138,7 +146,7 @@ def decompose(signal_uv: np.ndarray, rate_hz: float, settings: DecompositionSett
     units.sort(key=lambda u: -float(np.ptp(u.shape)))  # largest first, as clinicians list them
     placed = [(u.discharges, u.shape) for u in units]
     return Decomposition(units, rate_hz, noise, settings.threshold * noise, len(peaks),
-                         explained_energy(filtered, placed, half))  # fmt: skip
+                         explained_energy(filtered, placed, half, excluded))  # fmt: skip
 
 
 def clinical_template(
@@ -366,10 +374,14 @@ def _fires_like_a_unit(discharges: np.ndarray, rate_hz: float, settings: Decompo
     return bool(np.mean(intervals_ms < settings.refractory_ms) <= settings.max_refractory_violations)
 
 
-def explained_energy(filtered: np.ndarray, placed: list[tuple[np.ndarray, np.ndarray]], half: int) -> float:
-    """Share of the band-passed signal's energy that the units' band-passed templates, placed at their discharges,
-    account for (the decomposition's yield: low in interference patterns where most spikes overlap)."""
-    total = float((filtered**2).sum())
+def explained_energy(
+    filtered: np.ndarray, placed: list[tuple[np.ndarray, np.ndarray]], half: int, excluded: np.ndarray | None = None
+) -> float:
+    """Share of the band-passed signal's energy (outside ``excluded`` samples) that the units' band-passed
+    templates, placed at their discharges, account for (the decomposition's yield: low in interference patterns
+    where most spikes overlap)."""
+    kept = np.ones(len(filtered), bool) if excluded is None else ~excluded
+    total = float((filtered[kept] ** 2).sum())
     if total == 0:
         return 0.0
     model = np.zeros(len(filtered) + 2 * half)
@@ -377,5 +389,5 @@ def explained_energy(filtered: np.ndarray, placed: list[tuple[np.ndarray, np.nda
         for d in discharges:
             model[d : d + 2 * half + 1] += shape
     model = model[half : half + len(filtered)]
-    residual = float(((filtered - model) ** 2).sum())
+    residual = float(((filtered - model)[kept] ** 2).sum())
     return max(0.0, 1.0 - residual / total)

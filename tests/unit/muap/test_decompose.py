@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from emg_lightning.muap.analysis import NoPotentialsFound, analyse
+from emg_lightning.muap.analysis import NoPotentialsFound, analyse, saturated
 from emg_lightning.muap.decompose import DecompositionSettings, decompose, fire_as_one, shared_share
 from emg_lightning.runtime.errors import DataError
 
@@ -69,3 +69,16 @@ def test_merging_rules_by_hand():
     assert fire_as_one(halves[::2], halves[1::2], rate, settings)
     other = halves + 37  # a second unit at the same rate, 37 ms later: half its intervals are short
     assert not fire_as_one(halves, other, rate, settings)
+
+
+def test_saturated_stretches_are_left_out():
+    assert saturated(np.array([0, 32767, 0, 0, 0, -32768]), 1000.0, margin_ms=1.0).tolist() == [
+        True, True, True, False, True, True,
+    ]  # fmt: skip
+    signal, _ = motor_unit_signal(rate=RATE, seconds=10.0)
+    clipped = np.zeros(len(signal), bool)
+    clipped[: len(signal) // 2] = True  # the first half saturated: its discharges are not found
+    analysis = analyse(signal, RATE, excluded=clipped)
+    first = min(int(u.discharges.min()) for u in analysis.decomposition.units)
+    assert first >= len(signal) // 2 - int(0.002 * RATE)  # re-timing moves a discharge by at most the dead time
+    assert analysis.summary["excluded_s"] == pytest.approx(5.0, abs=1e-3)
