@@ -3,11 +3,14 @@
 emg-muap N2001C01BB51.hea --out muap/                                  # one record
 emg-muap records/ --out muap/                                          # every record of a folder
 emg-muap N2001A01BB01.hea --reference N2001A01BB01.eaf --out muap/     # and its agreement with an expert
+emg-muap N2001A01BB01.hea --normal-from muap-n2001/ --out muap/          # each value against normal ranges
 
 Per record, in --out: NAME.png (each unit's superimposed discharges with its template, onset/end markers and values;
 the raster of discharges; the yield), NAME_units.csv (each unit's firing and clinical parameters), NAME_summary.json
 (the record's means, SDs, % polyphasic, yield), NAME.muap.eaf (the decomposition as an EMGLAB annotation file, for
 an expert to open and correct) and, with --reference, NAME_agreement.json. For several records also records.csv.
+--normal-from: a folder emg-muap wrote over a laboratory's records; the normal subjects' units of the same muscle
+(never the record's own subject) give mean +- 2 SD per measure, and each unit and record mean is placed against it.
 Records are analysed at their native rate (at least 11 kHz: the detection band reaches 5 kHz).
 """
 
@@ -27,16 +30,16 @@ from emg_lightning.muap.agreement import agreement, reference_fits_record
 from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse, saturated
 from emg_lightning.muap.eaf import ExpertTemplate, read_eaf, write_eaf
 from emg_lightning.muap.figure import draw
+from emg_lightning.muap.reference import RANGE_MEASURES, load_reference
 from emg_lightning.runtime.console import one_line_errors
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
 
 REFERENCE_MIN_FIT = 0.5  # the record's average at the expert's discharges must correlate this well with his templates
 SUMMARY_COLUMNS = (
-    "record", "label", "subject", "muscle", "age", "units", "duration_ms_mean", "amplitude_uv_mean", "phases_mean",
-    "turns_mean", "area_uv_ms_mean",
-    "thickness_ms_mean", "size_index_mean", "polyphasic_percent", "firing_rate_hz_mean", "explained_energy",
-    "low_yield",
+    "record", "label", "subject", "muscle", "age", "rate_hz", "units", "duration_ms_mean", "amplitude_uv_mean",
+    "phases_mean", "turns_mean", "area_uv_ms_mean", "thickness_ms_mean", "size_index_mean", "polyphasic_percent",
+    "firing_rate_hz_mean", "explained_energy", "low_yield",
 )  # fmt: skip
 
 
@@ -45,6 +48,8 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("records", nargs="+", help="record files (.hea, Algiers .asc) or folders of them")
     parser.add_argument("--out", required=True, help="folder for the pictures, tables and annotation files")
     parser.add_argument("--reference", help="an expert's EMGLAB decomposition (.eaf) of the one record given")
+    parser.add_argument("--normal-from", help="an emg-muap folder of a laboratory's records: normal ranges from it")
+    parser.add_argument("--normal-label", default="normal", help="the normal subjects' label there (default normal)")
     parser.add_argument("--channel", type=int, default=0, help="the WFDB channel to read (default 0)")
     return parser
 
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
 
         for path in tqdm(paths, desc="records", unit="record", disable=len(paths) < 2, file=sys.stderr):
             try:
-                rows.append(analyse_path(path, out, args.reference, args.channel))
+                rows.append(analyse_path(path, out, args, args.reference))
             except DataError as exc:
                 if len(paths) == 1:
                     raise DataError(f"{path}: {exc}") from None
@@ -76,8 +81,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{len(rows)} of {len(paths)} records analysed; summary in {out / 'records.csv'}")
 
 
-def analyse_path(path: Path, out: Path, reference: str | None, channel: int) -> dict:
-    record = read_any(path, channel=channel)
+def analyse_path(path: Path, out: Path, args: argparse.Namespace, reference: str | None) -> dict:
+    record = read_any(path, channel=args.channel)
     signal = record.digital.astype(np.float64) / record.adc_gain
     annotation = None
     if reference:
@@ -103,7 +108,6 @@ def analyse_path(path: Path, out: Path, reference: str | None, channel: int) -> 
             f"(>= 10 discharges); their discharges: precision {fmt(report['precision'])}, recall "
             f"{fmt(report['recall'])} (+-0.5 ms, inside each expert unit's span)"
         )
-    atomic_write_text(out / f"{name}_units.csv", table(analysis.unit_rows(), UNIT_COLUMNS))
     meta = record.metadata
     summary = {
         "record": name,
@@ -116,10 +120,30 @@ def analyse_path(path: Path, out: Path, reference: str | None, channel: int) -> 
         "duration_s": analysis.duration_s,
         **analysis.summary,
     }
+    unit_rows, columns, flags = analysis.unit_rows(), UNIT_COLUMNS, None
+    if args.normal_from:
+        normal = load_reference(args.normal_from, summary["muscle"], summary["subject"], record.sample_rate,
+                                args.normal_label)  # fmt: skip
+        flags = [{m: normal.ranges[m].place(row[m]) for m in normal.ranges} for row in unit_rows]
+        unit_rows = [{**row, **{f"{m}_vs_normal": f[m] for m in f}} for row, f in zip(unit_rows, flags)]
+        columns = UNIT_COLUMNS + tuple(f"{m}_vs_normal" for m in RANGE_MEASURES)
+        summary["normal_range"] = {
+            "from": str(normal.folder), "muscle": normal.muscle, "subjects": normal.subjects, "note": normal.note,
+            **{m: {"mean": r.mean, "sd": r.sd, "low": r.low, "high": r.high, "units": r.units}
+               for m, r in normal.ranges.items()},
+        }  # fmt: skip
+        outside = sum(f.get("duration_ms") in ("low", "high") for f in flags)
+        print(
+            f"{name}: against {len(normal.subjects)} {args.normal_label} subjects' {normal.muscle} units in "
+            f"{normal.folder}: {outside} of {len(flags)} units outside the duration range "
+            f"{normal.ranges['duration_ms'].low:.1f}-{normal.ranges['duration_ms'].high:.1f} ms"
+            + (f" (NOTE: {normal.note})" if normal.note else "")
+        )
+    atomic_write_text(out / f"{name}_units.csv", table(unit_rows, columns))
     atomic_write_json(out / f"{name}_summary.json", summary)
     atomic_write_text(out / f"{name}.muap.eaf", annotation_text(analysis))
-    draw(analysis, f"{name} ({record.label}, {record.metadata.get('muscle', 'muscle not stated')})",
-         out / f"{name}.png", expert_of)  # fmt: skip
+    draw(analysis, f"{name} ({summary['label']}, {summary['muscle'] or 'muscle not stated'})", out / f"{name}.png",
+         expert_of, flags, summary.get("normal_range"))  # fmt: skip
     s = analysis.summary
     print(
         f"{name}: {s['units']} units, duration {s['duration_ms_mean']:.1f} ms, amplitude {s['amplitude_uv_mean']:.0f} "

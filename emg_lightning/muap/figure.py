@@ -18,8 +18,19 @@ MAX_PANELS = 16
 MAX_TRACES = 40  # superimposed discharges drawn per unit
 
 
-def draw(analysis: RecordAnalysis, title: str, path: Path, expert_of: dict[int, int] | None = None) -> None:
-    """Write the picture to ``path`` (PNG). ``expert_of``: found unit index -> the expert unit it matched."""
+ARROW = {"low": " v", "high": " ^", "normal": "", "n/a": ""}
+
+
+def draw(
+    analysis: RecordAnalysis,
+    title: str,
+    path: Path,
+    expert_of: dict[int, int] | None = None,
+    flags: list[dict[str, str]] | None = None,
+    normal_range: dict | None = None,
+) -> None:
+    """Write the picture to ``path`` (PNG). ``expert_of``: found unit index -> the expert unit it matched;
+    ``flags``: per unit, each measure ``low`` / ``normal`` / ``high`` against ``normal_range`` (marked v / ^)."""
     units = analysis.decomposition.units[:MAX_PANELS]  # the largest; every unit is in the raster and the table
     columns = 4
     rows = -(-len(units) // columns)
@@ -42,12 +53,17 @@ def draw(analysis: RecordAnalysis, title: str, path: Path, expert_of: dict[int, 
         matched = f" = expert {expert_of[i]}" if expert_of and i in expert_of else ""
         axis.set_title(f"unit {i + 1}{matched}: {firing.discharges} discharges, {firing.rate_hz:.1f} Hz",
                        fontsize=8.5, color=colours[i])  # fmt: skip
+        mark = {k: ARROW[v] for k, v in flags[i].items()} if flags else {}
+        outside = any(v in ("low", "high") for v in (flags[i].values() if flags else ()))
         axis.text(
             0.02, 0.97,
-            f"D {measures.duration_ms:.1f} ms  A {measures.amplitude_uv:.0f} uV\n"
-            f"phases {measures.phases}  turns {measures.turns}\n"
-            f"area {measures.area_uv_ms:.0f} uV.ms  SI {measures.size_index:.2f}",
+            f"D {measures.duration_ms:.1f} ms{mark.get('duration_ms', '')}  "
+            f"A {measures.amplitude_uv:.0f} uV{mark.get('amplitude_uv', '')}\n"
+            f"phases {measures.phases}{mark.get('phases', '')}  turns {measures.turns}{mark.get('turns', '')}\n"
+            f"area {measures.area_uv_ms:.0f} uV.ms{mark.get('area_uv_ms', '')}  "
+            f"SI {measures.size_index:.2f}{mark.get('size_index', '')}",
             transform=axis.transAxes, fontsize=7, va="top", family="monospace",
+            color="tab:red" if outside else "black",
         )  # fmt: skip
         axis.tick_params(labelsize=7)
         if i % columns == 0:
@@ -67,9 +83,17 @@ def draw(analysis: RecordAnalysis, title: str, path: Path, expert_of: dict[int, 
     yield_text = f"yield {s['explained_energy']:.0%} of the spike-band energy" + (
         " - LOW: most activity is not in these units (interference or superpositions)" if analysis.low_yield else ""
     )
+    reference = ""
+    if normal_range:
+        d, a = normal_range["duration_ms"], normal_range["amplitude_uv"]
+        reference = (
+            f"\nnormal ({len(normal_range['subjects'])} subjects' {normal_range['muscle']}, mean +- 2 SD): duration "
+            f"{d['low']:.1f}-{d['high']:.1f} ms, amplitude {a['low']:.0f}-{a['high']:.0f} uV; v below, ^ above"
+            + (f"\nNOTE: {normal_range['note']}" if normal_range["note"] else "")
+        )
     figure.suptitle(
         f"{title}\n{s['units']} motor units; mean duration {s['duration_ms_mean']:.1f} ms, amplitude "
-        f"{s['amplitude_uv_mean']:.0f} uV, {s['polyphasic_percent']:.0f} % polyphasic; {yield_text}",
+        f"{s['amplitude_uv_mean']:.0f} uV, {s['polyphasic_percent']:.0f} % polyphasic; {yield_text}{reference}",
         fontsize=10,
     )
     partial = path.with_name(f".{path.name}.partial.png")  # never a half-written picture under the final name

@@ -16,11 +16,12 @@ RATE = 23437.5
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
-def write_record(folder: Path, name: str, signal_uv: np.ndarray, rate: float = RATE) -> Path:
-    """A WFDB record of ``signal_uv`` (gain 10 ADC units per uV, as N2001's 13.107)."""
+def write_record(folder: Path, name: str, signal_uv: np.ndarray, rate: float = RATE, **comments: str) -> Path:
+    """A WFDB record of ``signal_uv`` (gain 10 ADC units per uV, as N2001's 13.107), with header comments."""
     digital = np.clip(np.round(signal_uv * 10), -32768, 32767).astype(np.int16)[:, None]
+    notes = [f"{k}: {v}" for k, v in {"muscle": "biceps brachii", **comments}.items()]
     wfdb.wrsamp(name, fs=rate, units=["uV"], sig_name=["emg"], d_signal=digital, fmt=["16"], adc_gain=[10.0],
-                baseline=[0], write_dir=str(folder), comments=["muscle: biceps brachii"])  # fmt: skip
+                baseline=[0], write_dir=str(folder), comments=notes)  # fmt: skip
     return folder / f"{name}.hea"
 
 
@@ -91,7 +92,38 @@ def test_a_folder_gives_one_summary_and_names_what_it_skipped(tmp_path, capsys):
     assert "skipped flat.hea: no motor-unit potentials found" in err
     assert "2 of 3 records analysed" in out
     lines = (tmp_path / "muap" / "records.csv").read_text().splitlines()
-    assert lines[0].startswith("record,label,subject,muscle,age,units") and len(lines) == 3
+    assert lines[0].startswith("record,label,subject,muscle,age,rate_hz,units") and len(lines) == 3
+
+
+def test_each_value_is_placed_against_a_laboratorys_normal_range(tmp_path, capsys):
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    for seed in range(4):  # four normal subjects: the known units of motor_unit_signal
+        write_record(
+            lab, f"n{seed}", motor_unit_signal(rate=RATE, seed=seed)[0], **{"class": "normal", "subject": f"S{seed}"}
+        )
+    assert run_main(emg_muap, [lab, "--out", tmp_path / "reference"], capsys)[0] == 0
+    # a patient whose units are twice as large and wider than the normal subjects' (400 / 250 uV, 0.5 / 0.3 ms)
+    big = [{"amplitude_uv": 800.0, "width_ms": 0.6, "rate_hz": 9.0, "sign": 1.0},
+           {"amplitude_uv": 500.0, "width_ms": 0.4, "rate_hz": 12.0, "sign": -1.0}]  # fmt: skip
+    patient = write_record(tmp_path, "p", motor_unit_signal(rate=RATE, units=big, seed=9)[0], subject="P1")
+    code, out, err = run_main(
+        emg_muap, [patient, "--normal-from", tmp_path / "reference", "--out", tmp_path / "judged"], capsys
+    )
+    assert code == 0, err
+    assert "against 4 normal subjects' biceps brachii units" in out
+    rows = (tmp_path / "judged" / "p_units.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    amplitude = header.index("amplitude_uv_vs_normal")
+    assert [r.split(",")[amplitude] for r in rows[1:]] == ["high", "high"]
+    summary = __import__("json").loads((tmp_path / "judged" / "p_summary.json").read_text())
+    assert summary["normal_range"]["subjects"] == ["S0", "S1", "S2", "S3"]
+    # a normal subject judged against the same folder is left out of its own range
+    code, out, _ = run_main(emg_muap, [lab / "n0.hea", "--normal-from", tmp_path / "reference", "--out",
+                                       tmp_path / "self"], capsys)  # fmt: skip
+    assert code == 0 and "against 3 normal subjects'" in out
+    code, _, err = run_main(emg_muap, [patient, "--normal-from", lab, "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "holds no records.csv" in err
 
 
 @pytest.mark.skipif(
