@@ -11,9 +11,10 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from emg_lightning.data.datamodule import EMGDataModule
+from emg_lightning.data.readers.record_files import read_any
 from emg_lightning.data.readers.synthetic import SyntheticSpec, generate
 from emg_lightning.inference.export import export_model
-from emg_lightning.inference.predict import load_model, predict_record, read_any, write_outputs
+from emg_lightning.inference.predict import load_model, predict_record, write_outputs
 from emg_lightning.reports.cv_summary import report
 from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.training import train

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from emg_lightning.cli.evaluate import main as evaluate_main
+from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.data.readers.synthetic import generate
 from emg_lightning.data.windows import resample
-from emg_lightning.inference.predict import find_records, load_model, predict_record, read_any
+from emg_lightning.inference.predict import load_model, predict_record
 from emg_lightning.runtime.errors import ConfigError, DataError
 
 from conftest import TINY_DATA, TINY_SPEC, run_main, trained, write_record

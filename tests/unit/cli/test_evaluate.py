@@ -55,7 +55,7 @@ def test_training_keys_are_taken_from_the_command_line():
 def test_a_renamed_label_reaches_the_record_read_from_an_emglab_name(tmp_path):
     """emg-eval 'data.label_map={als: neuropathy}' on EMGLab-named files: the record carries the renamed label (it
     once kept the name's 'als', and the report refused the model's class list)."""
-    from emg_lightning.inference.predict import read_any
+    from emg_lightning.data.readers.record_files import read_any
 
     from conftest import write_record
 
