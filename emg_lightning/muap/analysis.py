@@ -85,6 +85,13 @@ def analyse(
         raise DataError("the signal holds non-finite samples (NaN or inf)")
     settings = settings or DecompositionSettings()
     decomposition = decompose(signal_uv, rate_hz, settings, excluded)
+    if decomposition.noise_uv <= 0:
+        held = float(np.mean(np.diff(signal_uv) == 0)) if len(signal_uv) > 1 else 1.0
+        raise NoPotentialsFound(
+            f"no motor-unit potentials found: the signal is flat in the {settings.detect_band_hz[0]:g}-"
+            f"{settings.detect_band_hz[1]:g} Hz detection band ({held:.1%} of consecutive samples are equal: a flat "
+            f"or held record)"
+        )
     if not decomposition.units:
         raise NoPotentialsFound(
             f"no motor-unit potentials found: {decomposition.candidates} spikes above {settings.threshold:g} x the "

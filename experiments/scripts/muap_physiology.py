@@ -4,7 +4,8 @@ textbook direction (myopathy: shorter, smaller, more polyphasic than normal; neu
 
 emg-muap ../shared/data/emglab-n2001-bb --out runs/muap_n2001
 emg-muap ../shared/data/algiers-iemg/records --out runs/muap_algiers
-python experiments/scripts/muap_physiology.py experiments/muap_physiology N2001=runs/muap_n2001 Algiers=runs/muap_algiers
+python experiments/scripts/muap_physiology.py experiments/muap_physiology N2001=runs/muap_n2001 \
+    "Algiers deltoid=runs/muap_algiers:deltoid" "Algiers biceps=runs/muap_algiers:biceps brachii"
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ EXPECTED = {  # the textbook direction against normal: +1 larger, -1 smaller
 }
 
 
-def per_subject(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """{class: {subject: {measure: mean over the subject's records, 'age': ..., 'records': n}}}."""
-    rows = list(csv.DictReader(open(folder / "records.csv")))
+def per_subject(folder: Path, muscle: str | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """{class: {subject: {measure: mean over the subject's records (of ``muscle``), 'age': ..., 'records': n}}}."""
+    rows = [r for r in csv.DictReader(open(folder / "records.csv")) if muscle is None or r["muscle"] == muscle]
     out: dict[str, dict[str, dict[str, float]]] = {}
     for row in rows:
         subject = out.setdefault(row["label"], {}).setdefault(row["subject"], {"records": 0})
@@ -52,8 +53,11 @@ def per_subject(folder: Path) -> dict[str, dict[str, dict[str, float]]]:
 
 def main() -> None:
     out = Path(sys.argv[1])
-    sets = dict(arg.split("=", 1) for arg in sys.argv[2:])
-    data = {name: per_subject(Path(folder)) for name, folder in sets.items()}
+    sets = dict(arg.split("=", 1) for arg in sys.argv[2:])  # NAME=FOLDER or NAME=FOLDER:MUSCLE
+    data = {
+        name: per_subject(Path(spec.split(":")[0]), spec.split(":", 1)[1] if ":" in spec else None)
+        for name, spec in sets.items()
+    }
     figure, axes = plt.subplots(len(MEASURES), len(data), figsize=(5.2 * len(data), 9), squeeze=False)
     table, verdicts = [], {}
     for column, (name, classes) in enumerate(data.items()):
