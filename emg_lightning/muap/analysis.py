@@ -99,6 +99,17 @@ def analyse(
             f"{settings.min_discharges} discharges): a flat, noise-only or interference record"
         )
     measures = [measure(u.template_uv, rate_hz, measure_settings) for u in decomposition.units]
+    # a unit whose template nowhere rises above its own background (an interference pattern's average) has no
+    # potential to measure: it is left out, and counted
+    measurable = [i for i, m in enumerate(measures) if np.isfinite(m.onset_ms)]
+    unmeasurable = len(measures) - len(measurable)
+    decomposition.units = [decomposition.units[i] for i in measurable]
+    measures = [measures[i] for i in measurable]
+    if not measures:
+        raise NoPotentialsFound(
+            f"no motor-unit potentials found: the {unmeasurable} unit(s) found have templates that do not rise "
+            f"above their own background (an interference pattern)"
+        )
     firing = [firing_of(u.discharges, rate_hz) for u in decomposition.units]
     summary = {
         **record_summary(measures),
@@ -106,6 +117,7 @@ def analyse(
         "explained_energy": decomposition.explained_energy,
         "low_yield": decomposition.explained_energy < LOW_YIELD,
         "candidates": decomposition.candidates,
+        "unmeasurable_units": unmeasurable,
         "noise_uv": decomposition.noise_uv,
         "excluded_s": float(np.count_nonzero(excluded)) / rate_hz if excluded is not None else 0.0,
     }
