@@ -34,13 +34,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     cv_dir_text, overrides = take_setting(argv, "cv_dir")
     nested_jobs_text, overrides = take_setting(overrides, "nested_jobs")
-    with one_line_errors(USER_ERRORS, interrupted="emg-cv interrupted by Ctrl-C before any job started"):
+    # emg-cv's jobs handle SIGTERM themselves (checkpoint, requeue): it keeps the default there
+    with one_line_errors(USER_ERRORS, interrupted="emg-cv interrupted by Ctrl-C before any job started", sigterm=False):
         cv = prepare(cv_dir_text, nested_jobs_text, overrides)
     jobs = cv.n_folds * len(cv.seeds)
     print(f"[emg-cv] {cv.name}: {cv.n_folds} folds x {len(cv.seeds)} seed(s) = {jobs} jobs in {cv.cv_dir}")
     # finished folds are kept, an interrupted one resumes from its last.ckpt
     again = f"emg-cv interrupted by Ctrl-C: run the same command again to finish {cv.cv_dir}"
-    with one_line_errors(USER_ERRORS, interrupted=again):
+    with one_line_errors(USER_ERRORS, interrupted=again, sigterm=False):
         try:
             if cv.searched:
                 print(

@@ -111,6 +111,7 @@ def prepare(cv_dir_text: str | None, nested_jobs_text: str | None, overrides: li
     the configuration's user errors here."""
     nested = any(o.startswith("hparams_search=") for o in overrides)
     nested_jobs = nested_jobs_count(nested_jobs_text, nested)
+    check_trials(overrides)
     cfg, n_folds, seeds, overrides = plan(overrides)
     searched = []
     if nested:  # what the outer folds share: the search's configuration, tested, the searched keys left open
@@ -122,6 +123,20 @@ def prepare(cv_dir_text: str | None, nested_jobs_text: str | None, overrides: li
     cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / f"{name}-{settings_hash(settings)}").resolve()
     claim_folder(cv_dir, settings, n_folds, seeds)
     return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched, nested_jobs)
+
+
+def check_trials(overrides: list[str]) -> None:
+    """``hydra.sweeper.n_trials=N`` on the command line: a search of no trial has no winner to test."""
+    for override in overrides:
+        key, _, text = override.lstrip("+~").partition("=")
+        if key != "hydra.sweeper.n_trials":
+            continue
+        try:
+            count = yaml.safe_load(text)
+        except yaml.YAMLError:
+            count = None
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigError(f"hydra.sweeper.n_trials={text} must be a whole number of search trials, 1 or more")
 
 
 def nested_jobs_count(text: str | None, nested: bool) -> int:

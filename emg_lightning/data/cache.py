@@ -141,7 +141,7 @@ def build_table(records: Iterable[Recording], settings: WindowSettings, allow_mi
     if not chunks:
         raise DataError(
             "no window survived: every record is shorter than data.window_s or was dropped by the "
-            "quality rules (data.quality)"
+            "quality rules (data.min_std_uv, data.max_saturated_fraction)"
         )
     native_rate = rates.most_common(1)[0][0]
     windows = np.concatenate(chunks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -62,17 +63,40 @@ def print_rows(title: str, rows: Iterable[dict], classes: list[str]) -> None:
 INTERRUPTED = "interrupted by Ctrl-C: each output is written whole or not at all; run the same command again"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's or a user's kill), turned into an interruption with its own line and exit code."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
 @contextlib.contextmanager
 def one_line_errors(
-    errors: tuple[type[BaseException], ...] = (EMGLightningError,), interrupted: str = INTERRUPTED
+    errors: tuple[type[BaseException], ...] = (EMGLightningError,),
+    interrupted: str = INTERRUPTED,
+    sigterm: bool = True,
 ) -> Iterator[None]:
     """What every command does with what a user can fix: one line on stderr (``error: ...``, the message's first
-    line) and exit 2; Ctrl-C: the line ``interrupted`` and exit 130, never a traceback."""
+    line) and exit 2; Ctrl-C: the line ``interrupted`` and exit 130; SIGTERM (``sigterm``; not for commands whose
+    child processes handle it themselves): the same line, naming SIGTERM, and exit 143. Never a traceback."""
+    previous = None
+    if sigterm:
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:  # not the main thread: leave signals alone
+            previous = None
     try:
         yield
     except errors as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
+    except Terminated:
+        print(f"error: {interrupted.replace('Ctrl-C', 'SIGTERM')}", file=sys.stderr)
+        sys.exit(143)
     except KeyboardInterrupt:
         print(f"error: {interrupted}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

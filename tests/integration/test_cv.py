@@ -8,7 +8,7 @@ import pytest
 
 from emg_lightning.config import search_candidates, search_space
 from emg_lightning.cv.nested import best_values
-from emg_lightning.cv.plan import nested_jobs_count
+from emg_lightning.cv.plan import check_trials, nested_jobs_count
 from emg_lightning.runtime.errors import ConfigError, EMGLightningError
 
 
@@ -22,6 +22,14 @@ def test_nonsense_nested_jobs_are_refused(text):
     with pytest.raises(ConfigError) as refused:
         nested_jobs_count(text, nested=True)
     assert str(refused.value) == f"nested_jobs={text} must be a whole number of outer folds at a time, 1 or more"
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "many", "2.5"])
+def test_a_search_of_no_trial_is_refused_before_any_job(text):
+    with pytest.raises(ConfigError) as refused:
+        check_trials(["hparams_search=optuna", f"hydra.sweeper.n_trials={text}"])
+    assert str(refused.value) == f"hydra.sweeper.n_trials={text} must be a whole number of search trials, 1 or more"
+    check_trials(["hparams_search=optuna", "hydra.sweeper.n_trials=3"])  # a real search is fine
 
 
 def test_nested_jobs_counts_outer_folds_and_needs_a_search():

@@ -87,6 +87,11 @@ def test_short_records_are_skipped():
     assert len(table) == 11
 
 
+def test_no_surviving_window_names_the_settings_that_drop_them():
+    with pytest.raises(DataError, match=r"no window survived.*data.window_s.*data.min_std_uv, data.max_saturated_frac"):
+        build_table([recording("N2001C01BB02", seconds=0.5)], WindowSettings())
+
+
 def test_mixed_rates_without_a_target_rate_are_refused():
     other = Recording("X2", "C02", "normal", 10_000.0, np.ones(20_000, np.int16), 13.107)
     with pytest.raises(DataError, match="X2 has sampling rate 10000 Hz.*set data.sample_rate"):
