@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from emg_lightning.data.readers.record_files import find_records, read_any
+from emg_lightning.data.records import at_adc_limits
 from emg_lightning.inference.predict import check_output_folder
 from emg_lightning.muap.agreement import agreement, reference_fits_record
-from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse, saturated
+from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse, around_clipping
 from emg_lightning.muap.eaf import ExpertTemplate, read_eaf, write_eaf
 from emg_lightning.muap.figure import draw
 from emg_lightning.muap.reference import RANGE_MEASURES, load_reference
@@ -94,7 +95,7 @@ def analyse_path(path: Path, out: Path, args: argparse.Namespace, reference: str
                 f"times correlates {fit:.2f} with its templates (at least {REFERENCE_MIN_FIT} for the record it "
                 f"describes); give the .eaf of {record.name}"
             )
-    clipped = saturated(record.digital, record.sample_rate)  # ADC full scale: nothing measurable there
+    clipped = around_clipping(at_adc_limits(record.digital), record.sample_rate)  # nothing measurable there
     analysis = analyse(signal, record.sample_rate, excluded=clipped)
     name = record.name
     expert_of = None

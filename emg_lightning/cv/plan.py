@@ -131,11 +131,7 @@ def check_trials(overrides: list[str]) -> None:
         key, _, text = override.lstrip("+~").partition("=")
         if key != "hydra.sweeper.n_trials":
             continue
-        try:
-            count = yaml.safe_load(text)
-        except yaml.YAMLError:
-            count = None
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        if positive_whole_number(text) is None:
             raise ConfigError(f"hydra.sweeper.n_trials={text} must be a whole number of search trials, 1 or more")
 
 
@@ -148,10 +144,16 @@ def nested_jobs_count(text: str | None, nested: bool) -> int:
             f"nested_jobs={text} runs the outer folds of a nested search side by side, but there is no "
             f"hparams_search: for a plain sweep use launcher=local_parallel hydra.launcher.n_jobs={text}"
         )
-    try:
-        count = yaml.safe_load(text)
-    except yaml.YAMLError:
-        count = None
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+    count = positive_whole_number(text)
+    if count is None:
         raise ConfigError(f"nested_jobs={text} must be a whole number of outer folds at a time, 1 or more")
     return count
+
+
+def positive_whole_number(text: str) -> int | None:
+    """``text`` as an integer of 1 or more (YAML-read, as Hydra reads overrides), or None when it is not one."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None

@@ -11,6 +11,12 @@ import numpy as np
 CLASS_NAMES = ("normal", "als", "myopathy")
 
 
+def at_adc_limits(digital: np.ndarray) -> np.ndarray:
+    """Samples at the int16 extremes: the ADC's full scale, i.e. clipped (saturated)."""
+    limits = np.iinfo(np.int16)
+    return (digital <= limits.min) | (digital >= limits.max)
+
+
 @dataclass(frozen=True)
 class Recording:
     """One needle-EMG recording as stored: int16 ADC samples plus the gain that turns them into microvolts.

@@ -141,9 +141,8 @@ def inner_held_out_logits(
             held_out = folds == fold
             mean, scale = standardisation(x[~held_out])
             fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
-            start = None
+            start, fit_weight = None, None if sample_weight is None else sample_weight[~held_out]
             for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
-                fit_weight = None if sample_weight is None else sample_weight[~held_out]
                 start = fit_logistic_regression(
                     fit_x, y[~held_out], num_classes, l2, init=start, sample_weight=fit_weight
                 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emg_lightning.muap.decompose import Decomposition, DecompositionSettings, decompose
+from emg_lightning.muap.decompose import Decomposition, DecompositionSettings, decompose, interval_cov
 from emg_lightning.muap.measures import MeasureSettings, MUAPMeasures, measure, record_summary
 from emg_lightning.runtime.errors import DataError
 
@@ -54,17 +54,16 @@ def firing_of(discharges: np.ndarray, rate_hz: float) -> UnitFiring:
     times = np.sort(discharges) / rate_hz
     intervals = np.diff(times)
     rate = 1.0 / float(np.median(intervals)) if len(intervals) and np.median(intervals) > 0 else float("nan")
-    cov = float(intervals.std() / intervals.mean()) if len(intervals) > 1 else float("nan")
-    return UnitFiring(len(times), float(rate), cov)
+    cov = interval_cov(discharges)
+    return UnitFiring(len(times), float(rate), cov if np.isfinite(cov) else float("nan"))
 
 
 SATURATION_MARGIN_MS = 5.0  # a clipped stretch's surroundings are excluded too (the filter rings around a clip)
 
 
-def saturated(digital: np.ndarray, rate_hz: float, margin_ms: float = SATURATION_MARGIN_MS) -> np.ndarray:
-    """Samples at the int16 extremes (the ADC's full scale: clipped), widened by ``margin_ms`` either side."""
-    digital = np.asarray(digital)
-    clipped = (digital <= -32768) | (digital >= 32767)
+def around_clipping(clipped: np.ndarray, rate_hz: float, margin_ms: float = SATURATION_MARGIN_MS) -> np.ndarray:
+    """The clipped samples (``data.records.at_adc_limits``) widened by ``margin_ms`` either side."""
+    clipped = np.asarray(clipped, dtype=bool)
     if not clipped.any():
         return clipped
     margin = int(round(margin_ms * 1e-3 * rate_hz))
@@ -79,7 +78,7 @@ def analyse(
     excluded: np.ndarray | None = None,
 ) -> RecordAnalysis:
     """Decompose, measure and summarise one record; NoPotentialsFound when no unit fires like a motor unit.
-    ``excluded``: samples to leave out (``saturated``)."""
+    ``excluded``: samples to leave out (``around_clipping``)."""
     signal_uv = np.asarray(signal_uv, dtype=np.float64)
     if not np.isfinite(signal_uv).all():
         raise DataError("the signal holds non-finite samples (NaN or inf)")

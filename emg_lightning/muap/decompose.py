@@ -258,18 +258,19 @@ def refine_timing(
 def shared_share(a: np.ndarray, b: np.ndarray, tolerance: int) -> float:
     """Share of the smaller unit's discharges that lie within ``tolerance`` samples of one of the other's."""
     small, large = (a, b) if len(a) <= len(b) else (b, a)
-    if len(small) == 0 or len(large) == 0:
+    if len(small) == 0:
         return 0.0
-    large = np.sort(large)
-    position = (
-        np.clip(np.searchsorted(large, small), 1, len(large) - 1) if len(large) > 1 else np.zeros(len(small), int)
-    )
-    nearest = (
-        np.minimum(np.abs(large[position] - small), np.abs(large[position - 1] - small))
-        if len(large) > 1
-        else (np.abs(large[0] - small))
-    )
-    return float(np.mean(nearest <= tolerance))
+    return float(np.mean(nearest_distance(small, large) <= tolerance))
+
+
+def nearest_distance(times: np.ndarray, to: np.ndarray) -> np.ndarray:
+    """For each of ``times``, the distance to the nearest of ``to`` (infinite when ``to`` is empty)."""
+    if len(to) == 0:
+        return np.full(len(times), np.inf)
+    to = np.sort(to)
+    after = np.clip(np.searchsorted(to, times), 0, len(to) - 1)
+    before = np.clip(after - 1, 0, len(to) - 1)
+    return np.minimum(np.abs(to[after] - times), np.abs(to[before] - times))
 
 
 def _residuals(rows: np.ndarray, templates: np.ndarray, half: int, shift: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,21 +19,19 @@ import numpy as np
 
 from emg_lightning.data.readers import emglab
 from emg_lightning.muap.agreement import REGULAR_MIN_DISCHARGES, agreement
-from emg_lightning.muap.decompose import DecompositionSettings, bandpass, decompose, robust_noise, snippets
+from emg_lightning.muap.decompose import (
+    DecompositionSettings,
+    bandpass,
+    decompose,
+    nearest_distance,
+    robust_noise,
+    snippets,
+)
 from emg_lightning.muap.eaf import read_eaf
 from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
 
 RECORDS = ("N2001A01BB01", "N2001A01BB02", "N2001C01BB51", "N2001C01BB55")
 TOLERANCE_S = 0.0005
-
-
-def nearest(times: np.ndarray, to: np.ndarray) -> np.ndarray:
-    """For each of ``times``, the distance to the nearest of ``to`` (inf when ``to`` is empty)."""
-    if len(to) == 0:
-        return np.full(len(times), np.inf)
-    to = np.sort(to)
-    i = np.clip(np.searchsorted(to, times), 1, len(to) - 1) if len(to) > 1 else np.zeros(len(times), int)
-    return np.minimum(np.abs(to[i] - times), np.abs(to[i - 1] - times)) if len(to) > 1 else np.abs(to[0] - times)
 
 
 def analyse(shared: Path, name: str, settings: DecompositionSettings) -> dict:
@@ -55,14 +53,14 @@ def analyse(shared: Path, name: str, settings: DecompositionSettings) -> dict:
         spike = np.median(snippets(filtered, centres, half), axis=0)
         owner = owner_share = None
         if decomposition.units:  # the found unit holding most of this expert unit's discharges
-            held = [np.mean(nearest(times, u.discharges / rate) <= TOLERANCE_S) for u in decomposition.units]
+            held = [np.mean(nearest_distance(times, u.discharges / rate) <= TOLERANCE_S) for u in decomposition.units]
             owner = int(np.argmax(held))
             owner_share = float(held[owner])
         units.append({
             **row.__dict__,
             "regular": row.expert_discharges >= REGULAR_MIN_DISCHARGES,
             "spike_snr": float(np.abs(spike).max() / noise),
-            "superimposed": float(np.mean(nearest(times, others) <= dead_s)),
+            "superimposed": float(np.mean(nearest_distance(times, others) <= dead_s)),
             "owner": owner,
             "owner_share": owner_share,
         })  # fmt: skip

@@ -114,6 +114,19 @@ def read_asc(path: Path) -> np.ndarray:
     return rounded.astype(np.int16)
 
 
+def asc_recording(path: Path, name: str, subject: str, label: str, metadata: dict[str, str]) -> Recording:
+    """One original ``.asc`` file as a Recording (its counts, at the set's rate and gain)."""
+    return Recording(
+        name=name,
+        subject=subject,
+        label=label,
+        sample_rate=SAMPLE_RATE_HZ,
+        digital=read_asc(path),
+        adc_gain=1.0 / UV_PER_COUNT,
+        metadata=dict(metadata),
+    )
+
+
 def _is_number(token: bytes) -> bool:
     try:
         float(token)
@@ -161,12 +174,4 @@ class AlgiersSource(DataSource):
     def read(self, entry: RecordEntry, options: SourceOptions) -> Recording:
         if entry.location.suffix == ".hea":
             return read_record(entry.location, entry.subject, entry.label)
-        return Recording(
-            name=entry.name,
-            subject=entry.subject,
-            label=entry.label,
-            sample_rate=SAMPLE_RATE_HZ,
-            digital=read_asc(entry.location),
-            adc_gain=1.0 / UV_PER_COUNT,
-            metadata=dict(entry.metadata),
-        )
+        return asc_recording(entry.location, entry.name, entry.subject, entry.label, entry.metadata)

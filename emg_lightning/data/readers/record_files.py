@@ -40,15 +40,7 @@ def read_any(header: Path, subject: str | None = None, label: str | None = None,
     name's (emg-eval's renamed labels); the subject defaults to the record's name when nothing says otherwise."""
     if header.suffix == ".asc":
         name, own_subject, own_label, metadata = algiers.parse_asc_name(header)
-        return Recording(
-            name=name,
-            subject=subject or own_subject,
-            label=label or own_label,
-            sample_rate=algiers.SAMPLE_RATE_HZ,
-            digital=algiers.read_asc(header),
-            adc_gain=1.0 / algiers.UV_PER_COUNT,
-            metadata=metadata,
-        )
+        return algiers.asc_recording(header, name, subject or own_subject, label or own_label, metadata)
     if emglab.RECORD_NAME.match(header.stem):
         record = emglab.read_record(header)
         return dataclasses.replace(record, subject=subject or record.subject, label=label or record.label)

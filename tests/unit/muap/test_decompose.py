@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from emg_lightning.muap.analysis import NoPotentialsFound, analyse, saturated
+from emg_lightning.data.records import at_adc_limits
+from emg_lightning.muap.analysis import NoPotentialsFound, analyse, around_clipping
 from emg_lightning.muap.decompose import DecompositionSettings, decompose, fire_as_one, shared_share
 from emg_lightning.runtime.errors import DataError
 
@@ -72,7 +73,7 @@ def test_merging_rules_by_hand():
 
 
 def test_saturated_stretches_are_left_out():
-    assert saturated(np.array([0, 32767, 0, 0, 0, -32768]), 1000.0, margin_ms=1.0).tolist() == [
+    assert around_clipping(at_adc_limits(np.array([0, 32767, 0, 0, 0, -32768])), 1000.0, margin_ms=1.0).tolist() == [
         True, True, True, False, True, True,
     ]  # fmt: skip
     signal, _ = motor_unit_signal(rate=RATE, seconds=10.0)
