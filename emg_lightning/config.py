@@ -151,6 +151,12 @@ def network_settings(net: dict[str, Any], datamodule: EMGDataModule) -> dict[str
                 f"model.net.name={name} reads raw windows, but data.features={datamodule.features} serves feature "
                 f"vectors: set data.features=null"
             )
+        if datamodule.predicts_records and not closed_form(name):
+            raise ConfigError(
+                f"data.features={datamodule.features} describes whole records (a record with no motor unit has no "
+                f"MUAP values): only the closed-form linear model reads it (model=muap or model=qemg_muap), not "
+                f"model.net.name={name}"
+            )
     if "sample_rate" in net and net["sample_rate"] is None:
         net = {**net, "sample_rate": datamodule.sample_rate}
     if "in_features" in net and net["in_features"] is None:

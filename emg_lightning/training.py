@@ -36,10 +36,11 @@ from emg_lightning.config import (
 from emg_lightning.data.datamodule import EMGDataModule
 from emg_lightning.data.splits import inner_fold_draws
 from emg_lightning.data.weighting import training_weights
+from emg_lightning.metrics.classification import test_results_of
 from emg_lightning.metrics.summary import format_confusion, format_metrics
 from emg_lightning.models import closed_form
 from emg_lightning.models.linear import fit_feature_linear
-from emg_lightning.run_files.predictions import write_predictions
+from emg_lightning.run_files.predictions import whole_record_predictions, write_predictions
 from emg_lightning.runs import (
     FIT_FINISHED,
     LEAVE_BUSY_FOLDS_ENV,
@@ -193,6 +194,12 @@ def _fit_and_test(
         )
         return metrics
     _test(cfg, trainer, model, datamodule, loggers, fitted["best_checkpoint"], test_weights, state)
+    if datamodule.predicts_records:  # features of whole records: one prediction per record, figures per record
+        model.test_predictions = whole_record_predictions(model.test_predictions)
+        predictions = model.test_predictions
+        model.test_results, model.test_confusion = test_results_of(
+            predictions["probabilities"], predictions["y"], datamodule.classes
+        )
     metrics = {
         **model.test_results,
         "test/confusion": model.test_confusion,
@@ -288,8 +295,14 @@ def _write_test_results(cfg: DictConfig, model: EMGClassifier, datamodule: EMGDa
     report = "\n".join(
         [
             f"\nfold {fold.index} ({cfg.split.name}{leaky}), test subject(s) {', '.join(fold.test)}, "
-            f"{metrics['test_windows']} windows, model {cfg.model.net.name}, seed {cfg.seed}"
-            + (" (figures per record: a record-level model)" if getattr(model.net, "pools_records", False) else ""),
+            f"{metrics['test_windows']} windows"
+            + (f" of {len(model.test_predictions['record'])} records" if datamodule.predicts_records else "")
+            + f", model {cfg.model.net.name}, seed {cfg.seed}"
+            + (
+                " (figures per record: a record-level model)"
+                if getattr(model.net, "pools_records", False) or datamodule.predicts_records
+                else ""
+            ),
             format_metrics(model.test_results),
             format_confusion(model.test_confusion, datamodule.classes),
             f"outputs: {out_dir}",
@@ -307,7 +320,7 @@ def _fit_in_closed_form(
     them from the run's seed, scored by ``model.inner_score``; the test subjects never take part); stored as
     ``checkpoints/last.ckpt`` like a network's weights."""
     out_dir = Path(cfg.paths.output_dir)
-    rows = np.concatenate([datamodule.train_set.rows, datamodule.val_set.rows])
+    rows = datamodule.fitting_rows()
     labels = datamodule.train_set.labels
     subjects = datamodule.table.columns["subject"][rows]
     fitting = sorted(set(subjects))

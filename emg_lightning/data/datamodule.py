@@ -19,15 +19,16 @@ from torch.utils.data import (
 )
 
 from emg_lightning.data.cache import WindowTable
-from emg_lightning.data.feature_cache import window_features
+from emg_lightning.data.feature_cache import RecordFeatures, feature_matrix
 from emg_lightning.data.readers import SourceOptions, get_source
+from emg_lightning.data.readers.base import selected_records
 from emg_lightning.data.readers.pooled import parts_of
 from emg_lightning.data.readers.synthetic.source import spec_from_settings
 from emg_lightning.data.sources import load_window_table
 from emg_lightning.data.splits import Fold, check_split_settings, make_fold, random_windows
 from emg_lightning.data.weighting import check_weight_by, training_sampler
 from emg_lightning.data.windows import QualityRules, WindowSettings, robust_scale
-from emg_lightning.features import FEATURE_SETS, feature_names
+from emg_lightning.features import FEATURE_SETS, describes_records, feature_names, feature_parts
 from emg_lightning.runtime.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -233,10 +234,8 @@ class Serving:
             raise ConfigError(
                 f"data.normalization={self.normalization!r} is unknown; available: {', '.join(NORMALIZATIONS)}"
             )
-        if self.features is not None and self.features not in FEATURE_SETS:
-            raise ConfigError(
-                f"data.features={self.features!r} is unknown; available: {', '.join(FEATURE_SETS)} (or null: windows)"
-            )
+        if self.features is not None:
+            feature_parts(self.features)
         if self.features is not None and self.normalization != "none":
             raise ConfigError(
                 f"data.normalization={self.normalization} scales windows, but data.features={self.features} serves "
@@ -444,7 +443,7 @@ class EMGDataModule(L.LightningDataModule):
                 "robust scale fitted on fold %d's training subjects: %.2f uV", self.fold_index, self.robust_scale_uv
             )
         if self.features is not None:
-            self.feature_table = window_features(table, self.features)
+            self.feature_table = feature_matrix(table, self.features, self.record_features())
         sets = {
             part: WindowDataset(
                 table, r, labels, subject_ids, record_ids, self.normalization, self.robust_scale_uv, self.feature_table
@@ -473,6 +472,27 @@ class EMGDataModule(L.LightningDataModule):
             ",".join(self.fold.test),
             len(self.test_set),
         )
+
+    def fitting_rows(self) -> np.ndarray:
+        """The rows a closed-form model is fitted to: every non-test window (training + validation subjects), or,
+        when the features describe only whole records (``data.features=muap``), one row per such record."""
+        rows = np.concatenate([self.train_set.rows, self.val_set.rows])
+        if self.features is None or any(part in FEATURE_SETS for part in feature_parts(self.features)):
+            return rows
+        _, first = np.unique(self.table.columns["record"][rows], return_index=True)
+        return rows[np.sort(first)]
+
+    def record_features(self) -> RecordFeatures | None:
+        """Where a record feature set (``data.features=muap``) reads the records from; None for window sets."""
+        if not describes_records(self.features):
+            return None
+        entries = selected_records(self.source, self.source_options, self.label_map, self.muscles)
+        return RecordFeatures(self.source, self.source_options, entries, self.cache_dir)
+
+    @property
+    def predicts_records(self) -> bool:
+        """Whether the features describe whole records: predictions are then per record (window level n/a)."""
+        return describes_records(self.features)
 
     def _shift_context(self, table: WindowTable) -> dict[str, Any]:
         """Context samples, each row's next kept window in its record (or -1), and the hop in samples."""

@@ -3,7 +3,8 @@
 Levels: ``window`` (each window's own probabilities), ``record`` (mean probability over a record's windows, or
 their weighted mean where predictions.csv has a ``weight`` column: a record-level model's attention) and
 ``subject`` (mean probability over the subject's record-level probabilities). Each level pools the test predictions
-of all folds of one seed; figures across seeds are the mean and standard deviation of the per-seed figures.
+of all folds of one seed; figures across seeds are the mean and standard deviation of the per-seed figures. Rows of
+whole records (``window`` = -1: a model whose features describe records) have no window level.
 """
 
 from __future__ import annotations
@@ -21,6 +22,19 @@ from emg_lightning.runtime.errors import DataError
 
 LEVELS = ("window", "record", "subject")
 HEADLINE = ("acc", "bal_acc", "f1_macro")
+WHOLE_RECORD = -1  # the window index of a row that predicts a whole record (run_files/predictions.py writes it)
+
+
+def levels_of(rows: list[dict], where: str = "the predictions") -> tuple[str, ...]:
+    """The levels ``rows`` have: all three, or record and subject when every row predicts a whole record;
+    DataError when ``where`` mixes the two kinds."""
+    whole = sum(r["window"] == WHOLE_RECORD for r in rows)
+    if whole and whole != len(rows):
+        raise DataError(
+            f"{where} mix rows of whole records (window -1) with rows of windows: one CV folder must hold one "
+            f"configuration"
+        )
+    return LEVELS[1:] if rows and whole else LEVELS
 
 
 def record_shares(rows: list[dict]) -> np.ndarray:
@@ -200,9 +214,10 @@ def mean_std(values: list[float]) -> dict[str, float]:
 def aggregate(folds: list[dict], classes: list[str]) -> dict:
     """``folds``: one dict per finished fold run with ``fold``, ``seed`` and ``rows`` (its predictions)."""
     seeds = sorted({f["seed"] for f in folds}, key=str)
+    levels = levels_of([r for f in folds for r in f["rows"]])
     per_fold = []
     for f in sorted(folds, key=lambda f: (str(f["seed"]), f["fold"])):
-        window = scores(confusion_matrix(pool(f["rows"], "window"), classes), classes)
+        window = scores(confusion_matrix(pool(f["rows"], levels[0]), classes), classes)
         per_fold.append(
             {
                 "fold": f["fold"],
@@ -212,7 +227,7 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
             }
         )
     pooled: dict[str, dict] = {}
-    for level in LEVELS:
+    for level in levels:
         per_seed = {}
         for seed in seeds:
             rows = [r for f in folds if f["seed"] == seed for r in f["rows"]]
@@ -234,6 +249,9 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
         # how a record's probability comes from its windows': their mean, or a record-level model's weights
         "record_pooling": "weighted (the weight column)" if weighted else "mean",
         "n_folds": len({f["fold"] for f in folds}),
+        "levels": list(levels),
+        # per fold: figures at the finest level the predictions have (window, or record for whole-record rows)
+        "per_fold_level": levels[0],
         "per_fold": per_fold,
         "over_folds_window": over_folds,
         "pooled": pooled,

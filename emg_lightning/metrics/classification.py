@@ -16,6 +16,7 @@ present; subject- and record-level figures need predictions pooled over folds.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torchmetrics import MetricCollection
@@ -80,3 +81,16 @@ def compute_stage_metrics(collection: MetricCollection, class_names: list[str]) 
     scalars["auroc_macro"] = per_class[defined].mean().item() if present > 1 else math.nan
     scalars.update(metrics_from_confusion(confusion, class_names))
     return scalars, confusion.long().tolist()
+
+
+def test_results_of(
+    probabilities: torch.Tensor, y: torch.Tensor, class_names: list[str]
+) -> tuple[dict[str, float], list]:
+    """``test/<metric>`` scalars and the confusion matrix of these predictions, computed as a test epoch computes
+    them (for predictions made one per record after the epoch)."""
+    collection = make_metrics(len(class_names))
+    collection.update(probabilities.float(), y.long())
+    with warnings.catch_warnings():  # absent classes (one subject per test fold) are handled in the scalars
+        warnings.simplefilter("ignore")
+        scalars, confusion = compute_stage_metrics(collection, class_names)
+    return {f"test/{k}": v for k, v in scalars.items()}, confusion

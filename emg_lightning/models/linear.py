@@ -13,7 +13,8 @@ class FeatureLinear(nn.Module):
     """Standardise, then softmax regression: the quantitative-EMG baseline's classifier.
 
     Input: (batch, in_features) float32 feature vectors (``data.features``, e.g. qEMG features of 1-s windows), in
-    the order their extractor names them.
+    the order their extractor names them; NaN marks a value that could not be measured (a record with no motor unit
+    has no mean MUAP duration) and is read as the training rows' mean (0 once standardised).
     Output: logits (batch, num_classes).
     Parameters: in_features x num_classes + num_classes (e.g. 69 x 3 + 3 = 210), plus the standardisation's
     mean and scale as buffers.
@@ -36,14 +37,23 @@ class FeatureLinear(nn.Module):
                 f"FeatureLinear expects (batch, {self.mean.numel()}) feature vectors, got {tuple(x.shape)}: "
                 f"set data.features to the feature set it was built for"
             )
-        return self.linear((x - self.mean) / self.scale)
+        return self.linear(torch.nan_to_num((x - self.mean) / self.scale, nan=0.0))
 
 
 def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and scale of each column over all rows (scale 1 where a column is constant)."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+    """Mean and scale of each column over its measured (non-NaN) rows; scale 1 where a column is constant, mean 0
+    where no row is measured."""
+    measured = ~np.isnan(x)
+    count = measured.sum(axis=0)
+    filled = np.where(measured, x, 0.0)
+    mean = filled.sum(axis=0) / np.maximum(count, 1)
+    scale = np.sqrt(np.where(measured, (x - mean) ** 2, 0.0).sum(axis=0) / np.maximum(count, 1))
     return mean, np.where(scale > 1e-12, scale, 1.0)
+
+
+def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``x`` standardised, an unmeasured (NaN) value put at the mean (0)."""
+    return np.nan_to_num((x - mean) / scale, nan=0.0)
 
 
 def fit_logistic_regression(
@@ -140,7 +150,7 @@ def inner_held_out_logits(
         for fold in np.unique(folds):
             held_out = folds == fold
             mean, scale = standardisation(x[~held_out])
-            fit_x, score_x = (x[~held_out] - mean) / scale, (x[held_out] - mean) / scale
+            fit_x, score_x = standardised(x[~held_out], mean, scale), standardised(x[held_out], mean, scale)
             start, fit_weight = None, None if sample_weight is None else sample_weight[~held_out]
             for l2 in grid[::-1]:  # strongest first: each solution starts the next, weaker-penalty fit
                 start = fit_logistic_regression(
@@ -193,7 +203,7 @@ def fit_feature_linear(
     best = (min if INNER_SCORES[inner_score] else max)(judged.values())
     chosen = max(l2 for l2, v in judged.items() if v == best)
     mean, scale = standardisation(x)
-    weight, bias = fit_logistic_regression((x - mean) / scale, y, num_classes, chosen, sample_weight=weights)
+    weight, bias = fit_logistic_regression(standardised(x, mean, scale), y, num_classes, chosen, sample_weight=weights)
     with torch.no_grad():
         net.mean.copy_(torch.from_numpy(mean))
         net.scale.copy_(torch.from_numpy(scale))

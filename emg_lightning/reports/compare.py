@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.metrics.aggregate import LEVELS, pool
+from emg_lightning.metrics.aggregate import LEVELS, levels_of, pool
 from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.cv_summary import finished_folds
 from emg_lightning.runtime.errors import DataError
@@ -40,6 +40,7 @@ def load_cv(cv_dir: str | Path) -> dict:
         "folds": folds,
         "fold_subjects": tests,
         "seeds": sorted({f["seed"] for f in folds}, key=str),
+        "levels": levels_of([r for f in folds for r in f["rows"]], str(cv_dir)),
     }
 
 
@@ -125,9 +126,11 @@ def compare(cv_dirs: list[str | Path], out_dir: str | Path, resamples: int = 200
     cvs = [load_cv(d) for d in cv_dirs]
     check_comparable(cvs)
     baseline = cvs[0]
+    # a model of whole records has no window level: compared at the levels every CV has
+    levels = [level for level in LEVELS if all(level in cv["levels"] for cv in cvs)]
     comparisons = []
     for other in cvs[1:]:
-        rows = [compare_pair(baseline, other, level, resamples) for level in LEVELS]
+        rows = [compare_pair(baseline, other, level, resamples) for level in levels]
         comparisons.append(
             {
                 "a": baseline["name"],
@@ -139,7 +142,7 @@ def compare(cv_dirs: list[str | Path], out_dir: str | Path, resamples: int = 200
                 "levels": rows,
             }
         )
-    for level_index in range(len(LEVELS)):  # several models against one baseline: Holm across them, per level
+    for level_index in range(len(levels)):  # several models against one baseline: Holm across them, per level
         tests = [c["levels"][level_index]["wilcoxon"] for c in comparisons]
         for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
             if len(tests) > 1:
@@ -151,6 +154,7 @@ def compare(cv_dirs: list[str | Path], out_dir: str | Path, resamples: int = 200
         "protocol": baseline["protocol"],
         "classes": baseline["classes"],
         "comparisons": comparisons,
+        "levels": levels,
         "alpha": ALPHA,
         "resamples": resamples,
     }
@@ -174,6 +178,11 @@ def markdown(result: dict) -> str:
         f"subject better with B). Interval: paired bootstrap of pooled accuracy B - A, {result['resamples']} "
         "resamples of whole subjects. With tens of subjects only large differences can be told from noise.",
     ]
+    if "window" not in result.get("levels", LEVELS):
+        lines.append(
+            "- No window level: a model here predicts whole records (its features describe records), so the "
+            "comparison is per record and per subject."
+        )
     if len(result["comparisons"]) > 1:
         lines.append("- Several models against the first: p-values Holm-adjusted across them (p_adj).")
     for c in result["comparisons"]:
@@ -213,9 +222,8 @@ def plot(result: dict, out_dir: Path) -> str:
     import matplotlib.pyplot as plt
 
     comparisons = result["comparisons"]
-    fig, axes = plt.subplots(
-        len(comparisons), len(LEVELS), figsize=(4.0 * len(LEVELS), 3.6 * len(comparisons)), squeeze=False
-    )
+    columns = len(comparisons[0]["levels"])
+    fig, axes = plt.subplots(len(comparisons), columns, figsize=(4.0 * columns, 3.6 * len(comparisons)), squeeze=False)
     for row_axes, c in zip(axes, comparisons):
         for ax, row in zip(row_axes, c["levels"]):
             pairs = list(zip(row["subjects"], row["accuracy_a"], row["accuracy_b"]))

@@ -229,6 +229,7 @@ def markdown(summary: dict) -> str:
             "- Failed folds (not included): "
             + ", ".join(f"fold {f['fold']} seed {f['seed']}: {f['error']}" for f in summary["failed"])
         )
+    levels = _levels(summary)
     lines += [
         "",
         "## Pooled predictions",
@@ -236,7 +237,11 @@ def markdown(summary: dict) -> str:
         "| level | n | acc [95 % CI] | bal_acc [95 % CI] | f1_macro | auroc_macro | ece |",
         "|---|---|---|---|---|---|---|",
     ]
-    for level in LEVELS:
+    if "window" not in levels:
+        lines.append(
+            "| window | not applicable: the features describe whole records, one prediction per record | | | | | |"
+        )
+    for level in levels:
         pooled = summary["pooled"][level]
         n = next(iter(pooled["per_seed"].values()))["n"]
         cells = [_with_interval(pooled, "acc"), _with_interval(pooled, "bal_acc")]
@@ -250,14 +255,14 @@ def markdown(summary: dict) -> str:
         "| level | " + " | ".join(classes) + " |",
         "|---|" + "---|" * len(classes),
     ]
-    for level in LEVELS:
+    for level in levels:
         a = summary["pooled"][level]["across_seeds"]
         lines.append(
             f"| {level} | "
             + " | ".join(f"{a[f'recall/{c}']['mean']:.3f} / {a[f'specificity/{c}']['mean']:.3f}" for c in classes)
             + " |"
         )
-    for level in LEVELS:
+    for level in levels:
         seed, first = next(iter(summary["pooled"][level]["per_seed"].items()))
         lines += [
             "",
@@ -267,11 +272,11 @@ def markdown(summary: dict) -> str:
             "|---|" + "---|" * len(classes),
         ]
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, first["confusion"])]
-    over = summary["over_folds_window"]
-    lines += ["", "## Per fold (window level)", ""]
+    over, unit = summary["over_folds_window"], levels[0]
+    lines += ["", f"## Per fold ({unit} level)", ""]
     if any(len(f["test_subjects"]) == 1 for f in summary["per_fold"]):
         lines += [
-            "A fold with one test subject holds one class: its balanced accuracy is that subject's window "
+            f"A fold with one test subject holds one class: its balanced accuracy is that subject's {unit} "
             "recall, and its macro F1 that class's F1 (precision 1 by construction). Compare models on the "
             "pooled figures above.",
             "",
@@ -279,7 +284,7 @@ def markdown(summary: dict) -> str:
     lines += [
         "Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE),
         "",
-        "| seed | fold | test subjects | windows | " + " | ".join(HEADLINE) + " |",
+        f"| seed | fold | test subjects | {unit}s | " + " | ".join(HEADLINE) + " |",
         "|---|---|---|---|" + "---|" * len(HEADLINE),
     ]
     for f in summary["per_fold"]:
@@ -300,8 +305,9 @@ def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
     import matplotlib.pyplot as plt
 
     classes, written = summary["classes"], []
-    fig, axes = plt.subplots(1, len(LEVELS), figsize=(4.2 * len(LEVELS), 3.8))
-    for ax, level in zip(axes, LEVELS):
+    levels = _levels(summary)
+    fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 3.8))
+    for ax, level in zip(axes, levels):
         seed, first = next(iter(summary["pooled"][level]["per_seed"].items()))
         cm = first["confusion"]
         ax.imshow(cm, cmap="Blues")
@@ -328,12 +334,17 @@ def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
     ax.set_xticks(range(len(folds)), labels, rotation=90 if len(folds) > 8 else 0)
     ax.set_ylim(0, 1)
     ax.set_xlabel("fold" + ("/seed" if len(summary["seeds"]) > 1 else ""))
-    ax.set_ylabel("window accuracy")
-    ax.set_title(f"{summary['name']}: per-fold held-out window accuracy")
+    ax.set_ylabel(f"{levels[0]} accuracy")
+    ax.set_title(f"{summary['name']}: per-fold held-out {levels[0]} accuracy")
     fig.tight_layout()
     written.append(atomic_save_figure(fig, out_dir / names["per_fold"]))
     plt.close("all")
     return written
+
+
+def _levels(summary: dict) -> tuple[str, ...]:
+    """The levels a summary has (summaries written before ``levels`` existed have all three)."""
+    return tuple(summary.get("levels") or LEVELS)
 
 
 def output_names(complete: bool | None) -> dict[str, str]:

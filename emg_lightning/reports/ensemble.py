@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.metrics.aggregate import record_shares
+from emg_lightning.metrics.aggregate import levels_of, record_shares
 from emg_lightning.reports.compare import check_comparable, load_cv
 from emg_lightning.reports.cv_summary import PLAN, report
 from emg_lightning.run_files.predictions import prediction_lines
@@ -54,6 +54,11 @@ def mean_probabilities(rows_of_members: list[list[dict]], where: str) -> list[di
         if len(by_window) != len(rows):
             raise DataError(f"{where}: a member lists a window twice: rerun that fold")
         keyed.append(by_window)
+    if len({levels_of(rows, where) for rows in rows_of_members}) > 1:
+        raise DataError(
+            f"{where}: a member predicts whole records (window -1) and another windows: an ensemble averages the same "
+            f"windows' probabilities; compare such models with emg-compare instead"
+        )
     first = keyed[0]
     for other in keyed[1:]:
         if set(other) != set(first):

@@ -1,5 +1,7 @@
 """``predictions.csv``: one row per test window -- fold, seed, subject, record, window, true label, predicted class,
 one probability per class (``p_<class>``) and, for a record-level model, the window's ``weight`` in its record.
+A model whose features describe whole records (``data.features=muap``) writes one row per record instead, its
+``window`` column ``-1`` (``WHOLE_RECORD``): such a file has no window level.
 The one writer (training, emg-predict / emg-eval and emg-ensemble all format their rows here) and the one reader
 (every report and comparison), side by side."""
 
@@ -12,9 +14,33 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_write_text
+
+WHOLE_RECORD = -1  # the window column of a row that predicts a whole record (metrics.aggregate reads it as such)
+
+
+def whole_record_predictions(predictions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A classifier's per-window test predictions (``probabilities``, ``y``, ``subject``, ``record``, ``window``)
+    made one per record: the mean of its windows' probabilities, ``window`` = ``WHOLE_RECORD``."""
+    records, position = torch.unique(predictions["record"], return_inverse=True)
+    counts = torch.zeros(len(records), dtype=torch.float64).index_add_(
+        0, position, torch.ones(len(position), dtype=torch.float64)
+    )
+    sums = torch.zeros(len(records), predictions["probabilities"].shape[1], dtype=torch.float64)
+    sums.index_add_(0, position, predictions["probabilities"].double())
+    first = torch.full((len(records),), len(position), dtype=torch.int64).scatter_reduce(
+        0, position, torch.arange(len(position)), reduce="amin"
+    )
+    return {
+        "probabilities": (sums / counts[:, None]).float(),
+        "y": predictions["y"][first],
+        "subject": predictions["subject"][first],
+        "record": records,
+        "window": torch.full((len(records),), WHOLE_RECORD, dtype=torch.int64),
+    }
 
 
 def prediction_lines(rows: Iterable[dict[str, Any]], classes: list[str]) -> list[str]:

@@ -118,7 +118,7 @@ def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_pat
     monkeypatch.undo()
     (tmp_path / "features-qemg-v1.npy").write_bytes(b"not numpy")  # damaged: recomputed, never trusted
     np.testing.assert_array_equal(window_features(table, "qemg"), first)
-    with pytest.raises(ConfigError, match="data.features='wavelets' is unknown"):
+    with pytest.raises(ConfigError, match="'wavelets' is unknown"):
         window_features(table, "wavelets")
 
 
@@ -250,7 +250,7 @@ def test_emg_train_with_the_qemg_model_writes_the_outputs_of_a_network_run(tmp_p
         (["model=qemg", "model.inner_folds=1"], "model.inner_folds=1 must be a whole number, 2 or more"),
         (["model=qemg", "model.inner_score=auc"], "model.inner_score='auc' is unknown; use one of log_loss, bal_acc"),
         (["+model.inner_repeats=3"], "model.inner_repeats chooses the penalty of a model fitted in closed form"),
-        (["model=qemg", "data.features=wavelets"], "data.features='wavelets' is unknown"),
+        (["model=qemg", "data.features=wavelets"], "'wavelets' is unknown"),
     ],
 )
 def test_settings_the_qemg_model_cannot_use_are_refused(overrides, message, tmp_path):
