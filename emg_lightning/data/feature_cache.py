@@ -23,7 +23,7 @@ import numpy as np
 from emg_lightning.data.cache import WindowTable, cache_key
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
 from emg_lightning.data.readers.base import file_identity
-from emg_lightning.data.records import at_adc_limits
+from emg_lightning.data.records import Recording, at_adc_limits
 from emg_lightning.features import FEATURE_SETS, RECORD_FEATURE_SETS, feature_parts
 from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.runtime.files import user_umask
@@ -125,7 +125,22 @@ class RecordFeatures:
         return vector
 
 
-def feature_matrix(table: WindowTable, name: str, records: RecordFeatures | None = None) -> np.ndarray:
+class OneRecordFeatures:
+    """The record sets' vectors of one recording in memory (emg-predict, emg-eval): computed, not cached."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+
+    def vectors(self, name: str, records: list[str]) -> dict[str, np.ndarray]:
+        extract = RECORD_FEATURE_SETS[name][1]
+        r = self.recording
+        vector = extract(r.microvolts, r.sample_rate, at_adc_limits(r.digital))
+        return dict.fromkeys(records, vector)
+
+
+def feature_matrix(
+    table: WindowTable, name: str, records: RecordFeatures | OneRecordFeatures | None = None
+) -> np.ndarray:
     """Feature set ``name`` (window and record sets joined by ``+``) of every window of ``table``, float32 (a
     record set's per-unit values NaN where its record has no unit: see ``muap/features.py``)."""
     parts = feature_parts(name)

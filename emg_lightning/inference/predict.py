@@ -22,11 +22,12 @@ from torch import nn
 
 from emg_lightning.classifier import EMGClassifier
 from emg_lightning.data.cache import WindowTable
-from emg_lightning.data.feature_cache import window_features
+from emg_lightning.data.feature_cache import OneRecordFeatures, feature_matrix
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import QualityRules, RecordWindows, WindowSettings, window_record
+from emg_lightning.features import describes_records
 from emg_lightning.models.mil import record_weights
-from emg_lightning.run_files.predictions import prediction_lines
+from emg_lightning.run_files.predictions import WHOLE_RECORD, prediction_lines
 from emg_lightning.runs import FIT_FINISHED, MODEL_INPUT
 from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
@@ -256,7 +257,7 @@ def predict_record(model: TrainedModel, record: Recording, path: Path, batch_siz
         )
     probabilities, weights = np.empty((0, len(model.classes))), None
     if len(uv):
-        x = _model_input(model, uv)
+        x = _model_input(model, uv, record)
         probabilities = _probabilities(model, x, batch_size)
         weights = _record_weights(model, x) if model.pools_records else None
     return RecordPrediction(
@@ -270,13 +271,14 @@ def predict_record(model: TrainedModel, record: Recording, path: Path, batch_siz
     )
 
 
-def _model_input(model: TrainedModel, uv: np.ndarray) -> np.ndarray:
-    """What the network reads: the windows (windows, 1, samples), or their feature vectors."""
+def _model_input(model: TrainedModel, uv: np.ndarray, record: Recording) -> np.ndarray:
+    """What the network reads: the windows (windows, 1, samples), or their feature vectors (a record set's from the
+    whole record at its native rate)."""
     if model.features is None:
         return uv[:, None, :]
-    # the same extractor and code path as training, on an in-memory table of this record's windows
-    table = WindowTable(uv, {}, 1.0, model.sample_rate, {}, None)
-    return np.asarray(window_features(table, model.features), dtype=np.float32)
+    # the same extractors and code path as training, on an in-memory table of this record's windows
+    table = WindowTable(uv, {"record": np.full(len(uv), record.name)}, 1.0, model.sample_rate, {}, None)
+    return np.asarray(feature_matrix(table, model.features, OneRecordFeatures(record)), dtype=np.float32)
 
 
 def _record_weights(model: TrainedModel, x: np.ndarray) -> np.ndarray:
@@ -302,10 +304,28 @@ def _probabilities(model: TrainedModel, x: np.ndarray, batch_size: int) -> np.nd
     return probabilities
 
 
-def window_rows(predictions: list[RecordPrediction], classes: list[str], labelled: bool) -> list[str]:
+def window_rows(
+    predictions: list[RecordPrediction], classes: list[str], labelled: bool, whole_records: bool = False
+) -> list[str]:
     """predictions.csv: one row per window (with a record-level model's ``weight``); with labels in emg-cv's
-    format (emg-cv-report reads it), else with each window's start in seconds."""
+    format (emg-cv-report reads it), else with each window's start in seconds. ``whole_records`` (a model of record
+    features): labelled rows are one per record, ``window`` -1, as emg-cv writes them."""
     weighted = any(p.weights is not None for p in predictions)
+    if labelled and whole_records:
+        rows = (  # features of whole records: one prediction per record (no window level)
+            {
+                "fold": 0,
+                "seed": 0,
+                "subject": p.record.subject,
+                "record": p.record.name,
+                "window": WHOLE_RECORD,
+                "label": p.record.label,
+                "probabilities": p.probabilities.mean(axis=0),
+            }
+            for p in predictions
+            if len(p.probabilities)
+        )
+        return prediction_lines(rows, classes)
     if labelled:
         rows = (
             {
@@ -408,7 +428,10 @@ def write_outputs(out_dir: Path, model: TrainedModel, predictions: list[RecordPr
     out_dir.mkdir(parents=True, exist_ok=True)
     records = record_rows(predictions, model.classes, labelled)
     subjects = subject_rows(records, model.classes)
-    atomic_write_text(out_dir / "predictions.csv", "\n".join(window_rows(predictions, model.classes, labelled)) + "\n")
+    atomic_write_text(
+        out_dir / "predictions.csv",
+        "\n".join(window_rows(predictions, model.classes, labelled, describes_records(model.features))) + "\n",
+    )
     atomic_write_text(out_dir / "records.csv", csv_text(records))
     atomic_write_text(out_dir / "subjects.csv", csv_text(subjects))
     atomic_write_json(

@@ -28,7 +28,7 @@ WHOLE_RECORD = -1  # the window index of a row that predicts a whole record (run
 def levels_of(rows: list[dict], where: str = "the predictions") -> tuple[str, ...]:
     """The levels ``rows`` have: all three, or record and subject when every row predicts a whole record;
     DataError when ``where`` mixes the two kinds."""
-    whole = sum(r["window"] == WHOLE_RECORD for r in rows)
+    whole = sum(r.get("window") == WHOLE_RECORD for r in rows)
     if whole and whole != len(rows):
         raise DataError(
             f"{where} mix rows of whole records (window -1) with rows of windows: one CV folder must hold one "

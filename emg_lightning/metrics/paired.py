@@ -5,6 +5,9 @@ level. The signed-rank test is Wilcoxon's, two-sided (H1: the median difference 
 zero differences dropped (Wilcoxon's convention) and tied magnitudes given their average rank; its p-value is exact
 for up to ``EXACT_MAX`` non-zero differences (the null distribution of the rank sum under random signs, computed
 for the ranks actually observed, ties included) and a normal approximation with tie correction beyond that.
+Differences are rounded to ``DIFFERENCE_DECIMALS`` decimals before anything is ranked: per-subject accuracies are
+ratios of counts, and the same difference reached through different fractions (7/15 - 6/15 and 1/15) differs in the
+last bits of a float -- unrounded, equal differences would not tie and zeros would not be dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 from scipy import stats
 
 EXACT_MAX = 60
+DIFFERENCE_DECIMALS = 9  # far below any real difference of accuracies (1 / 10^6 units), far above float error
 
 
 def signed_rank_test(differences: Sequence[float]) -> dict:
@@ -24,7 +28,7 @@ def signed_rank_test(differences: Sequence[float]) -> dict:
     Returns n (non-zero differences), zeros, W+ and W-, the p-value, the method ("exact" or "normal
     approximation"), and the matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-): +1 when every non-zero
     difference favours B, -1 when every one favours A."""
-    d = np.asarray(differences, dtype=float)
+    d = np.round(np.asarray(differences, dtype=float), DIFFERENCE_DECIMALS)
     nonzero = d[d != 0]
     n, zeros = len(nonzero), int(np.sum(d == 0))
     result = {"n": n, "zeros": zeros, "alternative": "two-sided"}

@@ -150,6 +150,12 @@ def read_predictions(path: str | Path) -> tuple[list[str], list[dict]]:
         if abs(sum(probabilities) - 1.0) > SUM_TOLERANCE:
             raise DataError(f"{path}, line {number}: the probabilities sum to {sum(probabilities):g}, not 1")
         row["probabilities"] = np.array(probabilities)
+        try:
+            row["window"] = int(row["window"])
+        except ValueError:
+            raise DataError(f"{path}, line {number}: window={row['window']!r} is not a whole number") from None
+        if row["window"] < WHOLE_RECORD:
+            raise DataError(f"{path}, line {number}: window={row['window']} (a window index, or -1 for a whole record)")
         if "weight" in row:
             try:
                 row["weight"] = float(row["weight"])

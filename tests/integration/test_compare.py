@@ -33,6 +33,29 @@ def test_signed_rank_with_ties_and_zeros_by_hand():
     assert result["p_value"] == pytest.approx(4 / 32) and result["alternative"] == "two-sided"
 
 
+def test_equal_differences_reached_through_different_fractions_tie():
+    # 7/15 - 6/15 and 1/15 differ in a float's last bits; 0.1 + 0.2 - 0.3 is a zero that is not 0.0.
+    # Exactly: |d| = 1/15, 1/15, 2/15, 3/15 -> ranks 1.5, 1.5, 3, 4 (sum 10), W- = 3 (the -2/15), W+ = 7. Of the 16
+    # sign patterns, |W+ - 5| >= 2 for W+ in {0, 1.5, 1.5, 3, 3, 7, 7, 8.5, 8.5, 10}: p = 10 / 16.
+    assert 7 / 15 - 6 / 15 != 1 / 15 and 0.1 + 0.2 - 0.3 != 0.0
+    result = signed_rank_test([7 / 15 - 6 / 15, 1 / 15, -2 / 15, 3 / 15, 0.1 + 0.2 - 0.3])
+    assert result["n"] == 4 and result["zeros"] == 1
+    assert (result["w_plus"], result["w_minus"]) == (7.0, 3.0)
+    assert result["p_value"] == pytest.approx(10 / 16)
+
+
+def test_the_large_sample_branch_matches_scipy_with_ties_and_zeros():
+    rng = np.random.default_rng(3)
+    d = rng.integers(-4, 7, 90) / 12  # 90 subjects, many tied magnitudes and zeros
+    ours = signed_rank_test(d)
+    assert ours["method"] == "normal approximation" and ours["zeros"] > 0
+    reference = stats.wilcoxon(d, zero_method="wilcox", correction=False, method="approx")
+    assert ours["p_value"] == pytest.approx(reference.pvalue, rel=1e-9)
+    # the boundary: 60 non-zero differences are exact, 61 approximate
+    assert signed_rank_test(np.arange(1, 61))["method"] == "exact"
+    assert signed_rank_test(np.arange(1, 62))["method"] == "normal approximation"
+
+
 def test_all_zero_differences_are_no_evidence():
     result = signed_rank_test([0.0, 0.0, 0.0])
     assert result["p_value"] == 1.0 and result["n"] == 0 and result["rank_biserial"] == 0.0

@@ -31,7 +31,7 @@ def test_each_window_gets_the_mean_of_the_members_probabilities(tmp_path):
     summary = build_ensemble([a, b], tmp_path / "ab")
     fold = tmp_path / "ab" / "seed_0" / "fold_03"
     # windows 1-3: (0.4 + 0.9) / 2; window 0 of each member is halfway to 0.5: (0.45 + 0.7) / 2
-    assert p_true(fold / "predictions.csv", "S03") == pytest.approx({"0": 0.575, "1": 0.65, "2": 0.65, "3": 0.65})
+    assert p_true(fold / "predictions.csv", "S03") == pytest.approx({0: 0.575, 1: 0.65, 2: 0.65, 3: 0.65})
     assert summary["name"] == "ensemble of a + b" and summary["complete"] is True
     assert summary["pooled"]["window"]["across_seeds"]["acc"]["mean"] == 1.0  # every window's mean is above 0.5
     assert (tmp_path / "ab" / "cv_summary.md").is_file() and (tmp_path / "ab" / "ensemble.json").is_file()
@@ -51,7 +51,7 @@ def test_a_one_seed_member_is_reused_for_every_seed_of_the_others(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ens").glob("seed_*")) == ["seed_0", "seed_1"]
     for seed, expected in ((0, 0.7), (1, 0.8)):
         probabilities = p_true(tmp_path / "ens" / f"seed_{seed}" / "fold_00" / "predictions.csv", "S00")
-        assert probabilities["3"] == pytest.approx(expected)
+        assert probabilities[3] == pytest.approx(expected)
     assert summary["seeds"] == [0, 1]
 
 
