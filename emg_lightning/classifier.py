@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 
 from emg_lightning.augmentation import Augmentation, augment, shift_within_record
 from emg_lightning.losses.label_smoothing import (
@@ -294,8 +295,11 @@ class EMGClassifier(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # only a resumed fit continues the saved random sequence; testing or predicting with saved weights must not
+        # rewind the caller's global random state
+        resuming = self._trainer is not None and self._trainer.state.fn == TrainerFn.FITTING
         states = checkpoint.get("rng_states")
-        if states is not None:
+        if states is not None and resuming:
             torch.set_rng_state(states["torch"])
             if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
                 torch.cuda.set_rng_state_all(states["cuda"])

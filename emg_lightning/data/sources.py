@@ -4,8 +4,10 @@ source (the sources themselves are registered in ``data/readers``)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
@@ -13,6 +15,13 @@ from emg_lightning.data.readers.base import file_identity, selected_records
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.files import source_version
+
+# The code every window table depends on (the reader's own module is added per source): a change to how records are
+# windowed, resampled, filtered or stored gives every table a new cache key
+WINDOW_CODE_VERSION = source_version(
+    *(Path(__file__).with_name(name) for name in ("windows.py", "cache.py", "records.py", "sources.py"))
+)
 
 
 def load_window_table(
@@ -33,6 +42,7 @@ def load_window_table(
     key = {
         "source": source,
         "reader_version": reader.version,
+        "code": WINDOW_CODE_VERSION + source_version(Path(inspect.getfile(type(reader)))),
         **reader.identity(options),
         "records": [(e.name, e.subject, e.label, sorted(e.metadata.items())) for e in entries],
         "files": file_identity(files),

@@ -23,14 +23,18 @@ a window without potentials gets zero counts and zero shape values.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from scipy import signal
 
 from emg_lightning.features.basic import emg_features, feature_names
+from emg_lightning.runtime.files import source_version
 
-# Bumped whenever a feature's definition changes: cached feature files carry it in their name.
-QEMG_VERSION = 1
+# The hash of the code that computes the features: cached feature files carry it in their name, so a change to a
+# feature's definition is never answered from a stale file (and no number has to be remembered to be bumped)
+QEMG_VERSION = source_version(Path(__file__), Path(__file__).with_name("basic.py"))
 WELCH_EDGES_HZ = (20, 50, 100, 200, 350, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000)
 ABSOLUTE_THRESHOLDS_UV = (50, 100, 200, 500, 1000, 2000)
 RELATIVE_THRESHOLDS = (3, 5, 8, 12)

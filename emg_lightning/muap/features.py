@@ -13,12 +13,12 @@ measures gives cached features a new key, so a stale value is never read back.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from emg_lightning.muap.analysis import NoPotentialsFound, analyse, around_clipping
+from emg_lightning.runtime.files import source_version
 
 RECORD_FEATURE_NAMES = (
     "units", "spikes_per_s", "explained_energy", "firing_rate_hz_mean",
@@ -26,17 +26,9 @@ RECORD_FEATURE_NAMES = (
     "log10_area_uv_ms_mean", "thickness_ms_mean", "size_index_mean", "polyphasic_percent",
 )  # fmt: skip
 # what the features are computed by: every module a record's values depend on
-_ANALYSIS_SOURCES = ("analysis.py", "decompose.py", "measures.py", "features.py")
-
-
-def _code_version() -> str:
-    digest = hashlib.sha256()
-    for name in _ANALYSIS_SOURCES:
-        digest.update((Path(__file__).with_name(name)).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-MUAP_CODE_VERSION = _code_version()
+MUAP_CODE_VERSION = source_version(
+    *(Path(__file__).with_name(name) for name in ("analysis.py", "decompose.py", "measures.py", "features.py"))
+)
 
 
 def record_muap_features(signal_uv: np.ndarray, rate_hz: float, clipped: np.ndarray | None = None) -> np.ndarray:

@@ -32,6 +32,9 @@ def load_cv(cv_dir: str | Path) -> dict:
             f"{cv_dir} is a partial CV ({len(missing)} jobs missing): finish it with the same emg-cv command"
         )
     tests = {f["fold"]: frozenset(r["subject"] for r in f["rows"]) for f in folds}
+    tested: dict[int, set] = {}  # fold -> the (subject, record, window) units it tested, over its seeds
+    for f in folds:
+        tested.setdefault(f["fold"], set()).update((r["subject"], r["record"], r.get("window")) for r in f["rows"])
     return {
         "name": cv_dir.name,
         "dir": str(cv_dir),
@@ -39,14 +42,24 @@ def load_cv(cv_dir: str | Path) -> dict:
         "protocol": protocol,
         "folds": folds,
         "fold_subjects": tests,
+        "fold_units": tested,
         "seeds": sorted({f["seed"] for f in folds}, key=str),
         "levels": levels_of([r for f in folds for r in f["rows"]], str(cv_dir)),
     }
 
 
 def check_comparable(cvs: list[dict]) -> None:
-    """Same classes, split, leakage and fold -> test-subject assignment; otherwise a one-line refusal."""
+    """Same classes, split, leakage, fold -> test-subject assignment and tested recordings (and windows, where both
+    have a window level); no folder twice; otherwise a one-line refusal."""
     first = cvs[0]
+    seen: dict[Path, str] = {}
+    for cv in cvs:
+        resolved = Path(cv["dir"]).resolve()
+        if resolved in seen:
+            raise DataError(
+                f"{cv['dir']} is given twice ({seen[resolved]}): a folder compared with itself differs by nothing"
+            )
+        seen[resolved] = cv["dir"]
     for other in cvs[1:]:
         pair = f"{first['dir']} and {other['dir']}"
         if other["classes"] != first["classes"]:
@@ -66,6 +79,18 @@ def check_comparable(cvs: list[dict]) -> None:
                 raise DataError(
                     f"{pair}: fold {fold} tests {sorted(subjects)} in one and "
                     f"{sorted(other['fold_subjects'][fold])} in the other: not the same split"
+                )
+        with_windows = "window" in first["levels"] and "window" in other["levels"]
+        for fold in first["fold_units"]:
+            units_a, units_b = first["fold_units"][fold], other["fold_units"][fold]
+            if not with_windows:  # a model of whole records: the same recordings
+                units_a, units_b = {u[:2] for u in units_a}, {u[:2] for u in units_b}
+            if units_a != units_b:
+                what = "windows" if with_windows else "recordings"
+                example = sorted(units_a ^ units_b, key=str)[0]
+                raise DataError(
+                    f"{pair}: fold {fold} tested different {what} (e.g. {example} in one only): the data settings "
+                    f"(window, hop, rate, quality rules, muscles) differ; a paired comparison needs the same test data"
                 )
 
 
@@ -108,13 +133,21 @@ def compare_pair(a: dict, b: dict, level: str, resamples: int) -> dict:
 
 
 def verdict(row: dict, a: str, b: str) -> str:
+    """A win only when the paired test and the interval agree, in the same direction: the test's direction is that
+    of its signed ranks (W+ > W-: B better), the interval's that of the pooled difference."""
     low, high = row["bootstrap_interval"]
     p = row["wilcoxon"].get("p_adjusted", row["wilcoxon"]["p_value"])
     difference = row["pooled_b"] - row["pooled_a"]
     evidence = f"p = {p:.3g}, 95 % CI of {b} - {a}: [{low:+.3f}, {high:+.3f}]"
-    if p < ALPHA and (low > 0 or high < 0):
-        better, worse = (b, a) if difference > 0 else (a, b)
+    ranks_favour_b = row["wilcoxon"]["w_plus"] > row["wilcoxon"]["w_minus"]
+    if p < ALPHA and (low > 0 or high < 0) and ranks_favour_b != (high < 0):
+        better, worse = (b, a) if ranks_favour_b else (a, b)
         return f"{better} beats {worse} at {row['level']} level ({difference:+.3f} pooled accuracy; {evidence})"
+    if p < ALPHA and (low > 0 or high < 0):
+        return (
+            f"weak evidence at {row['level']} level: the test and the interval point in opposite directions "
+            f"({difference:+.3f}; {evidence})"
+        )
     if p < ALPHA or low > 0 or high < 0:
         return (
             f"weak evidence at {row['level']} level: the test and the interval disagree ({difference:+.3f}; {evidence})"

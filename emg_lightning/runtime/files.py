@@ -3,6 +3,7 @@ umask (a lab group can read results), and JSON is strict JSON: undefined figures
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -62,3 +63,13 @@ def json_safe(value: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, payload: Any) -> None:
     """Strict JSON (any parser reads it): an undefined metric is null, not 0 and not a bare NaN."""
     atomic_write_text(path, json.dumps(json_safe(payload), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def source_version(*paths: Path) -> str:
+    """A short hash of these source files' bytes: part of a cache key, so that a change to the code that computes a
+    cached value gives it a new key (a stale value is never read back, and no version number has to be remembered)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).name.encode())
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12]

@@ -120,3 +120,26 @@ def test_compare_refuses_different_folds_and_partial_cvs(tmp_path):
     (c / "cv_plan.json").write_text(json.dumps({"folds": list(range(9)), "seeds": [0], "settings": {}}))
     with pytest.raises(DataError, match="partial CV"):
         compare([a, c], tmp_path / "out")
+
+
+def test_compare_refuses_a_folder_twice_and_different_test_windows(tmp_path):
+    a = write_cv(tmp_path / "a", {s: 0.9 for s in SUBJECTS}, SUBJECTS)
+    with pytest.raises(DataError, match="given twice"):
+        compare([a, tmp_path / "." / "a"], tmp_path / "out")
+    b = write_cv(tmp_path / "b", {s: 0.8 for s in SUBJECTS}, SUBJECTS)
+    fold = next(b.glob("seed_0/fold_00"))
+    lines = (fold / "predictions.csv").read_text().splitlines()
+    (fold / "predictions.csv").write_text("\n".join(lines[:-1]) + "\n")  # one window fewer: other quality rules
+    with pytest.raises(DataError, match="fold 0 tested different windows"):
+        compare([a, b], tmp_path / "out")
+
+
+def test_a_verdict_never_contradicts_the_direction_of_the_paired_test():
+    from emg_lightning.reports.compare import verdict
+
+    row = {"level": "record", "pooled_a": 0.70, "pooled_b": 0.74, "bootstrap_interval": [0.01, 0.07],
+           "wilcoxon": {"p_value": 0.01, "w_plus": 10.0, "w_minus": 80.0}}  # fmt: skip
+    # pooled accuracy favours B (one large subject), the signed ranks favour A: no winner is named
+    assert "opposite directions" in verdict(row, "A", "B")
+    row["wilcoxon"] = {"p_value": 0.01, "w_plus": 80.0, "w_minus": 10.0}
+    assert verdict(row, "A", "B").startswith("B beats A at record level")

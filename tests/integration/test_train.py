@@ -210,3 +210,25 @@ def test_training_weighted_by_subject_runs_and_changes_the_fit(model, tmp_path, 
     assert any(
         not torch.allclose(states["window"]["state_dict"][k], states["subject"]["state_dict"][k]) for k in weights
     )
+
+
+def test_testing_saved_weights_leaves_the_global_random_state_alone(tiny_models):
+    """The checkpoint's saved random state continues a resumed fit (tests/e2e/test_resume.py); loading the weights to
+    test or predict must not rewind the caller's sequence to the one saved at training time."""
+    import lightning as L
+
+    from emg_lightning.inference.predict import load_model
+
+    run = tiny_models["run"]
+    classifier = load_model(run).classifiers[0]
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert "rng_states" in checkpoint  # what a resumed fit restores
+    classifier._trainer = trainer  # as during trainer.test(ckpt_path=...): not fitting
+    classifier.on_load_checkpoint(checkpoint)
+    classifier._trainer = None
+    classifier.on_load_checkpoint(checkpoint)  # load_from_checkpoint: no trainer at all
+    assert torch.equal(torch.rand(3), expected)

@@ -131,3 +131,17 @@ def test_interrupted_and_corrupt_caches_are_never_trusted(tmp_path):
     assert len(cached_table("t", {"k": 1}, build, tmp_path)) == 11
     os.truncate(directory / "windows.npy", 100)
     assert len(cached_table("t", {"k": 1}, build, tmp_path)) == 11
+
+
+def test_a_change_to_the_windowing_code_gives_the_tables_a_new_key(tmp_path, monkeypatch):
+    from emg_lightning.data import sources
+    from emg_lightning.data.readers import SourceOptions
+
+    spec = {"subjects_per_class": {"normal": 1, "als": 1}, "records_per_subject": [1, 1], "duration_s": 2.0}
+    options = SourceOptions(synthetic=spec)
+    settings = WindowSettings(sample_rate=2343.75)
+    first = sources.load_window_table("synthetic", settings, tmp_path, options)
+    assert sources.load_window_table("synthetic", settings, tmp_path, options).directory == first.directory
+    monkeypatch.setattr(sources, "WINDOW_CODE_VERSION", "edited-code")
+    rebuilt = sources.load_window_table("synthetic", settings, tmp_path, options)
+    assert rebuilt.directory != first.directory and len(list(tmp_path.iterdir())) == 2

@@ -4,6 +4,7 @@ closed-form logistic regression and its L2 choice, and emg-train with model=qemg
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from emg_lightning.models.linear import (
     standardisation,
 )
 from emg_lightning.runtime.errors import ConfigError
+from emg_lightning.runtime.files import source_version
 from emg_lightning.training import train
 
 from conftest import TINY_DATA, compose_train
@@ -99,24 +101,29 @@ def test_features_do_not_depend_on_a_dc_offset():
 
 
 def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_path, monkeypatch):
+    from emg_lightning.features import FEATURE_SETS
+    from emg_lightning.features.qemg import QEMG_VERSION
+
     rng = np.random.default_rng(0)
     windows = (rng.normal(0, 30, (5, 2000)) * 2).astype(np.int16)  # ADC units at 2 per uV
     table = WindowTable(windows, {}, 2.0, 4000.0, {}, tmp_path)
     first = window_features(table, "qemg")
     np.testing.assert_array_equal(first, qemg_features(windows / 2.0, 4000.0))
-    assert [p.name for p in tmp_path.iterdir()] == ["features-qemg-v1.npy"]
+    stored = f"features-qemg-v{QEMG_VERSION}.npy"
+    assert [p.name for p in tmp_path.iterdir()] == [stored]
+    # the version is the hash of the feature code itself: a changed definition is never read from the old file
+    assert QEMG_VERSION == source_version(Path(qemg_features.__code__.co_filename), Path(emg_features_file()))
 
     def fail(*args):
         raise AssertionError("recomputed although cached")
 
-    monkeypatch.setitem(
-        __import__("emg_lightning.features", fromlist=["FEATURE_SETS"]).FEATURE_SETS,
-        "qemg",
-        (1, fail, qemg_feature_names),
-    )
+    monkeypatch.setitem(FEATURE_SETS, "qemg", (QEMG_VERSION, fail, qemg_feature_names))
     np.testing.assert_array_equal(window_features(table, "qemg"), first)
+    monkeypatch.setitem(FEATURE_SETS, "qemg", ("changed-code", qemg_features, qemg_feature_names))
+    window_features(table, "qemg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stored, "features-qemg-vchanged-code.npy"])
     monkeypatch.undo()
-    (tmp_path / "features-qemg-v1.npy").write_bytes(b"not numpy")  # damaged: recomputed, never trusted
+    (tmp_path / stored).write_bytes(b"not numpy")  # damaged: recomputed, never trusted
     np.testing.assert_array_equal(window_features(table, "qemg"), first)
     with pytest.raises(ConfigError, match="'wavelets' is unknown"):
         window_features(table, "wavelets")
@@ -280,3 +287,9 @@ def test_weighted_scores_by_hand():
     logits = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
     by_hand = 0.5 * np.log(2) + 0.5 * (3 * np.log(2) + np.log1p(np.exp(-2.0))) / 4
     assert balanced_log_loss(y, logits, np.array([1.0, 3.0, 1.0])) == pytest.approx(by_hand, abs=1e-12)
+
+
+def emg_features_file() -> str:
+    from emg_lightning.features import basic
+
+    return basic.__file__
