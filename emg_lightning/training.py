@@ -96,12 +96,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             log.warning("%s; the fold starts over", unreadable)
             state = "fresh"
     ckpt_path = cfg.get("ckpt_path") or (str(out_dir / "checkpoints" / "last.ckpt") if state == "resume" else None)
-    if cfg.get("print_config", True):
-        print_config_tree(settings, save_to=out_dir / "config_tree.log")
-    if state == "resume":
-        print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
-    if state == "test":
-        print(f"fold {cfg.data.fold}, seed {cfg.seed}: training had finished in {out_dir}; testing")
     if cfg.seed is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
@@ -116,6 +110,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "the validation set is empty: set split.val_subjects_per_class >= 1 (model selection "
             "and early stopping use validation subjects)"
         )
+    # after every check of the settings and the data: a refusal is the last line, not hidden above a tree
+    if cfg.get("print_config", True):
+        print_config_tree(settings, save_to=out_dir / "config_tree.log")
+    if state == "resume":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: resuming from {ckpt_path}")
+    if state == "test":
+        print(f"fold {cfg.data.fold}, seed {cfg.seed}: training had finished in {out_dir}; testing")
     with contextlib.ExitStack() as stack:
         devices = {}
         if cfg.get("claim_device") and torch.cuda.device_count() > 1:
@@ -131,17 +132,21 @@ def _interruptible(cfg: DictConfig, trainer: L.Trainer, stage: str):
     """SIGTERM (SLURM preemption, ``kill``) and Ctrl-C end the run with the command that resumes it."""
     out_dir = Path(cfg.paths.output_dir)
     where = f"in epoch {trainer.current_epoch} of fold {cfg.data.fold}, seed {cfg.seed}"
-    hint = (
-        f"run the same command again with hydra.run.dir={out_dir} (emg-cv: the same command) to resume from its "
-        f"last checkpoint"
-    )
+
+    def hint() -> str:
+        """What the same command will do: resume from the last checkpoint, or start over when none was written."""
+        again = f"run the same command again with hydra.run.dir={out_dir} (emg-cv: the same command)"
+        if (out_dir / "checkpoints" / "last.ckpt").is_file():
+            return f"{again} to resume from its last checkpoint"
+        return f"no checkpoint was written yet: {again} to start the fold over"
+
     try:
         yield
     except SIGTERMException:
-        raise InterruptedRun(f"interrupted by SIGTERM while {stage} {where}: {hint}", 143) from None
+        raise InterruptedRun(f"interrupted by SIGTERM while {stage} {where}: {hint()}", 143) from None
     except SystemExit:
         if trainer.interrupted:  # Lightning's KeyboardInterrupt handler exits after a graceful teardown
-            raise InterruptedRun(f"interrupted by Ctrl-C while {stage} {where}: {hint}", 130) from None
+            raise InterruptedRun(f"interrupted by Ctrl-C while {stage} {where}: {hint()}", 130) from None
         raise
 
 

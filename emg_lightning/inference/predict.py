@@ -51,6 +51,7 @@ class TrainedModel:
     normalization: str
     features: str | None
     training_data: dict = field(default_factory=dict)  # source, label_map, muscles, native rates (newer runs)
+    location: Path | None = None  # the folder given: a run, or the CV folder whose fold models these are
 
     @property
     def pools_records(self) -> bool:
@@ -154,7 +155,7 @@ def load_model(path: str | Path) -> TrainedModel:
     for run in runs:
         model = EMGClassifier.load_from_checkpoint(_weights(run), map_location="cpu", weights_only=True)
         classifiers.append(model.eval())
-    return TrainedModel(name=path.resolve().name, classifiers=classifiers, runs=runs, **first)
+    return TrainedModel(name=path.resolve().name, classifiers=classifiers, runs=runs, location=path.resolve(), **first)
 
 
 def _check_planned_folds(cv_dir: Path, runs: list[Path]) -> None:
@@ -437,7 +438,7 @@ def write_outputs(out_dir: Path, model: TrainedModel, predictions: list[RecordPr
     atomic_write_json(
         out_dir / "prediction.json",
         {
-            "model": str(Path(model.runs[0]).resolve().parent if len(model.runs) > 1 else model.runs[0].resolve()),
+            "model": str(model.location or model.runs[0].resolve()),
             "kind": model.kind,
             "runs": [str(r) for r in model.runs],
             "classes": model.classes,

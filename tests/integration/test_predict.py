@@ -14,7 +14,7 @@ from emg_lightning.cli.evaluate import main as evaluate_main
 from emg_lightning.data.readers.record_files import find_records, read_any
 from emg_lightning.data.readers.synthetic import generate
 from emg_lightning.data.windows import resample
-from emg_lightning.inference.predict import load_model, predict_record
+from emg_lightning.inference.predict import load_model, predict_record, write_outputs
 from emg_lightning.runtime.errors import ConfigError, DataError
 
 from conftest import TINY_DATA, TINY_SPEC, run_main, trained, write_record
@@ -92,6 +92,10 @@ def test_a_cv_folder_predicts_the_mean_of_its_fold_models(tiny_models, tmp_path)
     assert len(ensemble.classifiers) == 2 and "mean of probabilities" in ensemble.kind
     folds = [probabilities(load_model(tiny_models["cv"] / "seed_0" / f"fold_{k:02d}"), header) for k in (0, 1)]
     np.testing.assert_allclose(probabilities(ensemble, header), np.mean(folds, axis=0), atol=1e-9)
+    out = tmp_path / "predicted"
+    write_outputs(out, ensemble, [predict_record(ensemble, read_any(header), header)], labelled=False)
+    # the model named is the CV folder given, not its seed_0 subfolder
+    assert json.loads((out / "prediction.json").read_text())["model"] == str(tiny_models["cv"].resolve())
 
 
 def test_emg_eval_on_a_labelled_external_folder_writes_the_three_level_report(tiny_models, tmp_path, capsys):

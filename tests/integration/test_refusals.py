@@ -225,6 +225,13 @@ def test_an_interrupted_test_stage_gives_the_resume_hint(tmp_path, raised, code,
     assert info.value.exit_code == code
     assert f"interrupted by {words} while testing in epoch 7 of fold 3" in str(info.value)
     assert f"hydra.run.dir={tmp_path}" in str(info.value)
+    # no checkpoint yet (stopped before the first epoch ended): the same command starts over, it cannot resume
+    assert "no checkpoint was written yet" in str(info.value) and "resume" not in str(info.value)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    with pytest.raises(InterruptedRun) as info, _interruptible(cfg, trainer, "testing"):
+        raise SIGTERMException() if raised == "sigterm" else SystemExit(1)
+    assert "to resume from its last checkpoint" in str(info.value)
 
 
 def test_the_cv_report_refuses_to_pool_folds_of_different_settings(tmp_path):
@@ -235,3 +242,12 @@ def test_the_cv_report_refuses_to_pool_folds_of_different_settings(tmp_path):
         (tmp_path / "seed_0" / f"fold_{fold:02d}" / "config.yaml").write_text(json.dumps(config))
     with pytest.raises(DataError, match=r"hold different settings \(model\.optimizer\.lr\)"):
         report(tmp_path)  # data.fold differs by design and data.num_workers is a runtime key: neither is named
+
+
+def test_a_refusal_found_in_the_data_is_not_preceded_by_the_config_tree(tmp_path):
+    from conftest import emg_train
+
+    result = emg_train(*TINY_DATA, "data.classes=[normal,foo]", f"hydra.run.dir={tmp_path / 'run'}")
+    assert result.returncode == 2
+    assert "names foo, but the data's labels are" in result.stderr.strip().splitlines()[-1]
+    assert "config" not in result.stdout and "├──" not in result.stdout + result.stderr  # no tree before it
