@@ -48,22 +48,23 @@ def compose_config(overrides: list[str]) -> DictConfig:
         return compose("train", overrides=overrides + ["paths.output_dir=."])
 
 
-def search_space(overrides: list[str]) -> list[str]:
-    """The keys a Hydra sweeper searches (hydra.sweeper.params) under these overrides, e.g. hparams_search=optuna,
-    after ``check_search`` has accepted them."""
+def search_space(overrides: list[str], ranges: dict[str, str] | None = None) -> list[str]:
+    """The keys a Hydra sweeper searches under these overrides (hydra.sweeper.params of e.g. hparams_search=optuna,
+    and ``ranges``: search ranges typed on the command line, key -> ``interval(...)`` ...), after ``check_search``
+    has accepted them."""
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose("train", overrides=overrides + ["paths.output_dir=."], return_hydra_config=True)
-    check_search(cfg, overrides)
-    return [str(k) for k in (cfg.hydra.sweeper.get("params") or {})]
+    check_search(cfg, overrides, ranges)
+    return list(dict.fromkeys([*(str(k) for k in (cfg.hydra.sweeper.get("params") or {})), *(ranges or {})]))
 
 
-def check_search(cfg: DictConfig, overrides: list[str]) -> None:
+def check_search(cfg: DictConfig, overrides: list[str], ranges: dict[str, str] | None = None) -> None:
     """Refuse a search that cannot mean what it says (ConfigError naming the setting), before any trial. A searched key
     also set to one value on the command line (``overrides``): the Optuna sweeper would fix it there, and the "search"
     would choose the only value it was given. No searched key at all. A candidate value that ``check_settings`` or the
     data settings refuse (each of a ``choice``, both ends of an ``interval``). ``cfg``: composed with its hydra node;
     keys that select a config group (``model=...``) are left to the trials."""
-    params = cfg.hydra.sweeper.get("params") or {}
+    params = {**(cfg.hydra.sweeper.get("params") or {}), **(ranges or {})}
     if not params:
         raise ConfigError(
             "the search has no hydra.sweeper.params to explore: use hparams_search=optuna or qemg_rate, or a search "
@@ -87,9 +88,8 @@ def check_search(cfg: DictConfig, overrides: list[str]) -> None:
                 check_settings(candidate)
                 build_datamodule(candidate)
             except EMGLightningError as exc:
-                raise ConfigError(
-                    f"hydra.sweeper.params.{key} offers {value!r}, which no trial could run: {exc}"
-                ) from exc
+                where = f"the search range {key}" if key in (ranges or {}) else f"hydra.sweeper.params.{key}"
+                raise ConfigError(f"{where} offers {value!r}, which no trial could run: {exc}") from exc
             except OmegaConfBaseException:
                 continue  # an interpolation or a value of another type: the trial composes and judges it
 

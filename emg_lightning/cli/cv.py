@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"[emg-cv] nested search over {', '.join(cv.searched)}: each outer fold searches on its own "
                     f"training subjects, then tests its winner"
                 )
-                run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir, cv.nested_jobs)
+                run_nested(cv.overrides, cv.searched, cv.n_folds, cv.seeds, cv.cv_dir, cv.nested_jobs, cv.ranges)
             else:
                 run_sweep(cv.overrides, cv.n_folds, cv.seeds, cv.cv_dir)
         except SweepFailed as exc:  # the sweep's own exit code, not a settings error's

@@ -63,16 +63,25 @@ def best_values(search_dir: Path) -> dict:
 
 
 def run_nested(
-    overrides: list[str], searched: list[str], n_folds: int, seeds: list[int], cv_dir: Path, parallel: int = 1
+    overrides: list[str],
+    searched: list[str],
+    n_folds: int,
+    seeds: list[int],
+    cv_dir: Path,
+    parallel: int = 1,
+    ranges: list[str] = (),
 ) -> None:
-    """Every (seed, outer fold): its inner search, then its training and test with the winner. ``parallel`` such
+    """Every (seed, outer fold): its inner search (``ranges``: search ranges typed on the command line, for it only),
+    then its training and test with the winner. ``parallel`` such
     pipelines at a time on this machine (each its own processes); the first that fails, or a Ctrl-C, stops the
     others (SIGTERM: they resume on the next run) and starts no more."""
     jobs = [(seed, fold) for seed in seeds for fold in range(n_folds)]
     children = RunningChildren()
     with ThreadPoolExecutor(max_workers=parallel) as pool:  # leaving it waits for the running pipelines
         futures = [
-            pool.submit(_outer_fold, overrides, searched, seed, fold, cv_dir, f"{number}/{len(jobs)}", children)
+            pool.submit(
+                _outer_fold, overrides, searched, seed, fold, cv_dir, f"{number}/{len(jobs)}", children, list(ranges)
+            )
             for number, (seed, fold) in enumerate(jobs, 1)
         ]
         try:
@@ -121,6 +130,7 @@ def _outer_fold(
     cv_dir: Path,
     number: str,
     children: RunningChildren,
+    ranges: list[str],
 ) -> None:
     out = cv_dir / f"seed_{seed}" / f"fold_{fold:02d}"
     if (out / "metrics.json").is_file():
@@ -129,7 +139,9 @@ def _outer_fold(
     search_dir = cv_dir / "search" / f"seed_{seed}" / f"fold_{fold:02d}"
     if not (search_dir / "optimization_results.yaml").is_file():
         print(f"[emg-cv] job {number}: inner search on the training subjects of fold {fold}, seed {seed}", flush=True)
-        children.run([*TRAIN, *overrides, f"data.fold={fold}", f"seed={seed}", f"hydra.sweep.dir={search_dir}"])
+        children.run(
+            [*TRAIN, *overrides, *ranges, f"data.fold={fold}", f"seed={seed}", f"hydra.sweep.dir={search_dir}"]
+        )
     values = best_values(search_dir)
     print(f"[emg-cv] fold {fold}, seed {seed}: chosen on inner validation: {values}", flush=True)
     chosen = [f"{key}={value}" for key, value in values.items()]

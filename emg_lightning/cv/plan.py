@@ -104,25 +104,56 @@ class CVPlan:
     overrides: list[str]  # for emg-train
     searched: list[str]  # the keys a nested search explores; [] for a plain sweep
     nested_jobs: int  # outer folds of a nested search at a time
+    ranges: list[str]  # search ranges typed on the command line (key=interval(...)): for the inner searches only
 
 
 def prepare(cv_dir_text: str | None, nested_jobs_text: str | None, overrides: list[str]) -> CVPlan:
     """Everything checked and the folder claimed before any job: a setting that cannot mean anything raises one of
     the configuration's user errors here."""
     nested = any(o.startswith("hparams_search=") for o in overrides)
+    ranges, overrides = search_ranges(overrides, nested)
     nested_jobs = nested_jobs_count(nested_jobs_text, nested)
     check_trials(overrides)
     cfg, n_folds, seeds, overrides = plan(overrides)
     searched = []
     if nested:  # what the outer folds share: the search's configuration, tested, the searched keys left open
-        searched = search_space(overrides)
+        searched = search_space(overrides, ranges)
         cfg = compose_config(outer_overrides(overrides, searched))
     settings = resolved_config(cfg)
     # the default folder names the configuration: a variant of an experiment never lands in another's folder
     name = f"{cfg.experiment_name}-{cfg.split.name}"
     cv_dir = Path(cv_dir_text or Path(cfg.paths.log_dir) / "cv" / f"{name}-{settings_hash(settings)}").resolve()
     claim_folder(cv_dir, settings, n_folds, seeds)
-    return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched, nested_jobs)
+    ranges_typed = [f"{key}={value}" for key, value in ranges.items()]
+    return CVPlan(cfg, cv_dir, name, n_folds, seeds, overrides, searched, nested_jobs, ranges_typed)
+
+
+def search_ranges(overrides: list[str], nested: bool) -> tuple[dict[str, str], list[str]]:
+    """Search ranges typed on emg-cv's command line (``model.optimizer.lr='tag(log, interval(1e-4, 1e-2))'``,
+    ``choice(...)``, ``range(...)``, or ``a,b``), as {key: range}, and the other overrides. The inner searches take
+    them as Hydra's sweeper does, and ``check_search`` checks their values like a search file's; without
+    ``hparams_search`` a range is refused (one configuration is cross-validated: a range needs a search)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    ranges, rest = {}, []
+    for text in overrides:
+        try:
+            override = parser.parse_override(text)
+        except Exception:  # noqa: BLE001 - Hydra's own composition names a malformed override later
+            rest.append(text)
+            continue
+        if not override.is_sweep_override() or override.key_or_group.startswith("hydra"):
+            rest.append(text)
+            continue
+        key, _, value = text.lstrip("+~").partition("=")
+        if not nested:
+            raise ConfigError(
+                f"{text} is a search range, and emg-cv cross-validates one configuration: add hparams_search=optuna "
+                f"to search it on each outer fold's training subjects, or give {key} one value"
+            )
+        ranges[key] = value if "(" in value else f"choice({value})"  # a,b,c: Hydra's list sweep
+    return ranges, rest
 
 
 def check_trials(overrides: list[str]) -> None:

@@ -337,3 +337,43 @@ def test_a_nested_search_offering_a_value_no_trial_could_run_is_refused_before_a
         "error: hydra.sweeper.params.data.sample_rate offers -5, which no trial could run: data.sample_rate must be "
         "positive or null (native rate), got -5"
     )
+
+
+def test_a_search_range_typed_on_the_command_line_is_searched_and_checked(tmp_path):
+    cv_dir = tmp_path / "cv"
+    refused = run_cv(cv_dir, "model=qemg", "data.sample_rate=choice(-5,1171.875)", data=TINY_AT_ANY_RATE)
+    assert refused.returncode == 2 and not cv_dir.exists()
+    assert refused.stderr.strip() == (
+        "error: data.sample_rate=choice(-5,1171.875) is a search range, and emg-cv cross-validates one "
+        "configuration: add hparams_search=optuna to search it on each outer fold's training subjects, or give "
+        "data.sample_rate one value"
+    )
+    impossible = run_cv(
+        cv_dir, "model=qemg", "hparams_search=qemg_rate", "data.sample_rate=choice(-5,1171.875)", data=TINY_AT_ANY_RATE
+    )
+    assert impossible.returncode == 2 and not cv_dir.exists()
+    assert impossible.stderr.strip() == (
+        "error: the search range data.sample_rate offers -5, which no trial could run: data.sample_rate must be "
+        "positive or null (native rate), got -5"
+    )
+    result = run_cv(
+        cv_dir,
+        "model=qemg",
+        "data.synthetic.subjects_per_class={normal:3,als:3,myopathy:3}",
+        "data.synthetic.records_per_subject=[1,1]",
+        "split=group_kfold",
+        "split.k=2",
+        "hparams_search=qemg_rate",
+        "data.sample_rate=2343.75,1171.875",  # Hydra's list sweep: the search's choice
+        "hydra.sweeper.n_trials=2",
+        data=TINY_AT_ANY_RATE,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    hparams = json.loads((cv_dir / "cv_summary.json").read_text())["protocol"]["hparams"]
+    assert hparams["source"] == "nested" and hparams["searched"] == ["data.sample_rate"]
+    for fold in (0, 1):
+        rates = sorted(
+            float(OmegaConf.load(trial / "config.yaml").data.sample_rate)
+            for trial in (cv_dir / "search" / "seed_0" / f"fold_{fold:02d}").glob("trial_*")
+        )
+        assert rates == [1171.875, 2343.75]  # the typed range, not the search file's grid
