@@ -199,7 +199,13 @@ def markdown(summary: dict) -> str:
         f"- Split: `{p['split']}`, {summary['n_folds']} folds; {leaky}.",
         f"- Hyperparameters: {_hparams_line(p.get('hparams') or {})}",
         f"- Seeds: {', '.join(map(str, summary['seeds']))} ({len(summary['seeds'])}).",
-        "- Levels: window (each window on its own), record ("
+        "- Levels: "
+        + (
+            "window (each window on its own), "
+            if "window" in _levels(summary)
+            else "no window level (one prediction per record), "
+        )
+        + "record ("
         + (
             "mean probability over its windows"
             if summary.get("record_pooling", "mean") == "mean"

@@ -126,6 +126,7 @@ def test_whole_record_rows_have_no_window_level_and_cannot_mix_with_window_rows(
     text = markdown({"name": "x", "protocol": {"split": "loso", "leaky": False}, "complete": True, "missing": [],
                      "jobs_expected": 1, "failed": [], "selection_score": None, **summary})  # fmt: skip
     assert "| window | not applicable" in text and "## Per fold (record level)" in text
+    assert "Levels: no window level (one prediction per record), record" in text
 
 
 @pytest.fixture(scope="module")

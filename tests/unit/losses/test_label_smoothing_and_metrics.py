@@ -112,6 +112,28 @@ def test_confidence_smoothing_hand_computed():
     assert not confidence_epsilon(logits, y, 0.2).requires_grad  # no gradient through eps
 
 
+def test_confidence_smoothing_reads_the_true_class_not_the_top_prediction():
+    # the model puts 0.7 on class 1, the truth is class 0 at 0.1: eps = 0.2 x 0.1 = 0.02 (0.14 would be the top's)
+    logits = torch.log(torch.tensor([[0.1, 0.7, 0.2]]))
+    eps = confidence_epsilon(logits, torch.tensor([0]), 0.2)
+    assert torch.allclose(eps, torch.tensor([0.02]))
+    q = smoothed_targets(torch.tensor([0]), 3, "confidence", 0.2, logits=logits)
+    assert torch.allclose(q, torch.tensor([[0.98 + 0.02 / 3, 0.02 / 3, 0.02 / 3]]))
+
+
+def test_the_reports_calibration_error_matches_torchmetrics_on_random_predictions():
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    from emg_lightning.metrics.aggregate import expected_calibration_error
+
+    generator = torch.Generator().manual_seed(0)
+    probabilities = torch.softmax(3 * torch.randn(500, 3, generator=generator), dim=1)
+    labels = torch.randint(0, 3, (500,), generator=generator)
+    reference = MulticlassCalibrationError(num_classes=3, n_bins=15, norm="l1")(probabilities, labels).item()
+    ours = expected_calibration_error(labels.numpy(), probabilities.double().numpy(), bins=15)
+    assert ours == pytest.approx(reference, abs=1e-6)
+
+
 def test_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="label_smoothing.schedule='step' is unknown"):
         scheduled_epsilon(0.1, 0, 10, "step")

@@ -43,6 +43,19 @@ def test_pooling_levels_hand_computed():
     assert record_probabilities == pytest.approx([0.2, 0.35, 0.6])
 
 
+def test_subject_pooling_is_the_mean_of_record_probabilities_not_of_windows_nor_a_vote():
+    # Subject S (als): record r1 has three windows at p_als 0.9, record r2 one window at 0.0.
+    #   mean of its records' probabilities: (0.9 + 0.0) / 2 = 0.45 -> normal (what the report defines)
+    #   mean of its windows: (0.9 * 3 + 0.0) / 4 = 0.675 -> als; majority of windows: 3 of 4 -> als
+    rows = [row("S", "r1", "als", 0.9, window=str(k)) for k in range(3)] + [row("S", "r2", "als", 0.0)]
+    ((label, probabilities, subject),) = pool(rows, "subject")
+    assert (label, subject) == ("als", "S")
+    np.testing.assert_allclose(probabilities, [0.55, 0.45])
+    assert confusion_matrix(pool(rows, "subject"), CLASSES).tolist() == [[0, 0], [1, 0]]
+    record_p_als = sorted(float(p[1]) for _, p, _ in pool(rows, "record"))
+    assert record_p_als == pytest.approx([0.0, 0.9])  # each record the mean of its own windows
+
+
 def test_aggregate_hand_computed_metrics_and_seeds():
     folds = [{"fold": 0, "seed": "0", "rows": ROWS[:4]}, {"fold": 1, "seed": "0", "rows": ROWS[4:]}]
     second_seed = [

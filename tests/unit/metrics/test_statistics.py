@@ -179,3 +179,45 @@ def test_no_subject_level_balanced_interval_near_saturation():
     assert all(math.isnan(v) for v in figures["intervals"]["bal_acc"])
     figures = level_figures(subject_units([True] * 30 + [False] * 9, classes), classes)  # 9 wrong: still none
     assert all(math.isnan(v) for v in figures["intervals"]["bal_acc"])
+
+
+def test_the_paired_bootstrap_against_scipys_paired_percentile_bootstrap():
+    from scipy import stats
+
+    from emg_lightning.metrics.paired import paired_bootstrap
+
+    rng = np.random.default_rng(7)
+    units = rng.integers(5, 30, 150).astype(float)  # 150 subjects, 5-29 windows each
+    correct_a = rng.binomial(units.astype(int), 0.75).astype(float)
+    correct_b = np.minimum(units, correct_a + rng.binomial(units.astype(int), 0.08)).astype(float)
+    low, high = paired_bootstrap(correct_a, units, correct_b, units, resamples=4000, seed=3)
+
+    def difference(ca, ua, cb, ub):
+        return cb.sum() / ub.sum() - ca.sum() / ua.sum()
+
+    reference = stats.bootstrap(
+        (correct_a, units, correct_b, units), difference, paired=True, vectorized=False, n_resamples=8000,
+        method="percentile", confidence_level=0.95, random_state=2,
+    ).confidence_interval  # fmt: skip
+    # within Monte Carlo error; a 90 % interval would sit about 0.003 inside each end
+    assert low == pytest.approx(reference.low, abs=0.002) and high == pytest.approx(reference.high, abs=0.002)
+
+
+@pytest.mark.slow
+def test_the_subject_bootstrap_covers_the_true_accuracy_about_95_percent_of_the_time():
+    """Coverage simulation: 300 data sets of 40 subjects whose windows are correlated within a subject (each
+    subject's own accuracy drawn around 0.8); the subject-clustered 95 % interval of pooled accuracy should contain
+    the true 0.8 in about 95 % of them (binomial SD over 300 draws: 1.3 points). Measured: 93 % (the percentile
+    bootstrap undercovers a little with 40 clusters); the same simulation at a 90 % level gives 88 %, which fails."""
+    from emg_lightning.metrics.intervals import subject_bootstrap
+
+    rng = np.random.default_rng(11)
+    covered = 0
+    for _ in range(300):
+        subject_accuracy = np.clip(rng.normal(0.8, 0.12, 40), 0, 1)
+        windows = rng.integers(10, 40, 40)
+        subjects = np.repeat(np.arange(40), windows)
+        correct = rng.random(len(subjects)) < subject_accuracy[subjects]
+        low, high = subject_bootstrap(subjects, lambda positions: correct[positions].mean(), resamples=500)
+        covered += low <= 0.8 <= high
+    assert 0.91 <= covered / 300 <= 0.99
