@@ -241,7 +241,10 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
             for key, bounds in seed_mean_intervals(units, classes, per_seed).items():
                 across[key]["interval"] = list(bounds)
         pooled[level] = {"per_seed": per_seed, "across_seeds": across}
-    over_folds = {k: mean_std([f[k] for f in per_fold]) for k in HEADLINE}
+    # over the folds of each seed: a spread of folds, never mixed with the spread of seeds
+    over_folds = {
+        str(seed): {k: mean_std([f[k] for f in per_fold if f["seed"] == seed]) for k in HEADLINE} for seed in seeds
+    }
     weighted = any("weight" in r for f in folds for r in f["rows"])
     return {
         "classes": classes,
@@ -253,6 +256,6 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
         # per fold: figures at the finest level the predictions have (window, or record for whole-record rows)
         "per_fold_level": levels[0],
         "per_fold": per_fold,
-        "over_folds_window": over_folds,
+        "over_folds_per_seed": over_folds,
         "pooled": pooled,
     }

@@ -278,7 +278,7 @@ def markdown(summary: dict) -> str:
             "|---|" + "---|" * len(classes),
         ]
         lines += [f"| {c} | " + " | ".join(map(str, row)) + " |" for c, row in zip(classes, first["confusion"])]
-    over, unit = summary["over_folds_window"], levels[0]
+    unit = levels[0]
     lines += ["", f"## Per fold ({unit} level)", ""]
     if any(len(f["test_subjects"]) == 1 for f in summary["per_fold"]):
         lines += [
@@ -288,7 +288,7 @@ def markdown(summary: dict) -> str:
             "",
         ]
     lines += [
-        "Mean ± std over folds: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE),
+        *_over_folds_lines(summary),
         "",
         f"| seed | fold | test subjects | {unit}s | " + " | ".join(HEADLINE) + " |",
         "|---|---|---|---|" + "---|" * len(HEADLINE),
@@ -346,6 +346,17 @@ def plot(summary: dict, out_dir: Path, names: dict[str, str]) -> list[str]:
     written.append(atomic_save_figure(fig, out_dir / names["per_fold"]))
     plt.close("all")
     return written
+
+
+def _over_folds_lines(summary: dict) -> list[str]:
+    """Mean ± std over the folds, for each seed on its own (summaries from before per-seed figures: all runs)."""
+    if "over_folds_per_seed" not in summary:
+        over = summary["over_folds_window"]
+        return ["Mean ± std over fold runs: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE)]
+    return ["Mean ± std over the folds of each seed:", ""] + [
+        f"- seed {seed}: " + ", ".join(f"{k} {_fmt(over[k])}" for k in HEADLINE)
+        for seed, over in summary["over_folds_per_seed"].items()
+    ]
 
 
 def _levels(summary: dict) -> tuple[str, ...]:

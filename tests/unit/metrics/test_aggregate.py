@@ -75,7 +75,10 @@ def test_aggregate_hand_computed_metrics_and_seeds():
     assert across["std"] == pytest.approx(np.std([2 / 6, 1.0], ddof=1))
     fold_accs = [f["acc"] for f in s["per_fold"]]  # seed 0: fold 0 = 1/4, fold 1 = 1/2; seed 1: 1, 1
     assert fold_accs == pytest.approx([0.25, 0.5, 1.0, 1.0])
-    assert s["over_folds_window"]["acc"]["mean"] == pytest.approx(np.mean(fold_accs))
+    # over the folds of each seed, never pooling the seeds' folds into one spread
+    assert s["over_folds_per_seed"]["0"]["acc"]["mean"] == pytest.approx(0.375)
+    assert s["over_folds_per_seed"]["0"]["acc"]["std"] == pytest.approx(np.std([0.25, 0.5], ddof=1))
+    assert s["over_folds_per_seed"]["1"]["acc"] == {"mean": 1.0, "std": 0.0, "n": 2}
     assert s["n_folds"] == 2 and s["seeds"] == ["0", "1"]
 
 

@@ -218,6 +218,6 @@ def test_the_subject_bootstrap_covers_the_true_accuracy_about_95_percent_of_the_
         windows = rng.integers(10, 40, 40)
         subjects = np.repeat(np.arange(40), windows)
         correct = rng.random(len(subjects)) < subject_accuracy[subjects]
-        low, high = subject_bootstrap(subjects, lambda positions: correct[positions].mean(), resamples=500)
+        low, high = subject_bootstrap(subjects, lambda positions, c=correct: c[positions].mean(), resamples=500)
         covered += low <= 0.8 <= high
     assert 0.91 <= covered / 300 <= 0.99
