@@ -26,7 +26,8 @@ PLAN = "cv_plan.json"
 # where a nested search keeps its inner trials (never results of the CV)
 SEARCH_DIR = "search"
 HPARAMS_SOURCES = {
-    "fixed": "fixed before any result was seen",
+    "fixed": "fixed in the configuration (a report cannot know whether they were chosen before any result was seen: "
+    "the experiment's notes say)",
     "nested": "nested search: each outer fold chose its values on its own non-test subjects (validation subjects "
     "drawn from them, or a closed-form model's inner cross-validation over them; values per fold in cv_summary.json)",
     "outside": "**chosen by a search that saw test subjects: the figures are optimistically biased**",
@@ -227,8 +228,11 @@ def markdown(summary: dict) -> str:
         lines.append(
             f"- Selection score (validation data only, never the test set): {selection['monitor']} of the tested "
             f"weights, mean over the {selection['runs']} fold runs = {selection['mean']:.4f} "
-            f"({'lower' if 'loss' in selection['monitor'] else 'higher'} is better). Choose between "
-            f"configurations by it, not by the test figures below."
+            f"({'lower' if 'loss' in selection['monitor'] else 'higher'} is better). It is not nested: each "
+            f"fold's score comes from its own validation subjects, but the mean runs over every fold, so every "
+            f"subject's data takes part in a choice made by it -- a figure chosen by it is optimistic; for an "
+            f"unbiased one, choose inside each outer fold (emg-cv hparams_search=...) or test the choice on other "
+            f"subjects."
         )
     if summary["failed"]:
         lines.append(

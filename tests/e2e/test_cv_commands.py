@@ -117,9 +117,10 @@ def test_a_closed_form_cv_reports_each_folds_inner_choice_and_its_seeds_draw_oth
         metrics = json.loads((cv_dir / run / "metrics.json").read_text())
         assert values == {"model.l2": metrics["l2"]} and metrics["l2"] in grid
     md = (cv_dir / "cv_summary.md").read_text()
-    assert "fixed before any result was seen; the L2 strength (model.l2_grid) chosen in each fold by an inner" in md
+    assert "fixed in the configuration (a report cannot know whether they were chosen before any result was seen" in md
+    assert "the L2 strength (model.l2_grid) chosen in each fold by an inner" in md
     assert "Selection score (validation data only, never the test set): inner cross-validation loss" in md
-    assert "(lower is better). Choose between configurations by it" in md
+    assert "(lower is better). It is not nested: each fold's score comes from its own validation subjects" in md
     # the seed draws the inner folds: the two seeds' fits of one fold score their strengths on other subject groups
     by_seed = [
         json.loads((cv_dir / f"seed_{seed}" / "fold_00" / "metrics.json").read_text())["inner_log_loss_by_l2"]
