@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from emg_lightning.data.readers.record_files import find_records, read_any
-from emg_lightning.data.records import at_adc_limits
 from emg_lightning.inference.predict import check_output_folder
 from emg_lightning.muap.agreement import agreement, reference_fits_record
 from emg_lightning.muap.analysis import UNIT_COLUMNS, RecordAnalysis, analyse, around_clipping
@@ -51,7 +50,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reference", help="an expert's EMGLAB decomposition (.eaf) of the one record given")
     parser.add_argument("--normal-from", help="an emg-muap folder of a laboratory's records: normal ranges from it")
     parser.add_argument("--normal-label", default="normal", help="the normal subjects' label there (default normal)")
-    parser.add_argument("--channel", type=int, default=0, help="the WFDB channel to read (default 0)")
+    parser.add_argument(
+        "--channel", type=int, default=None, help="the signal of a multi-channel WFDB record (needed: never guessed)"
+    )
     return parser
 
 
@@ -95,7 +96,7 @@ def analyse_path(path: Path, out: Path, args: argparse.Namespace, reference: str
                 f"times correlates {fit:.2f} with its templates (at least {REFERENCE_MIN_FIT} for the record it "
                 f"describes); give the .eaf of {record.name}"
             )
-    clipped = around_clipping(at_adc_limits(record.digital), record.sample_rate)  # nothing measurable there
+    clipped = around_clipping(record.clipped, record.sample_rate)  # nothing measurable there
     analysis = analyse(signal, record.sample_rate, excluded=clipped)
     name = record.name
     expert_of = None

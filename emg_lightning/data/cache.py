@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.data.records import Recording, at_adc_limits
+from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings, window_record
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import user_umask
@@ -116,7 +116,7 @@ def build_table(records: Iterable[Recording], settings: WindowSettings, allow_mi
                 f"record {record.name} has ADC gain {record.adc_gain}/uV, others "
                 f"{sorted(gains - {record.adc_gain})}: mixed gains are not supported"
             )
-        at_limits = int(np.count_nonzero(at_adc_limits(record.digital)))
+        at_limits = int(np.count_nonzero(record.clipped))
         if at_limits:
             saturated_records[record.name] = at_limits
         record_metadata[record.name] = dict(record.metadata)

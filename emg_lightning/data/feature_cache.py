@@ -23,7 +23,7 @@ import numpy as np
 from emg_lightning.data.cache import WindowTable, cache_key
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
 from emg_lightning.data.readers.base import file_identity
-from emg_lightning.data.records import Recording, at_adc_limits
+from emg_lightning.data.records import Recording
 from emg_lightning.features import FEATURE_SETS, RECORD_FEATURE_SETS, feature_parts
 from emg_lightning.runtime.errors import ConfigError, DataError
 from emg_lightning.runtime.files import user_umask
@@ -117,7 +117,7 @@ class RecordFeatures:
         entry = self.entries[record]
         recording = self.reader.read(entry, self.options)
         try:
-            vector = extract(recording.microvolts, recording.sample_rate, at_adc_limits(recording.digital))
+            vector = extract(recording.microvolts, recording.sample_rate, recording.clipped)
         except DataError as exc:
             raise DataError(f"record {record}: {exc}") from None
         if np.isinf(vector).any():
@@ -134,7 +134,7 @@ class OneRecordFeatures:
     def vectors(self, name: str, records: list[str]) -> dict[str, np.ndarray]:
         extract = RECORD_FEATURE_SETS[name][1]
         r = self.recording
-        vector = extract(r.microvolts, r.sample_rate, at_adc_limits(r.digital))
+        vector = extract(r.microvolts, r.sample_rate, r.clipped)
         return dict.fromkeys(records, vector)
 
 

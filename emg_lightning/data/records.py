@@ -33,6 +33,14 @@ class Recording:
     adc_gain: float  # ADC units per microvolt
     metadata: dict[str, str] = field(default_factory=dict)
     unit: str = "uV"  # the physical unit the header's gain is in, as read (or assumed, and then said so)
+    # samples the reader knows to be at its ADC's limits (an ADC of fewer bits, or values shifted by a baseline);
+    # None: the int16 extremes
+    clipped_samples: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def clipped(self) -> np.ndarray:
+        """Samples at the ADC's limits (saturated): the reader's, else the int16 extremes."""
+        return at_adc_limits(self.digital) if self.clipped_samples is None else self.clipped_samples
 
     @property
     def microvolts(self) -> np.ndarray:

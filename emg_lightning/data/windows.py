@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 from scipy import signal as sps
 
-from emg_lightning.data.records import Recording, at_adc_limits
+from emg_lightning.data.records import Recording
 from emg_lightning.runtime.errors import ConfigError
 
 
@@ -144,7 +144,7 @@ def window_record(record: Recording, settings: WindowSettings) -> RecordWindows:
             x = sps.sosfiltfilt(sps.butter(4, [low, high], btype="bandpass", fs=fs, output="sos"), x)
         # ADC units again (rounding error < 0.04 uV, far below the ~2.5 uV noise floor): the cache stays int16
         signal_out = np.clip(np.round(resample(x, fs, out_rate)), -32768, 32767).astype(np.int16)
-    saturated = at_adc_limits(digital)
+    saturated = record.clipped[: len(digital)]
     rows, index, starts = [], [], []
     for k in range(n_windows):
         start_native = int(round(k * settings.hop * fs))

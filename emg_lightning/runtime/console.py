@@ -24,14 +24,16 @@ def model_and_inputs_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a run folder or a CV folder")
     parser.add_argument("inputs", nargs="+", help="WFDB folders or records (.hea)")
-    parser.add_argument("--channel", type=int, default=0, help="signal of multi-channel records (default 0)")
+    parser.add_argument(
+        "--channel", type=int, default=None, help="the signal of multi-channel records (needed: never guessed)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="windows per forward pass (default 64)")
     return parser
 
 
 def parse_model_and_inputs(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.channel < 0:
+    if args.batch_size < 1 or (args.channel is not None and args.channel < 0):
         parser.error("--batch-size must be >= 1 and --channel >= 0")
     return args
 

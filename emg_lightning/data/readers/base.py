@@ -32,7 +32,7 @@ class SourceOptions:
     root: str | None = None
     pattern: str | None = None  # wfdb: regex on record names with groups subject and label
     manifest: str | None = None  # wfdb: CSV with record, subject, label
-    channel: int = 0
+    channel: int | None = None  # which signal of a multi-channel record (None: the one signal; refused if several)
     synthetic: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[Mapping[str, Any], ...] = ()  # pooled: the sources read together, each with its own settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from emg_lightning.data.readers.base import DataSource, RecordEntry, SourceOptions, register, wfdb_files
-from emg_lightning.data.readers.wfdb_dir import gain_per_uv, header_metadata, list_headers, read_header
+from emg_lightning.data.readers.wfdb_dir import calibrated, gain_per_uv, header_metadata, list_headers, read_header
 from emg_lightning.data.records import Recording
 from emg_lightning.runtime.errors import DataError
 
@@ -79,7 +79,8 @@ def read_record(header_path: str | os.PathLike) -> Recording:
             f"{data_path}: holds {actual} bytes but its header needs {needed} "
             f"({header.sig_len} samples from byte {offset_bytes}); the file is truncated"
         )
-    digital = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes).astype(np.int16)
+    raw = np.fromfile(data_path, dtype="<i2", count=header.sig_len, offset=offset_bytes)
+    digital, clipped = calibrated(header_path, 0, header, raw)
     gain, unit = gain_per_uv(header_path, 0, header.adc_gain[0])
     return Recording(
         name=name,
@@ -90,6 +91,7 @@ def read_record(header_path: str | os.PathLike) -> Recording:
         adc_gain=gain,
         metadata=canonical_muscle(name, header_metadata(header)),
         unit=unit,
+        clipped_samples=clipped,
     )
 
 

@@ -35,7 +35,9 @@ def find_records(inputs: Iterable[str | Path]) -> list[Path]:
     return headers
 
 
-def read_any(header: Path, subject: str | None = None, label: str | None = None, channel: int = 0) -> Recording:
+def read_any(
+    header: Path, subject: str | None = None, label: str | None = None, channel: int | None = None
+) -> Recording:
     """EMGLab records by their names, any other WFDB record by its header. A given subject or label wins over the
     name's (emg-eval's renamed labels); the subject defaults to the record's name when nothing says otherwise."""
     if header.suffix == ".asc":

@@ -32,8 +32,12 @@ UNITS_PER_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e-3, "v": 1e-6}
 DEFAULT_UNIT = "mV"
 
 
-def header_unit(header: Path, channel: int) -> str | None:
-    """The unit written after the gain in the header's signal line ``channel`` (``13.107/uV``), or None."""
+# The bits of each WFDB storage format, when the header gives no ADC resolution
+FORMAT_BITS = {"8": 8, "80": 8, "160": 16, "16": 16, "61": 16, "212": 12, "310": 10, "311": 10, "24": 24, "32": 32}
+
+
+def header_gain_field(header: Path, channel: int) -> str:
+    """The gain field of the header's signal line ``channel`` as written (``13.107/uV``, ``2(5)/uV``), or ""."""
     try:
         lines = [
             line
@@ -43,8 +47,43 @@ def header_unit(header: Path, channel: int) -> str | None:
     except OSError as exc:
         raise DataError(f"{header}: cannot be read ({exc})") from exc
     fields = lines[1 + channel].split() if len(lines) > 1 + channel else []
-    gain = fields[2] if len(fields) > 2 else ""
+    return fields[2] if len(fields) > 2 else ""
+
+
+def header_unit(header: Path, channel: int) -> str | None:
+    """The unit written after the gain in the header's signal line ``channel`` (``13.107/uV``), or None."""
+    gain = header_gain_field(header, channel)
     return gain.split("/", 1)[1].strip() if "/" in gain else None
+
+
+def calibrated(header: Path, channel: int, meta: wfdb.Record, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``raw`` ADC values of signal ``channel`` with the header's baseline removed (physical = (raw - baseline) /
+    gain), as int16, and the samples at the ADC's limits (from its resolution and zero; None when they are the
+    int16 extremes). Refused, naming the header: no gain or gain 0 (WFDB's "uncalibrated": its default 200 units
+    per mV is a placeholder, not the amplifier's), and values that the baseline shift takes beyond 16 bits."""
+    field = header_gain_field(header, channel)
+    number = field.split("/", 1)[0].split("(", 1)[0]
+    try:
+        stated = float(number) if number else 0.0
+    except ValueError:
+        raise DataError(f"{header}: the gain field {field!r} of signal {channel} is not a number") from None
+    if stated == 0:
+        raise DataError(
+            f"{header}: signal {channel} gives {'gain 0' if number else 'no gain'}, WFDB's 'uncalibrated' (its "
+            f"default of 200 units per mV is a placeholder): write the amplifier's gain in the header, e.g. 13.107/uV"
+        )
+    baseline = int(meta.baseline[channel] or 0)
+    bits = int((meta.adc_res or [0])[channel] or FORMAT_BITS.get(str(meta.fmt[channel]), 16))
+    zero = int((meta.adc_zero or [0])[channel] or 0)
+    low, high = zero - 2 ** (bits - 1), zero + 2 ** (bits - 1) - 1
+    shifted = raw.astype(np.int64) - baseline
+    if len(shifted) and (shifted.min() < -32768 or shifted.max() > 32767):
+        raise DataError(
+            f"{header}: signal {channel}'s values less its baseline {baseline} exceed 16 bits; only records whose "
+            f"baseline-corrected values fit 16 bits are supported"
+        )
+    extremes = (low, high) == (-32768, 32767) and baseline == 0
+    return shifted.astype(np.int16), None if extremes else (raw <= low) | (raw >= high)
 
 
 def gain_per_uv(header: Path, channel: int, adc_gain: float) -> tuple[float, str]:
@@ -143,9 +182,19 @@ def label_records(headers: list[Path], pattern: str | None, manifest: str | None
     return labelled
 
 
-def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Recording:
+def read_record(header: Path, subject: str, label: str, channel: int | None = None) -> Recording:
+    """Signal ``channel`` of a WFDB record in physical units (baseline removed, gain and unit from the header);
+    ``channel`` None reads a one-signal record and refuses to guess among several."""
     base = str(header.with_suffix(""))
     meta = read_header(header)
+    if channel is None:
+        if meta.n_sig != 1:
+            names = ", ".join(f"{k}: {name}" for k, name in enumerate(meta.sig_name or []))
+            raise DataError(
+                f"{header}: the record has {meta.n_sig} signals ({names}): say which is the needle EMG with "
+                f"data.channel=K (emg-predict / emg-eval / emg-muap: --channel K)"
+            )
+        channel = 0
     if not 0 <= channel < meta.n_sig:
         raise DataError(f"{header}: data.channel={channel} but the record has {meta.n_sig} signal(s)")
     data_path = header.with_name(meta.file_name[channel])
@@ -157,23 +206,25 @@ def read_record(header: Path, subject: str, label: str, channel: int = 0) -> Rec
         raise DataError(
             f"{data_path}: cannot be read as the header describes ({exc}); the file may be truncated"
         ) from exc
-    digital = record.d_signal[:, 0]
-    if len(digital) < meta.sig_len:
+    raw = record.d_signal[:, 0]
+    if len(raw) < meta.sig_len:
         raise DataError(
-            f"{data_path}: holds {len(digital)} samples but its header says {meta.sig_len}; the file is truncated"
+            f"{data_path}: holds {len(raw)} samples but its header says {meta.sig_len}; the file is truncated"
         )
-    if digital.min() < -32768 or digital.max() > 32767:
+    if raw.min() < -32768 or raw.max() > 32767:
         raise DataError(f"{data_path}: samples exceed 16 bits; only formats of up to 16 bits are supported")
+    digital, clipped = calibrated(header, channel, meta, raw)
     gain, unit = gain_per_uv(header, channel, meta.adc_gain[channel])
     return Recording(
         name=header.stem,
         subject=subject,
         label=label,
         sample_rate=float(meta.fs),
-        digital=digital.astype(np.int16),
+        digital=digital,
         adc_gain=gain,
         metadata=header_metadata(meta),
         unit=unit,
+        clipped_samples=clipped,
     )
 
 

@@ -44,6 +44,69 @@ def test_physical_units_from_the_header(tmp_path):
         wfdb_dir.read_record(tmp_path / "A1_1.hea", "1", "als")
 
 
+def write_physical(folder, name, uv, gain_per_unit, unit, baseline, fmt="16", bits=16):
+    """Microvolts ``uv`` written as WFDB's physical model says: digital = round(physical x gain) + baseline."""
+    import wfdb
+
+    per_uv = gain_per_unit * {"uV": 1.0, "mV": 1e-3}[unit]
+    limit = 2 ** (bits - 1)
+    digital = np.clip(np.round(uv * per_uv + baseline), -limit, limit - 1).astype(np.int64)
+    wfdb.wrsamp(
+        name, fs=4000, units=[unit], sig_name=["emg"], d_signal=digital[:, None], fmt=[fmt], adc_gain=[gain_per_unit],
+        baseline=[baseline], write_dir=str(folder),
+    )  # fmt: skip
+    return folder / f"{name}.hea"
+
+
+def test_the_same_physical_signal_gives_the_same_windows_whatever_the_header(tmp_path):
+    t = np.arange(8000) / 4000
+    uv = 300 * np.sin(2 * np.pi * 37 * t) + np.random.default_rng(0).normal(0, 20, len(t))
+    settings = WindowSettings(window_s=0.5)
+    variants = {  # (gain, unit, baseline): the same microvolts stored three ways
+        "plain": (10.0, "uV", 0),
+        "millivolt_offset": (10000.0, "mV", 500),  # 10 units per uV, written per mV, baseline +500
+        "coarse_negative": (2.5, "uV", -300),
+    }
+    windows = {}
+    for name, (gain, unit, baseline) in variants.items():
+        record = wfdb_dir.read_record(write_physical(tmp_path, name, uv, gain, unit, baseline), "S1", "normal")
+        np.testing.assert_allclose(record.microvolts, uv, atol=0.5 / record.adc_gain + 1e-3)  # the quantisation step
+        kept = window_record(record, settings)
+        windows[name] = kept.windows.astype(np.float64) / record.adc_gain
+    for name in ("millivolt_offset", "coarse_negative"):
+        assert windows[name].shape == windows["plain"].shape
+        np.testing.assert_allclose(windows[name], windows["plain"], atol=0.3)
+
+
+def test_an_adc_of_fewer_bits_clips_at_its_own_limits(tmp_path):
+    uv = np.concatenate([np.full(400, 5000.0), np.zeros(7600)])  # 5 mV into a 12-bit ADC at 1 unit per uV: clipped
+    record = wfdb_dir.read_record(write_physical(tmp_path, "r12", uv, 1.0, "uV", 0, fmt="212", bits=12), "S", "n")
+    assert record.clipped.sum() == 400 and not record.clipped[400:].any()
+    kept = window_record(record, WindowSettings(window_s=0.5))  # the first window is 20 % clipped: dropped
+    assert kept.dropped["saturated"] == 1
+
+
+def test_uncalibrated_gains_and_unnamed_channels_are_refused(tmp_path):
+    header = write_physical(tmp_path, "g", np.zeros(100), 10.0, "uV", 0)
+    text = header.read_text()
+    header.write_text(text.replace(" 10.0(0)/uV", " 0/uV"))
+    with pytest.raises(DataError, match="g.hea: signal 0 gives gain 0, WFDB's 'uncalibrated'"):
+        wfdb_dir.read_record(header, "S", "n")
+    line = next(line for line in text.splitlines()[1:] if line.startswith("g.dat"))
+    header.write_text(text.replace(line, "g.dat 16"))
+    with pytest.raises(DataError, match="g.hea: signal 0 gives no gain"):
+        wfdb_dir.read_record(header, "S", "n")
+    import wfdb
+
+    both = np.stack([np.arange(100), np.arange(100) * 2], axis=1)
+    wfdb.wrsamp("two", fs=4000, units=["uV", "uV"], sig_name=["emg", "force"], d_signal=both, fmt=["16", "16"],
+                adc_gain=[10.0, 1.0], baseline=[0, 0], write_dir=str(tmp_path))  # fmt: skip
+    with pytest.raises(DataError, match=r"two.hea: the record has 2 signals \(0: emg, 1: force\): say which"):
+        wfdb_dir.read_record(tmp_path / "two.hea", "S", "n")
+    second = wfdb_dir.read_record(tmp_path / "two.hea", "S", "n", channel=1)
+    assert second.adc_gain == 1.0 and second.digital[3] == 6
+
+
 def test_manifest_labels(wfdb_folder):
     manifest = wfdb_folder / "labels.csv"
     manifest.write_text("record,subject,label\nA1_0,P1,als\nC1_1,P2,normal\n")
