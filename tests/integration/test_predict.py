@@ -81,6 +81,11 @@ def test_what_cannot_be_predicted_honestly_is_refused_naming_the_file(tiny_model
         read_any(broken)
     with pytest.raises(DataError, match="neither a folder of WFDB records nor a record"):
         find_records([tmp_path / "absent"])
+    for clinic in ("clinic_a", "clinic_b"):  # two clinics' P01 are two people: never merged into one
+        (tmp_path / clinic).mkdir()
+        write_record(tmp_path / clinic, "P01_C1", np.zeros(4000, np.int16), MODEL_RATE, 10.0, "uV")
+    with pytest.raises(DataError, match="clinic_a/P01_C1.hea and .*clinic_b/P01_C1.hea are both named P01_C1"):
+        find_records([tmp_path / "clinic_a", tmp_path / "clinic_b"])
     with pytest.raises(DataError, match="holds no trained model"):
         load_model(tmp_path)
 

@@ -32,6 +32,14 @@ def find_records(inputs: Iterable[str | Path]) -> list[Path]:
     twice = sorted(str(h) for h, n in seen.items() if n > 1)
     if twice:
         raise DataError(f"{twice[0]} is given twice: list each record once")
+    by_name: dict[str, Path] = {}
+    for header in headers:  # outputs and subjects are keyed by record name: two files of one name would merge
+        other = by_name.setdefault(header.stem, header)
+        if other != header:
+            raise DataError(
+                f"{other} and {header} are both named {header.stem}: records of different folders must have "
+                f"different names (rename one), or they would be merged into one record and subject"
+            )
     return headers
 
 
