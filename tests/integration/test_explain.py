@@ -52,7 +52,9 @@ def test_the_sanity_check_runs_and_feature_models_are_refused(tmp_path):
     result = explain_windows(model, windows, target="myopathy")
     assert result["targets"].tolist() == [2, 2] and result["probabilities"].shape == (2, 3)
     assert set(result["sanity"]["rank_correlation"]) == {"integrated_gradients", "saliency"}
-    assert all(-1 <= r <= 1 for r in result["sanity"]["rank_correlation"].values())
+    # its purpose: a randomised network's attributions differ from the model's (a method that ignored the weights,
+    # e.g. one returning the input itself, would rank them identically and score 1)
+    assert all(r < 0.9 for r in result["sanity"]["rank_correlation"].values())
     with pytest.raises(ConfigError, match="--target 'tumour' is not one of"):
         explain_windows(model, windows, target="tumour")
     features = load_model(untrained_run(tmp_path / "features", "feature_linear"))

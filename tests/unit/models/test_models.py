@@ -94,7 +94,11 @@ ALSNET_LINEAGE = dict(
 
 def test_resemgnet_alsnet_lineage_wraps_alsnets_stages_in_residual_blocks():
     net = ResEMGNet(**ALSNET_LINEAGE)
-    assert count_parameters(net) == 87_683  # the number the config and README state
+    # by hand from the architecture: each block a bias-free conv (in x out x kernel) + BN (2 x out), and a 1x1
+    # shortcut conv (in x out) + BN where the width changes; then Linear(128 -> 3)
+    blocks = [(1, 32, 11), (32, 64, 9), (64, 128, 7)]
+    expected = sum(i * o * k + 2 * o + i * o + 2 * o for i, o, k in blocks) + 128 * 3 + 3
+    assert count_parameters(net) == expected == 87_683  # the number the config and README state
     assert isinstance(net.stem, torch.nn.Identity)
     convs = [m for m in net.blocks.modules() if isinstance(m, torch.nn.Conv1d) and m.kernel_size[0] > 1]
     assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.dilation[0]) for c in convs] == [
@@ -231,3 +235,12 @@ def test_every_network_compiles(name):
         eager = net(x)
         compiled = torch.compile(net)(x)
     assert torch.allclose(eager, compiled, rtol=1e-4, atol=1e-4)
+
+
+def test_resemgnet_default_parameter_count_from_its_architecture():
+    # stem: conv 1->16, kernel 11, no bias + BN; blocks of two bias-free convs + BN each, a 1x1 shortcut + BN where
+    # the width or the stride changes (all four here); head Linear(2 x 64 -> 3) (average and max pooled)
+    stem = 1 * 16 * 11 + 2 * 16
+    blocks = [(16, 16, 7), (16, 32, 7), (32, 64, 5), (64, 64, 5)]
+    body = sum(i * o * k + 2 * o + o * o * k + 2 * o + i * o + 2 * o for i, o, k in blocks)
+    assert count_parameters(ResEMGNet(num_classes=3)) == stem + body + 128 * 3 + 3 == 94_579
