@@ -90,7 +90,8 @@ def check_comparable(cvs: list[dict]) -> None:
                 example = sorted(units_a ^ units_b, key=str)[0]
                 raise DataError(
                     f"{pair}: fold {fold} tested different {what} (e.g. {example} in one only): the data settings "
-                    f"(window, hop, rate, quality rules, muscles) differ; a paired comparison needs the same test data"
+                    f"(window, hop, rate, quality rules, muscles) differ: paired comparisons and ensembles need the "
+                    f"same test data"
                 )
 
 
