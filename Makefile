@@ -28,7 +28,7 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL),)
 
 .DEFAULT_GOAL := help
-.PHONY: help install train test test-all docs lint format data bench bench-data slurm-up slurm-down clean
+.PHONY: help install train test test-all docs lint format data bench bench-data slurm-up slurm-down clean mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ test-all: $(STAMP) ## every test: unit, integration, end-to-end (CLI, SLURM, DDP
 
 docs: $(STAMP) ## build the documentation site into site/ (mkdocs build --strict); serve: .venv/bin/mkdocs serve
 	$(BIN)/mkdocs build --strict
+
+mutate: $(STAMP) ## mutation testing ([tool.mutmut] in pyproject.toml: the modules and their tests), before a release
+	rm -rf mutants && .venv/bin/mutmut run; .venv/bin/mutmut results
 
 lint: $(STAMP) ## ruff: lint and check formatting of the whole tree (CI runs it)
 	$(BIN)/ruff check .

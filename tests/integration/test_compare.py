@@ -56,9 +56,20 @@ def test_the_large_sample_branch_matches_scipy_with_ties_and_zeros():
     assert signed_rank_test(np.arange(1, 62))["method"] == "normal approximation"
 
 
+def test_the_exact_p_counts_sums_exactly_as_far_from_the_centre_and_no_nearer():
+    # |d| = 1, 1, 2, 3 -> ranks 1.5, 1.5, 3, 4; only the 3 is positive: W+ = 4, centre 5, |W+ - 5| = 1. The 16 sign
+    # patterns give W+ = 0, 1.5, 1.5, 3, 3, 4, 4.5, 4.5, 5.5, 5.5, 6, 7, 7, 8.5, 8.5, 10; at least 1 from 5 are all
+    # but the four at 4.5 and 5.5: p = 12 / 16 (counting half a rank nearer as well would give 1)
+    result = signed_rank_test([-1, -1, -2, 3])
+    assert (result["w_plus"], result["w_minus"]) == (4.0, 6.0)
+    assert result["p_value"] == pytest.approx(12 / 16)
+
+
 def test_all_zero_differences_are_no_evidence():
     result = signed_rank_test([0.0, 0.0, 0.0])
     assert result["p_value"] == 1.0 and result["n"] == 0 and result["rank_biserial"] == 0.0
+    assert result["w_plus"] == result["w_minus"] == 0.0 and result["zeros"] == 3
+    assert result["method"] == "all differences are zero"
 
 
 def test_direction_does_not_change_a_two_sided_p():
@@ -69,6 +80,7 @@ def test_direction_does_not_change_a_two_sided_p():
 
 def test_holm_by_hand():
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.6, 0.7]) == [1.0, 1.0]  # 2 x 0.6: capped at 1, never a "probability" above it
 
 
 def test_paired_bootstrap_of_identical_models_is_zero():
