@@ -293,3 +293,54 @@ def emg_features_file() -> str:
     from emg_lightning.features import basic
 
     return basic.__file__
+
+
+def _column(features: np.ndarray, name: str, rate: float = 4687.5) -> float:
+    return float(features[0, qemg_feature_names(rate).index(name)])
+
+
+def test_spectral_and_amplitude_features_of_a_sine_match_its_formulae():
+    rate, amplitude = 4687.5, 200.0
+    t = np.arange(int(rate)) / rate
+    features = qemg_features((amplitude * np.sin(2 * np.pi * 300.0 * t))[None], rate)
+    # amplitude statistics of A sin: RMS A / sqrt 2, mean |x| 2A / pi, peak A; |sin| has the quantile
+    # function sin(pi q / 2), so the median of |x| is A sin(pi / 4) and its 90th percentile A sin(0.45 pi)
+    assert _column(features, "log_rms") == pytest.approx(np.log(amplitude / np.sqrt(2)), abs=0.01)
+    assert _column(features, "log_mav") == pytest.approx(np.log(2 * amplitude / np.pi), abs=0.01)
+    assert _column(features, "log_peak") == pytest.approx(np.log(amplitude), abs=0.01)
+    assert _column(features, "log_abs_percentile_50") == pytest.approx(np.log(amplitude * np.sin(np.pi / 4)), abs=0.01)
+    assert _column(features, "log_abs_percentile_90") == pytest.approx(
+        np.log(amplitude * np.sin(0.45 * np.pi)), abs=0.01
+    )
+    # all the power at 300 Hz: every spectral edge inside the Hann window's main lobe around it (+-2 Welch bins of
+    # 4687.5 / 128 = 37 Hz, so the lobe reaches into 350-500 Hz); 200-350 Hz the strongest band and every band
+    # outside the lobe at least 1,000 x weaker; a spectrum as far from flat as one gets
+    for edge in ("log_edge_frequency_50", "log_edge_frequency_80", "log_edge_frequency_95"):
+        assert abs(np.exp(_column(features, edge)) - 300.0) < 2 * 4687.5 / 128, edge
+    bands = [n for n in qemg_feature_names(rate) if n.startswith("welch_log_power_")]
+    lobe = ("welch_log_power_200_350", "welch_log_power_350_500")
+    peak_band = _column(features, lobe[0])
+    assert peak_band > _column(features, lobe[1])
+    assert all(peak_band > _column(features, b) + np.log(1000) for b in bands if b not in lobe)
+    assert _column(features, "spectral_flatness") < 0.05
+
+
+def test_white_noise_has_a_flat_spectrum_and_its_own_noise_level():
+    rate, sigma = 4687.5, 50.0
+    noise = np.random.default_rng(0).normal(0, sigma, (1, int(rate)))
+    features = qemg_features(noise, rate)
+    # Welch's average over ~70 segments: every bin near the same power -> flatness and normalised entropy near 1,
+    # log-log slope near 0; the robust noise level median(|x|) / 0.6745 estimates sigma
+    assert _column(features, "spectral_flatness") > 0.9
+    assert _column(features, "spectral_entropy") > 0.97
+    assert abs(_column(features, "spectral_slope")) < 0.2
+    assert np.exp(_column(features, "log_noise_sigma")) == pytest.approx(sigma, rel=0.05)
+
+
+def test_the_high_passed_percentiles_see_no_slow_wave():
+    rate = 4687.5
+    t = np.arange(int(rate)) / rate
+    features = qemg_features((500.0 * np.sin(2 * np.pi * 20.0 * t))[None], rate)
+    # a 20-Hz wave of 500 uV: the raw 99th percentile of |x| is 500 sin(0.495 pi); above 1 kHz nothing is left
+    assert _column(features, "log_abs_percentile_99") == pytest.approx(np.log(500 * np.sin(0.495 * np.pi)), abs=0.01)
+    assert np.exp(_column(features, "log_high_passed_abs_percentile_99")) < 1.0
