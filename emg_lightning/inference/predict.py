@@ -321,7 +321,7 @@ def window_rows(
                 "record": p.record.name,
                 "window": WHOLE_RECORD,
                 "label": p.record.label,
-                "probabilities": p.probabilities.mean(axis=0),
+                "probabilities": p.mean,
             }
             for p in predictions
             if len(p.probabilities)

@@ -18,11 +18,11 @@ from scipy import stats
 
 from emg_lightning.metrics.classification import metrics_from_confusion
 from emg_lightning.metrics.intervals import clopper_pearson, seed_summary, subject_bootstrap
+from emg_lightning.run_files.predictions import WHOLE_RECORD
 from emg_lightning.runtime.errors import DataError
 
 LEVELS = ("window", "record", "subject")
 HEADLINE = ("acc", "bal_acc", "f1_macro")
-WHOLE_RECORD = -1  # the window index of a row that predicts a whole record (run_files/predictions.py writes it)
 
 
 def levels_of(rows: list[dict], where: str = "the predictions") -> tuple[str, ...]:

@@ -22,13 +22,19 @@ EXACT_MAX = 60
 DIFFERENCE_DECIMALS = 9  # far below any real difference of accuracies (1 / 10^6 units), far above float error
 
 
+def exact_differences(differences: Sequence[float]) -> np.ndarray:
+    """Paired differences rounded to ``DIFFERENCE_DECIMALS``: what is ranked, and what counts as better, worse or
+    tied, so that the same difference reached through different fractions is one value."""
+    return np.round(np.asarray(differences, dtype=float), DIFFERENCE_DECIMALS)
+
+
 def signed_rank_test(differences: Sequence[float]) -> dict:
     """Two-sided Wilcoxon signed-rank test of paired differences, with its effect size.
 
     Returns n (non-zero differences), zeros, W+ and W-, the p-value, the method ("exact" or "normal
     approximation"), and the matched-pairs rank-biserial correlation (W+ - W-) / (W+ + W-): +1 when every non-zero
     difference favours B, -1 when every one favours A."""
-    d = np.round(np.asarray(differences, dtype=float), DIFFERENCE_DECIMALS)
+    d = exact_differences(differences)
     nonzero = d[d != 0]
     n, zeros = len(nonzero), int(np.sum(d == 0))
     result = {"n": n, "zeros": zeros, "alternative": "two-sided"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from emg_lightning.metrics.aggregate import LEVELS, levels_of, pool
-from emg_lightning.metrics.paired import holm, paired_bootstrap, signed_rank_test
+from emg_lightning.metrics.paired import exact_differences, holm, paired_bootstrap, signed_rank_test
 from emg_lightning.reports.cv_summary import finished_folds
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_save_figure, atomic_write_json, atomic_write_text
@@ -114,7 +114,7 @@ def compare_pair(a: dict, b: dict, level: str, resamples: int) -> dict:
     correct_b = np.array([right[s][0] for s in subjects])
     units_b = np.array([right[s][1] for s in subjects])
     accuracy_a, accuracy_b = correct_a / units_a, correct_b / units_b
-    differences = accuracy_b - accuracy_a
+    differences = exact_differences(accuracy_b - accuracy_a)
     test = signed_rank_test(differences)
     low, high = paired_bootstrap(correct_a, units_a, correct_b, units_b, resamples=resamples)
     return {
@@ -131,6 +131,18 @@ def compare_pair(a: dict, b: dict, level: str, resamples: int) -> dict:
         "bootstrap_interval": [low, high],
         "wilcoxon": test,
     }
+
+
+def judge(comparisons: list[dict]) -> None:
+    """Holm-adjust the p-values of several models against one baseline, per level, then write each row's verdict."""
+    for level_index in range(len(comparisons[0]["levels"])):
+        tests = [c["levels"][level_index]["wilcoxon"] for c in comparisons]
+        for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
+            if len(tests) > 1:
+                test["p_adjusted"] = adjusted
+    for c in comparisons:
+        for row in c["levels"]:
+            row["verdict"] = verdict(row, c["a"], c["b"])
 
 
 def verdict(row: dict, a: str, b: str) -> str:
@@ -176,14 +188,7 @@ def compare(cv_dirs: list[str | Path], out_dir: str | Path, resamples: int = 200
                 "levels": rows,
             }
         )
-    for level_index in range(len(levels)):  # several models against one baseline: Holm across them, per level
-        tests = [c["levels"][level_index]["wilcoxon"] for c in comparisons]
-        for test, adjusted in zip(tests, holm([t["p_value"] for t in tests])):
-            if len(tests) > 1:
-                test["p_adjusted"] = adjusted
-    for c in comparisons:
-        for row in c["levels"]:
-            row["verdict"] = verdict(row, c["a"], c["b"])
+    judge(comparisons)
     result = {
         "protocol": baseline["protocol"],
         "classes": baseline["classes"],

@@ -19,7 +19,7 @@ import torch
 from emg_lightning.runtime.errors import DataError
 from emg_lightning.runtime.files import atomic_write_text
 
-WHOLE_RECORD = -1  # the window column of a row that predicts a whole record (metrics.aggregate reads it as such)
+WHOLE_RECORD = -1  # the window column of a row that predicts a whole record (every reader of predictions.csv)
 
 
 def whole_record_predictions(predictions: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -14,37 +14,29 @@ from pathlib import Path
 
 import numpy as np
 
-from emg_lightning.metrics.paired import holm, signed_rank_test
-from emg_lightning.reports.compare import markdown, plot, verdict
+from emg_lightning.metrics.paired import exact_differences, signed_rank_test
+from emg_lightning.reports.compare import judge, markdown, plot
 from emg_lightning.runtime.files import atomic_write_json, atomic_write_text
 
 
 def recompute(folder: Path) -> list[str]:
     result = json.loads((folder / "comparison.json").read_text())
-    changes = []
     comparisons = result["comparisons"]
-    for level_index in range(len(comparisons[0]["levels"])):
-        rows = [c["levels"][level_index] for c in comparisons]
-        old = [dict(row["wilcoxon"]) for row in rows]
-        for row in rows:
-            differences = np.array(row["accuracy_b"]) - np.array(row["accuracy_a"])
-            row["wilcoxon"] = signed_rank_test(differences)
-            rounded = np.round(differences, 9)
-            row["better_b"], row["better_a"] = int((rounded > 0).sum()), int((rounded < 0).sum())
-            row["ties"] = int((rounded == 0).sum())
-        if len(rows) > 1:
-            for row, adjusted in zip(rows, holm([row["wilcoxon"]["p_value"] for row in rows])):
-                row["wilcoxon"]["p_adjusted"] = adjusted
-        for c, row, before in zip(comparisons, rows, old):
-            after = row["wilcoxon"]
-            if abs(before["p_value"] - after["p_value"]) > 1e-12 or before.get("n") != after["n"]:
-                changes.append(
-                    f"{folder.name}: {c['b']} vs {c['a']}, {row['level']}: p {before['p_value']:.4g} -> "
-                    f"{after['p_value']:.4g} (non-zero differences {before.get('n')} -> {after['n']})"
-                )
+    before = [[dict(row["wilcoxon"]) for row in c["levels"]] for c in comparisons]
     for c in comparisons:
         for row in c["levels"]:
-            row["verdict"] = verdict(row, c["a"], c["b"])
+            differences = exact_differences(np.array(row["accuracy_b"]) - np.array(row["accuracy_a"]))
+            row["wilcoxon"] = signed_rank_test(differences)
+            row["better_b"], row["better_a"] = int((differences > 0).sum()), int((differences < 0).sum())
+            row["ties"] = int((differences == 0).sum())
+    judge(comparisons)  # Holm across the models, per level, and the verdicts: as emg-compare does
+    changes = [
+        f"{folder.name}: {c['b']} vs {c['a']}, {row['level']}: p {old['p_value']:.4g} -> "
+        f"{row['wilcoxon']['p_value']:.4g} (non-zero differences {old.get('n')} -> {row['wilcoxon']['n']})"
+        for c, olds in zip(comparisons, before)
+        for row, old in zip(c["levels"], olds)
+        if abs(old["p_value"] - row["wilcoxon"]["p_value"]) > 1e-12 or old.get("n") != row["wilcoxon"]["n"]
+    ]
     result["plot"] = plot(result, folder)
     atomic_write_json(folder / "comparison.json", result)
     atomic_write_text(folder / "comparison.md", markdown(result))
