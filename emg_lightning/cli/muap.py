@@ -71,9 +71,11 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 rows.append(analyse_path(path, out, args, args.reference))
             except DataError as exc:
+                # a reader's refusal names the file already; the analysis's does not
+                names_file = str(path) in str(exc)
                 if len(paths) == 1:
-                    raise DataError(f"{path}: {exc}") from None
-                refused.append(f"{path.name}: {exc}")
+                    raise DataError(str(exc) if names_file else f"{path}: {exc}") from None
+                refused.append(str(exc) if names_file else f"{path.name}: {exc}")
         for line in refused:
             print(f"skipped {line}", file=sys.stderr)
         if len(paths) > 1:
