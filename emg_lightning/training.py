@@ -102,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule.setup()  # bad folds and empty data fail here, before any logger starts
     model = build_classifier(cfg, datamodule)
     if hasattr(model.net, "set_standardisation") and state == "fresh":  # a resumed run restores it with the weights
-        model.net.set_standardisation(datamodule.feature_table[datamodule.train_set.rows])
+        model.net.set_standardisation(training_features(model.net, datamodule))
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = build_loggers(cfg, out_dir)
     if len(datamodule.val_set) == 0:
@@ -214,6 +214,21 @@ def _fit_and_test(
     }
     _write_test_results(cfg, model, datamodule, metrics)
     return metrics
+
+
+def training_features(net: torch.nn.Module, datamodule: EMGDataModule, batch: int = 512) -> np.ndarray:
+    """The feature vectors of every training window, (windows, features): the served ones (``data.features``), or
+    those the network computes itself from the windows as served (without the shift context, before any
+    augmentation) -- what its standardisation is fitted on."""
+    rows = datamodule.train_set.rows
+    if datamodule.feature_table is not None:
+        return np.asarray(datamodule.feature_table[rows])
+    parts = []
+    for start in range(0, len(rows), batch):
+        served = datamodule.train_set[np.arange(start, min(start + batch, len(rows)))]
+        x = served["x"][..., : int(served["length"][0])] if "length" in served else served["x"]
+        parts.append(net.features(x).double().numpy())
+    return np.concatenate(parts)
 
 
 def _fit(

@@ -12,6 +12,7 @@ from pathlib import Path
 from emg_lightning.data.cache import WindowTable, build_table, cached_table
 from emg_lightning.data.readers import RecordEntry, SourceOptions, get_source
 from emg_lightning.data.readers.base import file_identity, selected_records
+from emg_lightning.data.readers.wfdb_dir import say_assumed_units
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.runtime.errors import DataError
@@ -60,4 +61,6 @@ def load_window_table(
     def build() -> WindowTable:
         return build_table(map(as_listed, entries), settings, allow_mixed_rates)
 
-    return cached_table(source, key, build, cache_dir)
+    table = cached_table(source, key, build, cache_dir)
+    say_assumed_units(table.summary.get("units", {}), f"data.source={source}")
+    return table

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from emg_lightning.features.basic import DEFAULT_BANDS_HZ, emg_features, feature_count
+from emg_lightning.models.linear import set_standardisation_buffers
+
+OLD_BATCHNORM_EPS = 1e-5  # BatchNorm1d's default, the standardisation of earlier versions
 
 
 class EMGFeatureNet(nn.Module):
@@ -25,8 +29,10 @@ class EMGFeatureNet(nn.Module):
     the features themselves.
     Paper: none; the baseline both papers omit (Phinyomark et al. 2012 describe the time-domain features).
 
-    The features are standardised by a BatchNorm without affine weights: its running statistics play the part of
-    the StandardScaler fitted on the training windows."""
+    The features are standardised with the mean and standard deviation of every training window's features, fixed
+    before the first epoch (``set_standardisation``, which emg-train calls with the fold's training windows: a
+    StandardScaler's part), so every epoch, every device and the validation and test windows use the same training
+    statistics. Weights saved by earlier versions (a BatchNorm's running averages) load with those averages."""
 
     def __init__(
         self,
@@ -45,14 +51,37 @@ class EMGFeatureNet(nn.Module):
             raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
         self.sample_rate, self.bands_hz, self.threshold = float(sample_rate), tuple(bands_hz), threshold
         width = feature_count(self.sample_rate, self.bands_hz)
-        layers: list[nn.Module] = [nn.BatchNorm1d(width, affine=False)]
+        self.register_buffer("mean", torch.zeros(width))
+        self.register_buffer("scale", torch.ones(width))
+        layers: list[nn.Module] = []
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
         layers.append(nn.Linear(width, num_classes))
         self.classifier = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The fixed features of (batch, 1, samples) windows: (batch, features), nothing to learn."""
+        with torch.no_grad():
+            return emg_features(x[:, 0].float(), self.sample_rate, self.bands_hz, self.threshold)
+
+    def set_standardisation(self, features: np.ndarray) -> None:
+        """Mean and scale of every training window's features (the whole training set, not recent batches)."""
+        set_standardisation_buffers(self, features)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():  # fixed features: nothing to learn before the standardisation
-            features = emg_features(x[:, 0].float(), self.sample_rate, self.bands_hz, self.threshold)
-        return self.classifier(features)
+        return self.classifier((self.features(x) - self.mean) / self.scale)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # weights saved by earlier versions standardised with BatchNorm1d(affine=False) as classifier.0, which
+        # evaluates (x - running_mean) / sqrt(running_var + eps): the same standardisation, read into mean and scale
+        old = f"{prefix}classifier.0.running_mean"
+        if old in state_dict and f"{prefix}mean" not in state_dict:
+            state_dict[f"{prefix}mean"] = state_dict.pop(old)
+            variance = state_dict.pop(f"{prefix}classifier.0.running_var")
+            state_dict[f"{prefix}scale"] = torch.sqrt(variance + OLD_BATCHNORM_EPS)
+            state_dict.pop(f"{prefix}classifier.0.num_batches_tracked", None)
+            for key in [k for k in state_dict if k.startswith(f"{prefix}classifier.")]:
+                index, rest = key[len(f"{prefix}classifier.") :].split(".", 1)
+                state_dict[f"{prefix}classifier.{int(index) - 1}.{rest}"] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

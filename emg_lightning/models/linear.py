@@ -51,6 +51,14 @@ def standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-12, scale, 1.0)
 
 
+def set_standardisation_buffers(net: nn.Module, features: np.ndarray) -> None:
+    """Set ``net``'s ``mean`` and ``scale`` buffers from the training rows' ``features`` (``standardisation``)."""
+    mean, scale = standardisation(np.asarray(features, dtype=np.float64))
+    with torch.no_grad():
+        net.mean.copy_(torch.from_numpy(mean))
+        net.scale.copy_(torch.from_numpy(scale))
+
+
 def standardised(x: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """``x`` standardised, an unmeasured (NaN) value put at the mean (0)."""
     return np.nan_to_num((x - mean) / scale, nan=0.0)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emg_lightning.models.linear import standardisation
+from emg_lightning.models.linear import set_standardisation_buffers
 
 
 class FeatureAttentionMIL(nn.Module):
@@ -47,10 +47,7 @@ class FeatureAttentionMIL(nn.Module):
 
     def set_standardisation(self, features: np.ndarray) -> None:
         """Mean and scale of every training window's features (the whole training set, not recent batches)."""
-        mean, scale = standardisation(np.asarray(features, dtype=np.float64))
-        with torch.no_grad():
-            self.mean.copy_(torch.from_numpy(mean))
-            self.scale.copy_(torch.from_numpy(scale))
+        set_standardisation_buffers(self, features)
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 2 or x.shape[1] != self.mean.numel():

@@ -155,6 +155,34 @@ def test_a_header_without_a_unit_means_millivolts_and_says_so(tmp_path):
     assert record.adc_gain == pytest.approx(0.01) and "assumed" in record.unit
 
 
+def test_an_assumed_unit_is_said_on_the_console_for_training_and_prediction(tmp_path, caplog):
+    from emg_lightning.data.readers import SourceOptions
+    from emg_lightning.data.readers.record_files import read_any
+    from emg_lightning.data.sources import load_window_table
+
+    records = tmp_path / "records"
+    records.mkdir()
+    for name, seed in (("A1_0", 0), ("B2_0", 1), ("C3_0", 2)):
+        write_wfdb(records, name, seed=seed, unit="uV")
+    for name in ("A1_0", "B2_0", "C3_0"):  # every header loses its unit (one gain per table)
+        header = records / f"{name}.hea"
+        header.write_text(header.read_text().replace("/uV", ""))
+    options = SourceOptions(root=str(records), pattern=r"(?P<label>[A-Z])(?P<subject>\d+)_\d+")
+    for attempt in ("built", "read from the cache"):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            load_window_table("wfdb", WindowSettings(), tmp_path / "cache", options)
+        said = [r.getMessage() for r in caplog.records if "give no unit" in r.getMessage()]
+        assert len(said) == 1 and "3 record header(s)" in said[0] and "per mV" in said[0], attempt
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        read_any(records / "A1_0.hea")
+        write_wfdb(tmp_path, "D4_0", unit="uV")
+        read_any(tmp_path / "D4_0.hea")
+    said = [r.getMessage() for r in caplog.records if "give no unit" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(str(records / "A1_0.hea"))
+
+
 # -- settings that cannot mean anything are refused before any work ---------------------------------------------------
 
 

@@ -187,6 +187,34 @@ def test_last_weights_are_the_final_epochs_and_features_get_the_datas_rate(tmp_p
     assert [float(r[8]) for r in rows[: len(p_als)]] == pytest.approx(p_als.tolist(), abs=1e-5)
 
 
+def test_the_feature_baseline_is_standardised_with_its_training_windows_statistics(tmp_path):
+    """Mean and standard deviation of every training window's features (not validation or test windows, not a
+    running average of augmented batches), fixed before training and identical in training and evaluation."""
+    import numpy as np
+
+    from emg_lightning.features.basic import emg_features
+
+    overrides = TINY_DATA + ["model=features", "trainer.max_epochs=1", "augmentation=standard"]
+    cfg = compose_train(overrides, tmp_path)
+    assert cfg.data.normalization == "none"  # the windows in microvolts, as computed by hand below
+    train(cfg)
+    net = EMGClassifier.load_from_checkpoint(tmp_path / "checkpoints" / "last.ckpt").net
+    datamodule = build_datamodule(cfg)
+    datamodule.setup()
+    table = datamodule.table
+    rows = np.flatnonzero(np.isin(table.columns["subject"], list(datamodule.fold.train)))
+    windows = torch.from_numpy(table.windows[rows] / table.adc_gain).float()
+    features = emg_features(windows, 2343.75).double().numpy()
+    np.testing.assert_allclose(net.mean.double().numpy(), features.mean(axis=0), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(net.scale.double().numpy(), features.std(axis=0), rtol=1e-4)
+    # nothing depends on the batch: a window alone in training mode gets what it gets in a batch in evaluation
+    batch = windows[:8, None]
+    with torch.no_grad():
+        alone = net.train()(batch[:1])
+        together = net.eval()(batch)[:1]
+    torch.testing.assert_close(alone, together)
+
+
 def test_compiled_network_keeps_checkpoint_keys():
     plain = EMGClassifier(net={"name": "resemgnet"})
     compiled = EMGClassifier(net={"name": "resemgnet"}, compile_net=True)

@@ -54,4 +54,6 @@ def read_any(
     if emglab.RECORD_NAME.match(header.stem):
         record = emglab.read_record(header)
         return dataclasses.replace(record, subject=subject or record.subject, label=label or record.label)
-    return wfdb_dir.read_record(header, subject or header.stem, label or "unknown", channel)
+    record = wfdb_dir.read_record(header, subject or header.stem, label or "unknown", channel)
+    wfdb_dir.say_assumed_units({record.unit: 1}, str(header))
+    return record

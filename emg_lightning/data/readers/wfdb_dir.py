@@ -13,6 +13,7 @@ Samples are digital values (``physical=False``) so that saturation never becomes
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from pathlib import Path
@@ -28,8 +29,11 @@ from emg_lightning.runtime.errors import DataError
 # case-insensitively, with u, µ (micro sign) or μ (Greek mu) for micro: real headers write uV, µV, μV, mv, MV
 # (PhysioNet's emgdb: 10000/mv), and nobody means megavolts.
 UNITS_PER_UV = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e-3, "v": 1e-6}
-# WFDB's documented default when a header gives no unit
+# WFDB's documented default when a header gives no unit; the unit recorded for such a record says it was assumed
 DEFAULT_UNIT = "mV"
+ASSUMED_UNIT = f"{DEFAULT_UNIT} (assumed: the header gives no unit, WFDB's default)"
+
+log = logging.getLogger(__name__)
 
 
 # The bits of each WFDB storage format, when the header gives no ADC resolution
@@ -91,11 +95,25 @@ def gain_per_uv(header: Path, channel: int, adc_gain: float) -> tuple[float, str
     unit = header_unit(header, channel)
     shown = unit
     if unit is None:
-        unit, shown = DEFAULT_UNIT, f"{DEFAULT_UNIT} (assumed: the header gives no unit, WFDB's default)"
+        unit, shown = DEFAULT_UNIT, ASSUMED_UNIT
     factor = UNITS_PER_UV.get(unit.lower())
     if factor is None:
         raise DataError(f"{header}: signal unit {unit!r} is not a voltage; supported: uV, µV, μV, mV, V (any case)")
     return float(adc_gain) * factor, shown
+
+
+def say_assumed_units(units: dict[str, int], where: str) -> None:
+    """Say on the console, not only in a CSV, when records' gains were read in an assumed unit: a header without a
+    unit whose amplifier's gain is really per uV would make every amplitude 1000 times too small."""
+    n = units.get(ASSUMED_UNIT, 0)
+    if n:
+        log.warning(
+            "%s: %d record header(s) give no unit: their gain is read as per %s (WFDB's default); if it is per uV, "
+            "write the unit after the gain in the header (e.g. 13.107/uV)",
+            where,
+            n,
+            DEFAULT_UNIT,
+        )
 
 
 def list_headers(root: str | os.PathLike, kind: str = "WFDB") -> list[Path]:

@@ -101,7 +101,7 @@ def test_features_do_not_depend_on_a_dc_offset():
 
 
 def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_path, monkeypatch):
-    from emg_lightning.features import FEATURE_SETS
+    from emg_lightning.features import FEATURE_SETS, qemg
     from emg_lightning.features.qemg import QEMG_VERSION
 
     rng = np.random.default_rng(0)
@@ -112,7 +112,7 @@ def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_pat
     stored = f"features-qemg-v{QEMG_VERSION}.npy"
     assert [p.name for p in tmp_path.iterdir()] == [stored]
     # the version is the hash of the feature code itself: a changed definition is never read from the old file
-    assert QEMG_VERSION == source_version(Path(qemg_features.__code__.co_filename), Path(emg_features_file()))
+    assert QEMG_VERSION == source_version(Path(qemg.__file__), Path(emg_features_file()))
 
     def fail(*args):
         raise AssertionError("recomputed although cached")

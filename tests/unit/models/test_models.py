@@ -42,12 +42,19 @@ def test_alsnet_layer_order_and_keras_batchnorm():
     assert all(b.eps == 1e-3 and b.momentum == 0.01 for b in bns)
 
 
-def test_alsnet_he_normal_init_scale():
+@pytest.mark.parametrize("layer, fan_in", [(3, 32 * 9), (6, 64 * 7)])
+def test_alsnet_convolutions_start_as_keras_he_normal(layer, fan_in):
+    """Keras' he_normal draws from a normal truncated at two of its standard deviations, widened so that the
+    truncated draws themselves have standard deviation sqrt(2 / fan_in) (scipy gives the truncation's factor)."""
+    from scipy.stats import truncnorm
+
     torch.manual_seed(0)
-    conv = ALSNet().features[6]  # 64 -> 128, kernel 7: fan_in 448
-    expected = (2 / 448) ** 0.5
-    std = conv.weight.std().item()
-    assert 0.8 * expected < std < expected  # truncated at 2 std: a bit below the nominal value
+    weights = ALSNet().features[layer].weight.detach().double().flatten()
+    target = (2 / fan_in) ** 0.5
+    assert weights.std().item() == pytest.approx(target, rel=0.03)  # 18,432 / 57,344 draws: SE about 0.5 %
+    bound = 2 * target / truncnorm(-2, 2).std()  # the cut, at 2 sigma of the widened normal
+    assert weights.abs().max().item() <= bound
+    assert weights.abs().max().item() > 0.95 * bound  # truncated there, not narrower
 
 
 @pytest.mark.parametrize("length", [64, 2343, 23437])
@@ -162,6 +169,31 @@ def test_feature_baseline_trains_only_its_head():
     assert all(p.grad is not None for p in net.parameters())
     with pytest.raises(ValueError, match="sample_rate must be a positive"):
         EMGFeatureNet(sample_rate=0)
+
+
+def test_feature_baseline_weights_saved_with_a_batchnorm_load_with_the_same_standardisation():
+    """Earlier versions standardised with BatchNorm1d(affine=False) (classifier.0) and a head after it: such weights
+    load, and evaluate every window as the BatchNorm did."""
+    torch.manual_seed(0)
+    width = feature_count(2343.75)
+    norm, hidden, head = nn.BatchNorm1d(width, affine=False), nn.Linear(width, 16), nn.Linear(16, 3)
+    norm.running_mean.uniform_(-1, 1)
+    norm.running_var.uniform_(0.5, 2.0)
+    old = {
+        "classifier.0.running_mean": norm.running_mean,
+        "classifier.0.running_var": norm.running_var,
+        "classifier.0.num_batches_tracked": torch.tensor(7),
+        "classifier.1.weight": hidden.weight,
+        "classifier.1.bias": hidden.bias,
+        "classifier.4.weight": head.weight,
+        "classifier.4.bias": head.bias,
+    }
+    net = EMGFeatureNet(num_classes=3, sample_rate=2343.75, hidden=(16,))
+    net.load_state_dict(old)
+    x = torch.randn(4, 1, 2343) * 50
+    with torch.no_grad():
+        before = head(torch.relu(hidden(norm.eval()(emg_features(x[:, 0], 2343.75)))))
+        torch.testing.assert_close(net.eval()(x), before)
 
 
 # -- every registered network: the contract a new model must meet ---------------------------------------------------
