@@ -233,11 +233,23 @@ class EMGClassifier(L.LightningModule):
                 f"label_smoothing; no metrics.json was written"
             )
 
+    def _summed_over_processes(self, sums: dict[str, Any]) -> dict[str, Any]:
+        """An epoch's sums over every process of a multi-process (DDP) run, each of which saw its share of the
+        batches: the loss, window count, training confusion and smoothing mass, so that every process logs, checks
+        and selects on the same whole-set figures."""
+        if self._trainer is None or self.trainer.world_size <= 1:
+            return sums
+        reduce = self.trainer.strategy.reduce
+        return {
+            k: reduce(torch.as_tensor(v, dtype=torch.float64, device=self.device), reduce_op="sum")
+            for k, v in sums.items()
+        }
+
     def _end_epoch(self, stage: str) -> None:
-        sums = self._epoch_sums[stage]
+        sums = self._epoch_sums[stage] = self._summed_over_processes(self._epoch_sums[stage])
         self._check_finite_loss(stage, sums)
         if stage == "val":  # validation ends before the epoch's checkpoints and training-epoch end: check both
-            self._check_finite_loss("train", self._epoch_sums["train"])
+            self._check_finite_loss("train", self._summed_over_processes(self._epoch_sums["train"]))
         self._reset_epoch_sums(stage)
         if stage == "train":
             self._end_training_epoch(sums)
@@ -278,6 +290,9 @@ class EMGClassifier(L.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._end_epoch("train")
         if self.online_smoothing is not None:
+            if self.trainer.world_size > 1:  # the next epoch's targets from every process's correct windows
+                own = self.online_smoothing.accumulator.to(self.device)
+                self.online_smoothing.accumulator = self.trainer.strategy.reduce(own, reduce_op="sum")
             self.online_smoothing.end_epoch()
 
     def on_validation_epoch_end(self) -> None:

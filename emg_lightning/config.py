@@ -5,6 +5,7 @@ Commands (``emg_lightning/cli``) parse their arguments, call these builders and 
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from pathlib import Path
@@ -197,7 +198,25 @@ def build_loggers(cfg: DictConfig, out_dir: Path) -> list:
                     f"pip install {name} (or choose logger=csv / wandb / none)"
                 ) from exc
             raise
+    continue_csv_files(loggers)
     return loggers
+
+
+def continue_csv_files(loggers: list) -> None:
+    """A CSV logger appending to an existing metrics.csv (a resumed run; the test after spawned processes wrote it)
+    must know the file's columns: Lightning's would rewrite the file with only the columns it logged itself and fail
+    on the others."""
+    from lightning.pytorch.loggers import CSVLogger
+
+    for logger in loggers:
+        if isinstance(logger, CSVLogger):
+            path = Path(logger.experiment.metrics_file_path)
+            if path.is_file():
+                with open(path, newline="") as handle:
+                    header = next(csv.reader(handle), [])
+                known = logger.experiment.metrics_keys
+                known.extend(sorted(set(header) - set(known)))
+                known.sort()
 
 
 def config_tree(settings: dict[str, Any]) -> Any:
@@ -249,6 +268,11 @@ def check_settings(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.max_epochs={epochs!r} trains nothing: use 1 or more (an untrained network's "
             f"figures are not results)"
+        )
+    if trainer.get("use_distributed_sampler", False):
+        raise ConfigError(
+            "trainer.use_distributed_sampler=true would pad each process's share of the windows with repeats (and "
+            "split batches twice): leave it false; the DataModule shares whole batches out among processes itself"
         )
     check_classes(plain(cfg.data.get("classes")), plain(cfg.data.get("label_map")))
     smoothing = LabelSmoothing.from_settings(plain(cfg.get("label_smoothing")))

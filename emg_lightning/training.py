@@ -28,6 +28,7 @@ from emg_lightning.config import (
     build_datamodule,
     build_loggers,
     check_settings,
+    continue_csv_files,
     instantiate_all,
     plain,
     print_config_tree,
@@ -246,6 +247,8 @@ def _fit(
         return json.loads((out_dir / FIT_FINISHED).read_text())
     if closed_form(cfg.model.net.name):
         return _fit_in_closed_form(cfg, trainer, model, datamodule)
+    if trainer.world_size > 1:
+        datamodule.check_processes(trainer.world_size)
     with _interruptible(cfg, trainer, "training"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     checkpoint = trainer.checkpoint_callback
@@ -282,6 +285,7 @@ def _test(
     if trainer.world_size > 1:
         # test on one device: a distributed sampler pads the test set with repeated windows, biasing every metric
         bar = {"bar": (cfg.get("callbacks") or {}).get("progress_bar")}
+        continue_csv_files(loggers)  # spawned processes wrote the training epochs' rows
         trainer = hydra.utils.instantiate(
             cfg.trainer,
             devices=1,

@@ -182,6 +182,34 @@ class RecordBatches(Sampler):
         return -(-len(self.windows_of) // self.batch_size)
 
 
+class ShardedBatches(Sampler):
+    """One process's share of a batch sampler's batches when several train together (DDP): batch i goes to rank
+    i mod world, whole, never padded with repeats (a repeated window would count twice in validation). Each epoch's
+    batches are drawn with torch's generator seeded by (``seed``, epoch) -- the same on every rank, so the shares
+    partition the epoch -- without touching the global random state. With ``equal`` (training) every rank gets
+    the same number of batches, as gradient synchronisation needs: the at most world - 1 batches left over are
+    skipped that epoch (a different few each epoch)."""
+
+    def __init__(self, batches: Sampler, rank: int, world: int, seed: int, equal: bool) -> None:
+        super().__init__()
+        self.batches, self.rank, self.world, self.seed, self.equal = batches, rank, world, seed, equal
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning at the start of every epoch
+        self.epoch = epoch
+
+    def __iter__(self):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + self.epoch)
+            batches = list(self.batches)
+        stop = len(batches) // self.world * self.world if self.equal else len(batches)
+        return iter(batches[self.rank : stop : self.world])
+
+    def __len__(self) -> int:
+        n = len(self.batches)
+        return n // self.world if self.equal else len(range(self.rank, n, self.world))
+
+
 @dataclass(frozen=True)
 class DataSelection:
     """What is read, and which of its labels are classes: the source and its reader settings, the label renaming,
@@ -286,6 +314,7 @@ class EMGDataModule(L.LightningDataModule):
         self.table: WindowTable | None = None
         self.feature_table: np.ndarray | None = None
         self.fold: Fold | None = None
+        self.shuffle_seed = 0  # set by setup()
 
     @classmethod
     def from_config(
@@ -400,6 +429,8 @@ class EMGDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.fold is not None:
             return
+        # the run's seed (set before setup), read without drawing: several processes shuffle alike from it
+        self.shuffle_seed = torch.initial_seed() % 2**32
         table = self.load_table()
         label_names = table.columns["label"]
         keep = np.isin(label_names, self.classes)
@@ -524,19 +555,37 @@ class EMGDataModule(L.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
+    def _batches(self, dataset: WindowDataset, shuffle: bool) -> Sampler:
+        """The batches of positions one process would read in an epoch."""
         overfitting = self.trainer is not None and self.trainer.overfit_batches > 0  # debug=overfit: same batches
         if self.whole_records:
-            sampler = RecordBatches(dataset.records[dataset.rows], self.batch_size, shuffle and not overfitting)
-        elif overfitting:
-            sampler = InOrderBatches(dataset, self.batch_size)
-        elif shuffle:
+            return RecordBatches(dataset.records[dataset.rows], self.batch_size, shuffle and not overfitting)
+        if overfitting:
+            return InOrderBatches(dataset, self.batch_size)
+        if shuffle:
             # a training batch of one window cannot pass BatchNorm: drop the last batch only in that case
             drop_last = len(dataset) % self.batch_size == 1
             order = training_sampler(self.table.columns["subject"][dataset.rows], self.weight_by)
-            sampler = BatchSampler(order, self.batch_size, drop_last=drop_last)
-        else:  # a batch sampler, not a SequentialSampler: DDP then distributes whole batches
-            sampler = BatchSampler(SequentialSampler(dataset), self.batch_size, drop_last=False)
+            return BatchSampler(order, self.batch_size, drop_last=drop_last)
+        return BatchSampler(SequentialSampler(dataset), self.batch_size, drop_last=False)
+
+    def check_processes(self, world: int) -> None:
+        """Refuse, before any process starts, a split that leaves a process of a ``world``-process (DDP) run
+        without a training or validation batch."""
+        for part, dataset, shuffle in (("training", self.train_set, True), ("validation", self.val_set, False)):
+            batches = len(self._batches(dataset, shuffle))
+            if batches < world:
+                raise ConfigError(
+                    f"the {part} set's {len(dataset)} windows make {batches} batch(es) of data.batch_size="
+                    f"{self.batch_size} for {world} processes: each process needs at least one; lower "
+                    f"data.batch_size (it is per process)"
+                )
+
+    def _loader(self, dataset: WindowDataset, shuffle: bool) -> DataLoader:
+        sampler = self._batches(dataset, shuffle)
+        world = self.trainer.world_size if self.trainer is not None else 1
+        if world > 1:  # data.batch_size windows per process and step: the global batch is world times that
+            sampler = ShardedBatches(sampler, self.trainer.global_rank, world, self.shuffle_seed, equal=shuffle)
         return DataLoader(
             dataset,
             sampler=sampler,

@@ -132,7 +132,9 @@ class OnlineLabelSmoothing(torch.nn.Module):
     """State of Online Label Smoothing. ``soft`` (K x K, column y = soft target of class y) starts uniform; during an
     epoch the predicted distributions of correctly classified training samples are summed per true class, and
     ``end_epoch`` normalises those sums into the next epoch's ``soft`` (a class with no correct sample keeps its
-    column). Buffers, so the state is saved in checkpoints and restored on resume."""
+    column). ``soft`` is a buffer; the running sums are the module's extra state, not a buffer, because several
+    processes (DDP) each sum their own share and DDP overwrites every buffer with rank 0's at each step (the
+    classifier sums them over processes before ``end_epoch``). Both are saved in checkpoints and restored on resume."""
 
     def __init__(self, num_classes: int, alpha: float = 0.5) -> None:
         super().__init__()
@@ -140,7 +142,7 @@ class OnlineLabelSmoothing(torch.nn.Module):
             raise ValueError(f"label_smoothing.alpha must be in [0, 1], got {alpha}")
         self.alpha = alpha
         self.register_buffer("soft", torch.full((num_classes, num_classes), 1.0 / num_classes))
-        self.register_buffer("accumulator", torch.zeros(num_classes, num_classes))
+        self.accumulator = torch.zeros(num_classes, num_classes)
 
     def targets(self, logits: torch.Tensor, labels: torch.Tensor, accumulate: bool = True) -> torch.Tensor:
         num_classes = self.soft.shape[0]
@@ -148,13 +150,27 @@ class OnlineLabelSmoothing(torch.nn.Module):
             with torch.no_grad():
                 probabilities = logits.softmax(dim=-1)
                 correct = probabilities.argmax(dim=-1) == labels
+                self.accumulator = self.accumulator.to(probabilities.device)  # not moved with the module
                 # column y gathers the distributions predicted for correctly classified samples of class y
                 self.accumulator.index_add_(1, labels[correct], probabilities[correct].T.float())
         onehot = F.one_hot(labels, num_classes).to(torch.float32)
         return self.alpha * onehot + (1.0 - self.alpha) * self.soft[:, labels].T
 
     def end_epoch(self) -> None:
-        totals = self.accumulator.sum(dim=0)
+        accumulator = self.accumulator.to(self.soft.device)
+        totals = accumulator.sum(dim=0)
         seen = totals > 0
-        self.soft[:, seen] = self.accumulator[:, seen] / totals[seen]
-        self.accumulator.zero_()
+        self.soft[:, seen] = accumulator[:, seen] / totals[seen]
+        self.accumulator = torch.zeros_like(accumulator)
+
+    def get_extra_state(self) -> dict[str, torch.Tensor]:
+        return {"accumulator": self.accumulator.cpu()}
+
+    def set_extra_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.accumulator = state["accumulator"].clone()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints written before the sums became extra state hold them as a buffer
+        if f"{prefix}accumulator" in state_dict:
+            state_dict[f"{prefix}_extra_state"] = {"accumulator": state_dict.pop(f"{prefix}accumulator")}
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

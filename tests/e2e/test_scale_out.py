@@ -182,7 +182,15 @@ def test_a_fold_signalled_before_its_time_limit_is_requeued_and_resumes(local_sl
 
 def test_ddp_on_cpu_with_two_processes_trains_and_tests_one_fold(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "emg_lightning.cli.train", *TINY_DATA, "trainer=ddp_cpu", f"hydra.run.dir={tmp_path}"],
+        [
+            sys.executable,
+            "-m",
+            "emg_lightning.cli.train",
+            *TINY_DATA,
+            "trainer=ddp_cpu",
+            "data.batch_size=4",
+            f"hydra.run.dir={tmp_path}",
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -311,3 +319,73 @@ def test_emg_train_refuses_a_searched_key_fixed_on_the_command_line(tmp_path):
         "error: data.sample_rate=2343.75 fixes data.sample_rate, which the search explores: drop it to search it, "
         "or leave hparams_search out to run that value"
     )
+
+
+def test_two_processes_report_what_one_process_computes(tmp_path):
+    """DDP on two CPU processes: the validation figures logged (loss, balanced accuracy) are those of the whole
+    validation set, each window once -- what one process computes with the same weights -- and Online Label
+    Smoothing's statistics come from both processes' training windows."""
+    import math
+
+    import numpy as np
+    from lightning import Trainer
+
+    from emg_lightning.classifier import EMGClassifier
+    from emg_lightning.config import build_datamodule
+
+    from conftest import compose_train
+
+    cfg = compose_train(TINY_DATA, tmp_path / "probe")
+    probe = build_datamodule(cfg)
+    probe.setup()
+    n_train, n_val = len(probe.train_set), len(probe.val_set)
+
+    def batches(n, b):
+        return math.ceil(n / b)
+
+    # an even number of training batches (none left over) and an odd number of validation batches (which a
+    # distributed sampler would pad with a repeated batch)
+    size = next(
+        b
+        for b in range(2, n_val)
+        if batches(n_train, b) % 2 == 0 and n_train % b != 1 and batches(n_val, b) % 2 == 1 and batches(n_val, b) > 1
+    )
+    run = tmp_path / "ddp"
+    overrides = [
+        *TINY_DATA, "trainer=ddp_cpu", "model=features", "label_smoothing=online", "trainer.max_epochs=1",
+        "model.optimizer.lr=1e-12",
+        "model.scheduler.name=none", f"data.batch_size={size}", "logger=csv", "test_weights=last",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "emg_lightning.cli.train", *overrides, f"hydra.run.dir={run}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, *lines = (run / "csv" / "metrics.csv").read_text().splitlines()
+    logged = {}
+    for line in lines:
+        logged.update({k: float(v) for k, v in zip(header.split(","), line.split(",")) if v and k.startswith("val/")})
+    model = EMGClassifier.load_from_checkpoint(run / "checkpoints" / "last.ckpt", map_location="cpu")
+    single = compose_train([*TINY_DATA, "model=features", f"data.batch_size={size}"], tmp_path / "single")
+    datamodule = build_datamodule(single)
+    datamodule.setup()
+    one = Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (expected,) = one.validate(model, datamodule=datamodule, verbose=False)
+    for key in ("val/loss", "val/bal_acc", "val/acc"):
+        assert logged[key] == pytest.approx(expected[key], abs=1e-6), key
+
+    # the smoothing statistics after the epoch: every training window's (the weights moved by about 1e-12)
+    net = model.net.eval()
+    x = torch.from_numpy(datamodule.table.windows[datamodule.train_set.rows] / datamodule.table.adc_gain).float()
+    y = torch.from_numpy(datamodule.train_set.labels[datamodule.train_set.rows])
+    with torch.no_grad():
+        p = net(x[:, None]).softmax(-1).double()
+    correct = p.argmax(-1) == y
+    soft = torch.full((3, 3), 1 / 3, dtype=torch.float64)
+    for c in range(3):
+        if (correct & (y == c)).any():
+            soft[:, c] = p[correct & (y == c)].sum(0) / p[correct & (y == c)].sum()
+    np.testing.assert_allclose(model.online_smoothing.soft.double().numpy(), soft.numpy(), atol=1e-5)

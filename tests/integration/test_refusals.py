@@ -15,7 +15,7 @@ from emg_lightning.data.readers import wfdb_dir
 from emg_lightning.data.records import Recording
 from emg_lightning.data.windows import WindowSettings
 from emg_lightning.reports.cv_summary import report
-from emg_lightning.runtime.errors import DataError
+from emg_lightning.runtime.errors import ConfigError, DataError
 
 from conftest import TINY_DATA, compose_train, run_main, write_wfdb
 
@@ -199,6 +199,7 @@ def test_an_assumed_unit_is_said_on_the_console_for_training_and_prediction(tmp_
         ("seed=abc", "seed='abc'"),
         ("data.sample_rate=100000", "data.sample_rate=100000"),
         ("threads=0", "threads=0 must be a number of CPU threads"),
+        ("trainer.use_distributed_sampler=true", "trainer.use_distributed_sampler=true would pad"),
     ],
 )
 def test_nonsense_settings_are_one_line_errors_and_leave_no_run_folder(tmp_path, capsys, override, message):
@@ -279,3 +280,21 @@ def test_a_refusal_found_in_the_data_is_not_preceded_by_the_config_tree(tmp_path
     assert result.returncode == 2
     assert "names foo, but the data's labels are" in result.stderr.strip().splitlines()[-1]
     assert "config" not in result.stdout and "├──" not in result.stdout + result.stderr  # no tree before it
+
+
+def test_processes_without_a_batch_of_their_own_are_refused_before_any_starts(tmp_path):
+    from emg_lightning.config import build_datamodule
+
+    datamodule = build_datamodule(compose_train(TINY_DATA, tmp_path))
+    datamodule.setup()
+    n_train, n_val = len(datamodule.train_set), len(datamodule.val_set)
+    message = r"the {} set's {} windows make 1 batch\(es\) of data.batch_size={} for 2 processes"
+    datamodule.batch_size = max(n_train, n_val)
+    with pytest.raises(ConfigError, match=message.format("training", n_train, datamodule.batch_size)):
+        datamodule.check_processes(2)
+    datamodule.batch_size = n_val  # two training batches (n_train > n_val here), one of validation
+    assert n_train > n_val
+    with pytest.raises(ConfigError, match=message.format("validation", n_val, n_val)):
+        datamodule.check_processes(2)
+    datamodule.batch_size = 2
+    datamodule.check_processes(2)

@@ -151,7 +151,16 @@ def test_online_label_smoothing_hand_computed():
     assert torch.allclose(second, torch.tensor([[0.9, 0.1]]))
     ols.end_epoch()  # nothing accumulated: S is kept
     assert torch.allclose(ols.soft, torch.tensor([[0.8, 0.3], [0.2, 0.7]]))
-    assert set(dict(ols.named_buffers())) == {"soft", "accumulator"}  # saved in checkpoints
+    # the running sums are saved and restored with S, but are no buffer (DDP overwrites buffers with rank 0's)
+    assert set(dict(ols.named_buffers())) == {"soft"}
+    ols.targets(logits, y)
+    restored = OnlineLabelSmoothing(2, alpha=0.5)
+    restored.load_state_dict(ols.state_dict())
+    assert torch.equal(restored.soft, ols.soft) and torch.equal(restored.accumulator, ols.accumulator)
+    assert restored.accumulator.abs().sum() > 0
+    old = OnlineLabelSmoothing(2, alpha=0.5)  # a checkpoint from when the sums were a buffer
+    old.load_state_dict({"soft": ols.soft.clone(), "accumulator": torch.tensor([[1.0, 2.0], [3.0, 4.0]])})
+    assert torch.equal(old.accumulator, torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
 
 
 def test_expected_calibration_error_is_reported():
