@@ -25,9 +25,12 @@ from emg_lightning.runtime.errors import ConfigError
 # "all": one fold, no test subjects: the final model, trained on every subject (its accuracy is its CV's)
 STRATEGIES = ("loso", "group_kfold", "fixed", "random_windows", "random_records", "all")
 LEAKY_STRATEGIES = ("random_windows", "random_records")
-# the settings each strategy takes (split.*, besides its name)
+# the settings each strategy takes (split.*, besides its name): any other would be silently ignored
 SPLIT_SETTINGS = {
-    **{name: ("val_subjects_per_class", "seed", "k", "test_subjects", "val_subjects") for name in STRATEGIES},
+    "loso": ("val_subjects_per_class", "seed"),
+    "group_kfold": ("val_subjects_per_class", "seed", "k"),
+    "fixed": ("val_subjects_per_class", "seed", "test_subjects", "val_subjects"),
+    "all": ("val_subjects_per_class", "seed"),
     **{name: ("seed", "test_fraction", "val_fraction") for name in LEAKY_STRATEGIES},
 }
 
@@ -143,8 +146,8 @@ def assert_no_leakage(fold: Fold) -> None:
 def fold_test_subjects(
     labels: Mapping[str, str],
     strategy: str,
-    k: int = 5,
-    seed: int = 0,
+    k: int,
+    seed: int,
     test_subjects: Sequence[str] = (),
     strata: Mapping[str, str] | None = None,
 ) -> list[tuple[str, ...]]:

@@ -171,3 +171,101 @@ def test_group_kfold_deals_each_stratum_when_given_strata():
     for group in groups:  # every fold: one of clinic a's 4 per class, three of clinic b's 12 per class
         assert sorted(sum(1 for s in group if strata[s] == stratum) for stratum in set(strata.values())) == [1, 1, 3, 3]
     assert sorted(s for g in groups for s in g) == sorted(labels)
+
+
+# -- hand cases that tell definitions apart (each kills a plausible slip the tests above let through) ----------------
+
+
+def test_group_kfold_deals_the_classes_in_turn_continuing_where_the_last_class_stopped():
+    # classes in sorted order (a, then b), each dealt to folds 0, 1, 2, ... from where the previous stopped:
+    # a's two subjects go to folds 0 and 1, b's two to folds 2 and 0 -- whatever the shuffle within a class
+    labels = {"a1": "a", "a2": "a", "b1": "b", "b2": "b"}
+    for seed in range(5):
+        groups = group_kfold(labels, 3, seed)
+        assert [sorted({labels[s] for s in g}) for g in groups] == [["a", "b"], ["a"], ["b"]]
+    assert len(group_kfold(labels, 2, 0)) == 2  # the smallest k
+    with pytest.raises(ConfigError, match=r"split.k=5 must be between 2 and the number of subjects \(4\)"):
+        group_kfold(labels, 5, 0)
+
+
+def test_a_class_of_two_gives_one_validation_subject_and_refuses_two():
+    labels = {"a1": "a", "a2": "a", "b1": "b", "b2": "b", "b3": "b"}
+    assert len(stratified_validation_subjects(list(labels), labels, 1, 0)) == 2
+    with pytest.raises(ConfigError, match="val_subjects_per_class=2 is more than class a can give: it has 2 "):
+        stratified_validation_subjects(list(labels), labels, 2, 0)
+
+
+def test_validation_subjects_are_drawn_without_replacement():
+    labels = {f"s{i}": "a" for i in range(10)}
+    for seed in range(20):  # 9 draws of 10 with replacement repeat one almost surely
+        chosen = stratified_validation_subjects(list(labels), labels, 9, seed)
+        assert len(chosen) == len(set(chosen)) == 9
+
+
+def test_no_validation_subjects_is_a_setting_and_a_negative_number_is_refused():
+    fold = make_fold(LABELS, 3, "loso", val_subjects_per_class=0, seed=0, k=5)
+    assert fold.val == () and len(fold.train) == len(LABELS) - 1 and fold.index == 3
+    with pytest.raises(ConfigError, match="split.val_subjects_per_class must be >= 0, got -1"):
+        make_fold(LABELS, 0, "loso", val_subjects_per_class=-1, seed=0, k=5)
+
+
+def test_the_final_model_split_trains_on_everyone_but_its_validation_subjects():
+    fold = make_fold(LABELS, 0, "all", val_subjects_per_class=1, seed=0, k=5)
+    assert fold.test == () and not fold.leaky and len(fold.val) == 3  # one per class
+    assert sorted(fold.train + fold.val) == sorted(LABELS)
+    with pytest.raises(ConfigError, match="data.fold=1 is out of range: split=all has 1 folds"):
+        make_fold(LABELS, 1, "all", val_subjects_per_class=1, seed=0, k=5)
+
+
+def test_leaky_folds_keep_their_index_and_every_subject_in_every_part():
+    fold = make_fold(LABELS, 0, "random_windows", val_subjects_per_class=1, seed=0, k=5)
+    assert fold == Fold(0, tuple(sorted(LABELS)), tuple(sorted(LABELS)), tuple(sorted(LABELS)), leaky=True)
+
+
+def test_a_folds_test_subjects_come_from_the_strata_when_given():
+    labels = {f"{part}:{c}{i}": c for part, n in (("a", 4), ("b", 12)) for c in ("n", "m") for i in range(n)}
+    strata = {s: f"{s.split(':')[0]}/{label}" for s, label in labels.items()}
+    from emg_lightning.data.splits import fold_test_subjects
+
+    expected = fold_test_subjects(labels, "group_kfold", 4, 0, (), strata)
+    by_class = fold_test_subjects(labels, "group_kfold", 4, 0, (), None)
+    assert expected != by_class  # the case tells the two apart
+    for i in range(4):
+        fold = make_fold(labels, i, "group_kfold", val_subjects_per_class=1, seed=0, k=4, strata=strata)
+        assert fold.test == expected[i] and fold.index == i
+
+
+def test_given_validation_subjects_belong_to_the_fixed_split_only():
+    from emg_lightning.data.splits import check_split_settings
+
+    for name in ("loso", "group_kfold", "all"):  # they would be ignored there: refused instead
+        with pytest.raises(ConfigError, match=rf"split={name} has no settings \['test_subjects', 'val_subjects'\]"):
+            check_split_settings(name, {"test_subjects": ["A01"], "val_subjects": ["C01"]})
+    with pytest.raises(ConfigError, match=r"split=loso has no settings \['k'\]"):
+        check_split_settings("loso", {"k": 5})
+    check_split_settings("fixed", {"test_subjects": ["A01"], "val_subjects": ["C01"], "seed": 0})
+    message = "split.name='kfold' is unknown; available: loso, group_kfold, fixed, random_windows, random_records, all"
+    with pytest.raises(ConfigError, match=message):
+        check_split_settings("kfold", {})
+
+
+def test_the_leakage_message_names_the_leaky_splits():
+    with pytest.raises(ConfigError, match=r"only the leaky splits \(random_windows, random_records\) may share"):
+        assert_no_leakage(Fold(0, ("A01",), ("A01",), ()))
+
+
+@pytest.mark.parametrize(
+    "test_fraction, val_fraction", [(0.0, 0.2), (1.0, 0.2), (1.5, 0.2), (0.2, 1.0), (0.2, 1.5), (0.2, -0.1)]
+)
+def test_random_split_fractions_outside_their_range_are_refused(test_fraction, val_fraction):
+    message = rf"split.test_fraction must be in \(0, 1\) and split.val_fraction in \[0, 1\), got {test_fraction}"
+    with pytest.raises(ConfigError, match=message):
+        random_windows(10, test_fraction, val_fraction, 0)
+
+
+def test_random_splits_repeat_under_their_seed_and_allow_no_validation():
+    first = random_windows(50, 0.2, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(first, random_windows(50, 0.2, 0.2, seed=3)))
+    assert not np.array_equal(first[2], random_windows(50, 0.2, 0.2, seed=4)[2])
+    train, val, test = random_windows(50, 0.2, 0.0, seed=3)
+    assert len(val) == 0 and len(train) == 40 and len(test) == 10
