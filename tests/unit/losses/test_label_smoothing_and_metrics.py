@@ -204,3 +204,52 @@ def test_label_smoothing_none_ignores_epsilon_and_the_configs_compose():
     assert not LabelSmoothing.from_settings({"name": "none", "epsilon": 5}).active
     for path in sorted((Path(__file__).resolve().parents[3] / "conf" / "label_smoothing").glob("*.yaml")):
         LabelSmoothing.from_settings(yaml.safe_load(path.read_text()))  # every shipped option is valid
+
+
+# -- hand cases found by mutation testing ------------------------------------------------------------------------------
+
+
+def test_the_schedule_strategy_smooths_with_the_epochs_epsilon():
+    y = torch.tensor([0, 2])
+    # linear from 0.2 over 4 epochs: epoch 1 has 0.2 x (1 - 1/4) = 0.15, i.e. 0.15 / 3 = 0.05 off each class
+    targets = smoothed_targets(y, 3, "schedule", epsilon=0.2, epoch=1, total_epochs=4, schedule="linear")
+    expected = torch.tensor([[0.9, 0.05, 0.05], [0.05, 0.05, 0.9]])
+    assert torch.allclose(targets, expected)
+    # two stages over 5 epochs: the switch is epoch 5 // 2 = 2: epoch 1 smoothed, epoch 2 not
+    assert scheduled_epsilon(0.3, 1, 5, "two_stage") == 0.3 and scheduled_epsilon(0.3, 2, 5, "two_stage") == 0.0
+    late = smoothed_targets(
+        y, 3, "schedule", epsilon=0.3, epoch=3, total_epochs=4, schedule="two_stage", switch_epoch=3
+    )
+    assert torch.equal(late, torch.nn.functional.one_hot(y, 3).float())
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"name": "online", "alpha": True}, "label_smoothing.alpha=True must be in"),
+        ({"name": "online", "alpha": "a"}, "label_smoothing.alpha='a' must be in"),
+        ({"name": "online", "alpha": 1.5}, "label_smoothing.alpha=1.5 must be in"),
+        ({"name": "schedule", "switch_epoch": -1}, "label_smoothing.switch_epoch=-1 must be an epoch number or null"),
+        ({"name": "schedule", "switch_epoch": "3"}, "label_smoothing.switch_epoch='3' must be an epoch number"),
+        ({"name": "smooth"}, "label_smoothing.name='smooth' is unknown; available: none, fixed, schedule, confidence, "
+                             "online"),
+        ({"name": "schedule", "schedule": "step"}, "label_smoothing.schedule='step' is unknown; available: linear, "
+                                                   "cosine, two_stage"),
+    ],
+)  # fmt: skip
+def test_label_smoothing_settings_that_cannot_mean_anything(settings, message):
+    from emg_lightning.losses.label_smoothing import LabelSmoothing
+    from emg_lightning.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        LabelSmoothing.from_settings(settings)
+
+
+def test_label_smoothing_settings_at_their_edges_are_accepted():
+    from emg_lightning.losses.label_smoothing import LabelSmoothing
+
+    LabelSmoothing.from_settings({"name": "online", "alpha": 0.0})
+    LabelSmoothing.from_settings({"name": "online", "alpha": 1.0})
+    LabelSmoothing.from_settings({"name": "schedule", "epsilon": 0.1, "schedule": "two_stage", "switch_epoch": 0})
+    with pytest.raises(ValueError, match="label_smoothing.schedule='step' is unknown; available: linear, cosine, two"):
+        scheduled_epsilon(0.1, 0, 4, "step")
