@@ -70,3 +70,79 @@ def test_a_satellite_after_a_silent_interval_is_not_part_of_the_duration():
     # the same satellite 2 ms after the potential (less than the gap) belongs to it
     y = np.concatenate([blocks((100, 1), (-200, 2), (50, 1))[:-100], np.zeros(20), np.full(10, 40.0), np.zeros(100)])
     assert measure(y, RATE).duration_ms == pytest.approx(3.9 + 2.0 + 1.0)
+
+
+# -- edges of each definition, by hand (found by mutation testing) -----------------------------------------------------
+
+
+def measures_dict(template, rate=1000.0, **settings):
+    from emg_lightning.muap.measures import MeasureSettings
+
+    return measure(np.asarray(template, dtype=float), rate, MeasureSettings(**settings)).as_dict()
+
+
+def test_a_template_that_never_leaves_the_baseline_measures_nothing():
+    got = measures_dict(np.r_[np.zeros(20), 3.0, -2.0, np.zeros(20)])
+    assert {k: v for k, v in got.items() if not (isinstance(v, float) and np.isnan(v))} == {
+        "duration_ms": 0.0, "amplitude_uv": 5.0, "phases": 0, "turns": 0, "area_uv_ms": 0.0, "polyphasic": False,
+    }  # fmt: skip
+    assert all(np.isnan(got[k]) for k in ("onset_ms", "end_ms", "thickness_ms", "size_index"))
+
+
+def test_a_sample_at_exactly_the_level_is_part_of_the_potential_and_the_next_one_is_not():
+    # 1 ms per sample, level 10 uV (quiet baseline): 10, 50, -30, 10 from 20 ms to 23 ms; a 5-uV tail after it
+    got = measures_dict(np.r_[np.zeros(20), 10, 50, -30, 10, 5, np.zeros(20)])
+    assert (got["onset_ms"], got["end_ms"], got["duration_ms"]) == (20.0, 23.0, 3.0)
+    assert got["amplitude_uv"] == 80.0 and got["area_uv_ms"] == 100.0  # |10| + 50 + 30 + 10, not the tail's 5
+    assert got["thickness_ms"] == pytest.approx(100 / 80)
+    assert got["size_index"] == pytest.approx(2 * np.log10(0.08) + 100 / 80)
+
+
+def test_the_baseline_is_the_outer_tenth_on_each_side_and_at_least_two_samples():
+    from emg_lightning.muap.measures import baseline_sd
+
+    x = np.zeros(30)
+    x[2] = 20.0  # inside the outer tenth (3 samples) of 30
+    assert baseline_sd(x) == pytest.approx(np.std([0, 0, 20, 0, 0, 0]))
+    y = np.zeros(20)
+    y[2] = 20.0  # outside the outer tenth (2 samples) of 20
+    assert baseline_sd(y) == 0.0
+
+
+def test_a_potential_is_linked_by_steps_shorter_than_the_gap():
+    from emg_lightning.muap.measures import extent
+
+    clusters = np.array([2, 3, 4, 10, 11, 12])
+    assert extent(clusters, 11, 3) == (10, 12)
+    assert extent(clusters, 10, 3) == (10, 12)  # the peak the first sample of its cluster
+    assert extent(clusters, 3, 3) == (2, 4)
+    assert extent(np.array([2, 3, 4, 7, 8]), 8, 3) == (7, 8)  # a step of exactly the gap parts them
+    assert extent(np.array([2, 3, 4, 6, 8]), 8, 3) == (2, 8)  # steps of 2 link
+
+
+def test_four_phases_are_not_polyphasic_five_are():
+    four = measures_dict(np.r_[np.zeros(20), 40, -40, 40, -40, np.zeros(20)])
+    five = measures_dict(np.r_[np.zeros(20), 40, -40, 40, -40, 40, np.zeros(20)])
+    assert (four["phases"], four["polyphasic"]) == (4, False) and (five["phases"], five["polyphasic"]) == (5, True)
+
+
+def test_a_sample_at_exactly_the_phase_threshold_is_no_excursion():
+    assert count_phases(np.array([10.0, -20.0, 10.0]), 10.0) == 1
+
+
+def test_turns_at_their_edges():
+    assert count_turns(np.array([5.0]), 25.0) == 0
+    assert count_turns(np.array([0.0, 25.0, 0.0]), 25.0) == 1  # exactly 25 uV each way is a turn
+    assert count_turns(np.array([0.0, 24.9, 0.0]), 25.0) == 0
+    assert count_turns(np.array([0.0, -30.0, 0.0]), 25.0) == 1  # a trough first
+    assert count_turns(np.array([0.0, 30.0, 20.0, 60.0, 0.0]), 25.0) == 1  # a 10-uV dip on the way up is no turn
+    assert count_turns(np.array([0.0, 30.0, -10.0, -40.0, 0.0]), 25.0) == 2  # the trough moves down to -40
+
+
+def test_record_summaries_leave_out_what_one_unit_cannot_give():
+    one = record_summary([measure(np.r_[np.zeros(20), 10, 50, -30, 10, np.zeros(20)], 1000.0)])
+    assert one["units"] == 1 and one["duration_ms_mean"] == 3.0 and one["duration_ms_sd"] is None
+    flat = measure(np.zeros(40), 1000.0)  # no potential: thickness and size index undefined
+    summary = record_summary([flat, flat])
+    assert summary["thickness_ms_mean"] is None and summary["size_index_sd"] is None
+    assert summary["duration_ms_mean"] == 0.0 and summary["duration_ms_sd"] == 0.0
