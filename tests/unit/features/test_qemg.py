@@ -344,3 +344,169 @@ def test_the_high_passed_percentiles_see_no_slow_wave():
     # a 20-Hz wave of 500 uV: the raw 99th percentile of |x| is 500 sin(0.495 pi); above 1 kHz nothing is left
     assert _column(features, "log_abs_percentile_99") == pytest.approx(np.log(500 * np.sin(0.495 * np.pi)), abs=0.01)
     assert np.exp(_column(features, "log_high_passed_abs_percentile_99")) < 1.0
+
+
+# -- motor-unit potentials of known shape (found by mutation testing) --------------------------------------------------
+
+
+def triangle_potential() -> np.ndarray:
+    """A triphasic potential at 10 kHz (0.1 ms per sample), piecewise linear through 0, +100, -200, +100, 0 uV at
+    samples 0, 5, 15, 25, 30: steps of 20 uV and 30 uV per sample."""
+    return np.interp(np.arange(31), [0, 5, 15, 25, 30], [0.0, 100.0, -200.0, 100.0, 0.0])
+
+
+def test_the_shape_of_a_potential_by_hand():
+    from emg_lightning.features.qemg import SHAPE_MEASURES, _potential_shapes
+
+    x = np.zeros(400)
+    x[100:131] = triangle_potential()
+    (shape,) = _potential_shapes(x, np.array([115]), 1.0, FS)  # centred on the -200 uV peak
+    got = dict(zip(SHAPE_MEASURES, shape))
+    assert got["log_amplitude"] == pytest.approx(np.log(300.0))
+    # at most -100 uV (half the peak): samples 12..18 of the potential (100 - 30 (i - 5) <= -100 from i = 11.67;
+    # -200 + 30 (i - 15) <= -100 up to i = 18.33): 7 samples
+    assert got["half_width_ms"] == pytest.approx(0.7)
+    # |x| >= 30 uV (10 % of the amplitude, above 3 sigma): from sample 2 (40 uV) to 28 (40 uV): 27 samples
+    assert got["duration_ms"] == pytest.approx(2.7)
+    assert got["phases"] == 3  # +, -, + : two baseline crossings inside
+    assert got["turns"] == 2  # +100 -> -200 -> +100, each swing 300 uV
+    inside = np.abs(triangle_potential()[2:29]).sum() * 0.1  # uV ms over the potential's span
+    assert got["thickness_ms"] == pytest.approx(inside / 300.0)
+    assert got["rise_ms"] == pytest.approx(1.0)  # from the +100 uV peak (sample 5) to the trough (15)
+
+
+def test_potentials_clipped_at_the_window_edge_and_a_noise_floor_above_a_tenth():
+    from emg_lightning.features.qemg import SHAPE_MEASURES, _potential_shapes
+
+    x = np.zeros(200)
+    x[:31] = triangle_potential()
+    # the trough at sample 15 lies less than a half span (6 ms = 60 samples) from the start: the missing samples
+    # count as baseline; a noise level of 14 uV (3 sigma = 42 > 30) shortens the duration to |x| >= 42: 3..27
+    (shape,) = _potential_shapes(x, np.array([15]), 14.0, FS)
+    got = dict(zip(SHAPE_MEASURES, shape))
+    assert got["duration_ms"] == pytest.approx(2.5) and got["half_width_ms"] == pytest.approx(0.7)
+
+
+def test_potential_counts_and_fractions_of_a_train_of_known_potentials():
+    window = np.zeros(int(FS))  # 1 s
+    starts = np.arange(10) * 900 + 200
+    for start in starts:
+        window[start : start + 31] = 1.5 * triangle_potential()  # +150, -300, +150 uV
+    features = qemg_features(window[None], FS)
+    # ten potentials: peaks of |x| above 100 uV (the +150, -300, +150 uV extremes, 1 ms apart) 30, above 200 uV
+    # 10, above 500 uV none; the potentials (peaks above max(4 sigma, 30 uV), 2 ms apart): 10 per second
+    assert np.expm1(named(features, "log_peaks_per_s_above_100uv")[0]) == pytest.approx(30, abs=0.01)
+    assert np.expm1(named(features, "log_peaks_per_s_above_200uv")[0]) == pytest.approx(10, abs=0.01)
+    assert np.expm1(named(features, "log_peaks_per_s_above_500uv")[0]) == pytest.approx(0, abs=0.01)
+    assert np.expm1(named(features, "log_potentials_per_s")[0]) == pytest.approx(10, abs=0.01)
+    # all ten alike: median = 90th percentile = the hand values above (|x| >= 45 uV from sample 2 to 28); three
+    # phases: not polyphasic; 2.7 ms: short
+    for stat in ("median", "p90"):
+        assert named(features, f"duration_ms_{stat}")[0] == pytest.approx(2.7, abs=1e-5)
+        assert named(features, f"phases_{stat}")[0] == 3 and named(features, f"turns_{stat}")[0] == 2
+    assert named(features, "polyphasic_fraction")[0] == 0.0 and named(features, "short_fraction")[0] == 1.0
+    # the steepest slope: 45 uV per 0.1 ms = 450 uV/ms
+    assert np.exp(named(features, "log_max_slope_uv_per_ms")[0]) == pytest.approx(450.0, rel=1e-5)
+
+
+def polyphasic_potential() -> np.ndarray:
+    """Five phases at 10 kHz: 0, +100, -100, +100, -100, +100, 0 uV at samples 0, 5, ..., 25 and 35: |x| >= 20 uV
+    (10 % of its 200 uV) from sample 1 (20 uV) to 33 (20 uV): 3.3 ms."""
+    return np.interp(np.arange(36), [0, 5, 10, 15, 20, 25, 35], [0.0, 100, -100, 100, -100, 100, 0])
+
+
+def test_a_mix_of_potentials_gives_each_its_own_shape_and_the_fractions_by_count():
+    from emg_lightning.features.qemg import SHAPE_MEASURES, _potential_shapes
+
+    x = np.zeros(2000)
+    x[100:131] = triangle_potential()
+    x[1000:1036] = polyphasic_potential()
+    shapes = _potential_shapes(x, np.array([115, 1005]), 1.0, FS)
+    triphasic, polyphasic = (dict(zip(SHAPE_MEASURES, row)) for row in shapes)
+    assert triphasic["log_amplitude"] == pytest.approx(np.log(300.0))
+    assert polyphasic["log_amplitude"] == pytest.approx(np.log(200.0))
+    assert (polyphasic["phases"], polyphasic["turns"]) == (5, 4)
+    assert polyphasic["duration_ms"] == pytest.approx(3.3)
+    assert polyphasic["thickness_ms"] == pytest.approx(np.abs(polyphasic_potential()[1:34]).sum() * 0.1 / 200.0)
+    window = np.zeros(int(FS))
+    for k in range(10):  # five of each, 100 ms apart
+        start = 200 + 900 * k
+        potential = triangle_potential() if k % 2 else polyphasic_potential()
+        window[start : start + len(potential)] = 1.5 * potential
+    features = qemg_features(window[None], FS)
+    # five of ten polyphasic (>= 5 phases: not the 4 turns), five of ten short (2.7 ms; 3.3 ms is not)
+    assert named(features, "polyphasic_fraction")[0] == 0.5 and named(features, "short_fraction")[0] == 0.5
+
+
+def test_silence_has_no_potentials_and_the_floor_of_every_log():
+    features = qemg_features(np.zeros((1, int(FS))), FS)
+    for name in ("polyphasic_fraction", "short_fraction", "duration_ms_median", "log_potentials_per_s"):
+        assert named(features, name)[0] == 0.0, name
+    for name in ("log_abs_percentile_50", "log_high_passed_abs_percentile_99", "log_max_slope_uv_per_ms"):
+        assert named(features, name)[0] == pytest.approx(np.log(1e-3)), name
+
+
+def test_rates_are_per_second_and_noise_relative_thresholds_scale_with_the_noise():
+    seconds = 2.0
+    t = np.arange(int(seconds * FS)) / FS
+    # a 20-uV hum whose samples sweep its phase: the median of |x| is 20 sin(pi / 4), sigma = that / 0.6745 = 21 uV
+    # (the potentials' 3 % of samples raise the median a little)
+    window = 20.0 * np.sin(2 * np.pi * 1234.5 * t)
+    for start in np.arange(20) * 900 + 200:  # 20 potentials in 2 s: +300, -600, +300 uV
+        window[start : start + 31] += 3.0 * triangle_potential()
+    features = qemg_features(window[None], FS)
+    sigma = 20 * np.sin(np.pi / 4) / 0.6745
+    assert np.exp(named(features, "log_noise_sigma")[0]) == pytest.approx(sigma, rel=0.05)
+    # 12 sigma = 252 uV and 5 sigma = 105 uV: the three lobes of each potential, none of the hum's peaks
+    for k in (5, 12):
+        assert np.expm1(named(features, f"log_peaks_per_s_above_{k}sigma")[0]) == pytest.approx(30.0, abs=0.01)
+    assert np.expm1(named(features, "log_potentials_per_s")[0]) == pytest.approx(10.0, abs=0.01)
+    turns = np.expm1(named(features, "log_turns_per_s_200uv")[0])
+    # per second: Willison turns at 200 uV: each potential's +300, -600 and +300 uV extremes, and the baseline
+    # between potentials (the next potential rises 300 uV from it): 4 per potential, the last baseline not
+    # followed by a rise: 79 in 2 s
+    assert turns == pytest.approx(39.5, abs=0.01)
+
+
+def test_only_the_sixty_four_largest_potentials_are_measured_but_every_one_is_counted():
+    window = np.zeros(int(FS))
+    for k in range(100):  # 30 large (+-450 uV) and 70 small (+-150 uV) triphasic potentials, 10 ms apart
+        window[50 + 98 * k : 81 + 98 * k] = (1.5 if k % 10 < 3 else 0.5) * triangle_potential()
+    features = qemg_features(window[None], FS)
+    assert np.expm1(named(features, "log_potentials_per_s")[0]) == pytest.approx(100.0, abs=0.01)
+    # the 64 largest: 30 large and 34 small, so the median amplitude is a small one's (150 uV), the 90th a large one's
+    assert np.exp(named(features, "log_amplitude_median")[0]) == pytest.approx(150.0, rel=0.02)
+    assert np.exp(named(features, "log_amplitude_p90")[0]) == pytest.approx(450.0, rel=0.02)
+
+
+@pytest.mark.parametrize("rate, segment", [(10000.0, 128), (4687.5, 64), (23437.5, 512)])
+def test_welch_features_by_their_definitions(rate, segment):
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(1)
+    n = int(rate)
+    windows = np.stack([rng.normal(0, 30, n), np.cumsum(rng.normal(0, 5, n))])  # white and brown-ish noise
+    windows -= windows.mean(axis=1, keepdims=True)
+    names = qemg_feature_names(rate)
+    features = qemg_features(windows, rate)
+    # the periodogram: 2^floor(log2(rate / 40)) samples a segment (the largest power of 2 giving >= 40-Hz bins)
+    f, p = sps.welch(windows, fs=rate, nperseg=segment)
+    edges = [e for e in (20, 50, 100, 200, 350, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000) if e < rate / 2]
+    edges.append(rate / 2)
+    bands = [n for n in names if n.startswith("welch_log_power_")]
+    assert bands == [f"welch_log_power_{lo:g}_{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
+    for name, lo, hi in zip(bands, edges[:-1], edges[1:]):
+        expected = np.log(p[:, (f >= lo) & (f < hi)].sum(axis=1) + 1e-9)
+        np.testing.assert_allclose(features[:, names.index(name)], expected, rtol=1e-4, atol=1e-4)
+    kept, q = f >= 20, p[:, f >= 20] + 1e-9
+    share = q / q.sum(axis=1, keepdims=True)
+    for level in (50, 80, 95):  # the first frequency by which the share reaches the level
+        first = np.array([f[kept][np.argmax(np.cumsum(s) >= level / 100)] for s in share])
+        np.testing.assert_allclose(features[:, names.index(f"log_edge_frequency_{level}")], np.log(first), rtol=1e-5)
+    flatness = np.exp(np.log(q).mean(axis=1)) / q.mean(axis=1)
+    entropy = -(share * np.log(share)).sum(axis=1) / np.log(share.shape[1])
+    np.testing.assert_allclose(features[:, names.index("spectral_flatness")], flatness, rtol=1e-4)
+    np.testing.assert_allclose(features[:, names.index("spectral_entropy")], entropy, rtol=1e-4)
+    fit = (f[kept] >= 100) & (f[kept] <= min(5000, rate / 2))
+    slopes = [np.polyfit(np.log(f[kept][fit]), np.log(row[fit]), 1)[0] for row in q]  # least squares, log-log
+    np.testing.assert_allclose(features[:, names.index("spectral_slope")], slopes, rtol=1e-4, atol=1e-5)
