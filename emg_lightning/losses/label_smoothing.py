@@ -78,7 +78,7 @@ def fixed_label_smoothing(labels: torch.Tensor, num_classes: int, epsilon: float
 
 
 def scheduled_epsilon(
-    epsilon: float, epoch: int, total_epochs: int, kind: str = "linear", switch_epoch: int | None = None
+    epsilon: float, epoch: int, total_epochs: int, kind: str, switch_epoch: int | None = None
 ) -> float:
     """eps at ``epoch`` (0-based) of ``total_epochs``."""
     if kind not in SCHEDULES:
@@ -136,11 +136,9 @@ class OnlineLabelSmoothing(torch.nn.Module):
     processes (DDP) each sum their own share and DDP overwrites every buffer with rank 0's at each step (the
     classifier sums them over processes before ``end_epoch``). Both are saved in checkpoints and restored on resume."""
 
-    def __init__(self, num_classes: int, alpha: float = 0.5) -> None:
+    def __init__(self, num_classes: int, alpha: float) -> None:
         super().__init__()
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"label_smoothing.alpha must be in [0, 1], got {alpha}")
-        self.alpha = alpha
+        self.alpha = alpha  # checked with the other settings (LabelSmoothing)
         self.register_buffer("soft", torch.full((num_classes, num_classes), 1.0 / num_classes))
         self.accumulator = torch.zeros(num_classes, num_classes)
 

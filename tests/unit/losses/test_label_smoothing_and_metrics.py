@@ -217,10 +217,25 @@ def test_the_schedule_strategy_smooths_with_the_epochs_epsilon():
     assert torch.allclose(targets, expected)
     # two stages over 5 epochs: the switch is epoch 5 // 2 = 2: epoch 1 smoothed, epoch 2 not
     assert scheduled_epsilon(0.3, 1, 5, "two_stage") == 0.3 and scheduled_epsilon(0.3, 2, 5, "two_stage") == 0.0
-    late = smoothed_targets(
-        y, 3, "schedule", epsilon=0.3, epoch=3, total_epochs=4, schedule="two_stage", switch_epoch=3
-    )
-    assert torch.equal(late, torch.nn.functional.one_hot(y, 3).float())
+    # a given switch epoch is used (not half of the epochs): epoch 2 of 4 is still smoothed when the switch is 3
+    two_stage = {"epsilon": 0.3, "total_epochs": 4, "schedule": "two_stage", "switch_epoch": 3}
+    before = smoothed_targets(y, 3, "schedule", epoch=2, **two_stage)
+    assert torch.allclose(before, torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]))
+    after = smoothed_targets(y, 3, "schedule", epoch=3, **two_stage)
+    assert torch.equal(after, torch.nn.functional.one_hot(y, 3).float())
+    with pytest.raises(ValueError, match="confidence label smoothing needs the logits"):
+        smoothed_targets(y, 3, "confidence", epsilon=0.1)
+    with pytest.raises(ValueError, match="label_smoothing.name='x' is unknown; available: none, fixed, schedule, conf"):
+        smoothed_targets(y, 3, "x")
+
+
+def test_online_smoothing_normalises_each_class_sums_by_their_total():
+    ols = OnlineLabelSmoothing(2, alpha=0.5)
+    logits = torch.log(torch.tensor([[0.9, 0.1], [0.7, 0.3]]))  # two right answers of class 0: sums 1.6 and 0.4
+    ols.targets(logits, torch.tensor([0, 0]))
+    ols.end_epoch()
+    assert torch.allclose(ols.soft[:, 0], torch.tensor([0.8, 0.2]))
+    assert torch.allclose(ols.soft[:, 1], torch.tensor([0.5, 0.5]))
 
 
 @pytest.mark.parametrize(

@@ -137,6 +137,21 @@ def test_turns_at_their_edges():
     assert count_turns(np.array([0.0, -30.0, 0.0]), 25.0) == 1  # a trough first
     assert count_turns(np.array([0.0, 30.0, 20.0, 60.0, 0.0]), 25.0) == 1  # a 10-uV dip on the way up is no turn
     assert count_turns(np.array([0.0, 30.0, -10.0, -40.0, 0.0]), 25.0) == 2  # the trough moves down to -40
+    assert count_turns(np.array([0.0, -25.0, 0.0]), 25.0) == 1  # a first fall of exactly 25 uV sets the direction
+    assert count_turns(np.array([20.0, 30.0, 0.0]), 25.0) == 0  # a 10-uV rise sets nothing; then one fall, no turn
+    assert count_turns(np.array([0.0, 30.0, 5.0, 30.0]), 25.0) == 2  # a rise of exactly 25 uV from the trough
+
+
+def test_turns_are_counted_from_the_first_sample_when_the_potential_starts_there():
+    # onset at sample 0: no baseline sample before it; +30, -30, +30, 0: two turns (at -30 and the second +30)
+    got = measures_dict(np.r_[30.0, -30.0, 30.0, np.zeros(40)], noise_factor=0.0)
+    assert got["onset_ms"] == 0.0 and got["turns"] == 2
+
+
+def test_a_potential_of_a_half_microvolt_swing_still_has_a_thickness():
+    got = measures_dict(np.r_[np.zeros(20), 10.0, 10.5, np.zeros(20)])
+    assert got["amplitude_uv"] == 0.5 and got["thickness_ms"] == pytest.approx(20.5 / 0.5)
+    assert got["size_index"] == pytest.approx(2 * np.log10(0.5 / 1000) + 41.0)
 
 
 def test_record_summaries_leave_out_what_one_unit_cannot_give():
