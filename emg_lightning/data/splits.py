@@ -196,7 +196,7 @@ def make_fold(
         return Fold(fold, everyone, everyone, everyone, leaky=True)
     test = groups[fold]
     rest = [s for s in sorted(labels) if s not in test]
-    if strategy == "fixed" and val_subjects:
+    if val_subjects:  # given (split=fixed only: SPLIT_SETTINGS)
         val = tuple(sorted(val_subjects))
         unknown = sorted(set(val) - set(rest))
         if unknown:

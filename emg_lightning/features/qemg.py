@@ -195,9 +195,9 @@ def _potential_shapes(x: np.ndarray, peaks: np.ndarray, sigma: float, sample_rat
     last = active.shape[1] - 1 - active[:, ::-1].argmax(axis=1)
     duration = (last - first + 1) * ms_per_sample
     span = (offsets[None, :] + centre >= first[:, None]) & (offsets[None, :] + centre <= last[:, None])
-    # phases: baseline crossings inside the potential + 1; turns: extrema that differ from the previous by TURN_UV
-    crossings = (np.sign(segments[:, 1:]) * np.sign(segments[:, :-1]) < 0) & span[:, 1:] & span[:, :-1]
-    phases = crossings.sum(axis=1) + 1
+    # phases: baseline crossings inside the potential + 1 (a sample exactly at 0 is no phase of its own: the sign
+    # changes are counted among the other samples); turns: extrema that differ from the previous by TURN_UV
+    phases = np.array([_sign_changes(seg[s]) + 1 for seg, s in zip(segments, span)])
     turns = np.array([_turns(seg[s]) for seg, s in zip(segments, span)])
     thickness = (np.abs(segments) * span).sum(axis=1) * ms_per_sample / (amplitude + _TINY)
     near = np.abs(offsets) <= max(1, round(2.0 * sample_rate / 1000))
@@ -210,6 +210,11 @@ def _run_length(mask: np.ndarray, start: int, direction: int) -> np.ndarray:
     part = mask[:, start:] if direction > 0 else mask[:, start::-1]
     broken = ~part
     return np.where(broken.any(axis=1), broken.argmax(axis=1), part.shape[1])
+
+
+def _sign_changes(values: np.ndarray) -> int:
+    signs = np.sign(values)
+    return int(np.count_nonzero(np.diff(signs[signs != 0])))
 
 
 def _turns(segment: np.ndarray) -> int:

@@ -208,3 +208,8 @@ def test_the_robust_scale_is_1_4826_median_absolute_deviations_from_the_median()
     # int16 windows, all samples: median 1.5, deviations 4.5, 0.5, 0.5, 3.5, their median 2
     assert robust_scale(np.array([[-3, 1], [2, 5]], dtype=np.int16)) == pytest.approx(1.4826 * 2.0)
     assert robust_scale(np.full((2, 5), 7.0)) == 1.0  # no spread: no scaling
+
+
+def test_a_record_with_every_window_dropped_gives_an_empty_int16_table():
+    w = window_record(record(np.zeros(3000), 1000.0), WindowSettings())
+    assert w.windows.shape == (0, 1000) and w.windows.dtype == np.int16 and w.dropped == {"flat": 3}

@@ -379,12 +379,62 @@ def test_potentials_clipped_at_the_window_edge_and_a_noise_floor_above_a_tenth()
     from emg_lightning.features.qemg import SHAPE_MEASURES, _potential_shapes
 
     x = np.zeros(200)
-    x[:31] = triangle_potential()
-    # the trough at sample 15 lies less than a half span (6 ms = 60 samples) from the start: the missing samples
-    # count as baseline; a noise level of 14 uV (3 sigma = 42 > 30) shortens the duration to |x| >= 42: 3..27
-    (shape,) = _potential_shapes(x, np.array([15]), 14.0, FS)
+    x[:26] = triangle_potential()[5:]  # the window opens on the +100 uV peak; the trough is sample 10
+    # what lies before the window counts as baseline (0), not as the first sample repeated; a noise level of 14 uV
+    # (3 sigma = 42 > 30) sets the duration to |x| >= 42 uV: from sample 0 (100 uV) to 22 (60 uV): 23 samples
+    (shape,) = _potential_shapes(x, np.array([10]), 14.0, FS)
     got = dict(zip(SHAPE_MEASURES, shape))
-    assert got["duration_ms"] == pytest.approx(2.5) and got["half_width_ms"] == pytest.approx(0.7)
+    assert got["duration_ms"] == pytest.approx(2.3) and got["half_width_ms"] == pytest.approx(0.7)
+    assert got["log_amplitude"] == pytest.approx(np.log(300.0)) and got["phases"] == 3
+    x = np.zeros(200)
+    x[-26:] = triangle_potential()[:26]  # the window closes on the last +100 uV peak; the trough is 15 from its start
+    (shape,) = _potential_shapes(x, np.array([200 - 26 + 15]), 14.0, FS)
+    got = dict(zip(SHAPE_MEASURES, shape))
+    # from sample 3 (60 uV) of the potential to its last (100 uV): 23 samples; nothing after the window is counted
+    assert got["duration_ms"] == pytest.approx(2.3) and got["log_amplitude"] == pytest.approx(np.log(300.0))
+
+
+def test_a_potential_that_touches_zero_between_its_phases_crosses_the_baseline_once():
+    from emg_lightning.features.qemg import SHAPE_MEASURES, _potential_shapes
+
+    x = np.zeros(300)
+    x[100:121] = np.interp(np.arange(21), [0, 5, 15, 20], [0.0, 100.0, -100.0, 0.0])  # exactly 0 at sample 10
+    (shape,) = _potential_shapes(x, np.array([105]), 1.0, FS)
+    assert dict(zip(SHAPE_MEASURES, shape))["phases"] == 2
+
+
+def test_input_checks_and_each_window_its_own_baseline():
+    assert qemg_features(np.zeros((1, 64)), FS).shape[0] == 1
+    with pytest.raises(ValueError, match=r"qemg_features needs \(windows, samples >= 64\), got shape \(1, 63\)"):
+        qemg_features(np.zeros((1, 63)), FS)
+    with pytest.raises(ValueError, match=r"got shape \(100,\)"):
+        qemg_features(np.zeros(100), FS)
+    w = biphasic_train(5, 300.0)
+    apart = qemg_features(np.stack([w + 300.0, w - 500.0]), FS)
+    np.testing.assert_allclose(apart, qemg_features(np.stack([w, w]), FS), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("rate", [10000.0, 2343.75])
+def test_the_high_passed_percentiles_are_of_a_zero_phase_order_4_butterworth(rate):
+    from scipy import signal as sps
+
+    # above 1 kHz, or above 0.4 x the rate where 1 kHz is too close to Nyquist
+    x = np.random.default_rng(3).normal(0, 40, (1, int(rate)))
+    x -= x.mean()
+    cutoff = min(1000.0, 0.4 * rate)
+    high = np.abs(sps.sosfiltfilt(sps.butter(4, cutoff, "highpass", fs=rate, output="sos"), x[0]))
+    features = qemg_features(x, rate)
+    names = qemg_feature_names(rate)
+    for q in (50, 90, 99):
+        expected = np.log(np.percentile(high, q) + 1e-3)
+        assert features[0, names.index(f"log_high_passed_abs_percentile_{q}")] == pytest.approx(expected, rel=1e-5)
+
+
+def test_peak_counts_keep_peaks_at_least_a_millisecond_apart():
+    t = np.arange(int(FS)) / FS
+    features = qemg_features((300.0 * np.sin(2 * np.pi * 3000.0 * t))[None], FS)
+    # |x| peaks 6,000 times a second; one per millisecond at most is counted
+    assert 900 <= np.expm1(named(features, "log_peaks_per_s_above_50uv")[0]) <= 1000
 
 
 def test_potential_counts_and_fractions_of_a_train_of_known_potentials():
@@ -479,7 +529,9 @@ def test_only_the_sixty_four_largest_potentials_are_measured_but_every_one_is_co
     assert np.exp(named(features, "log_amplitude_p90")[0]) == pytest.approx(450.0, rel=0.02)
 
 
-@pytest.mark.parametrize("rate, segment", [(10000.0, 128), (4687.5, 64), (23437.5, 512)])
+@pytest.mark.parametrize(
+    "rate, segment", [(10000.0, 128), (4687.5, 64), (23437.5, 512), (12800.0, 256), (40960.0, 1024)]
+)  # 12,800 Hz: 50-Hz bins fall on the 100, 200 and 350 Hz edges; 40,960 Hz: rate / 40 is a power of 2
 def test_welch_features_by_their_definitions(rate, segment):
     from scipy import signal as sps
 

@@ -170,3 +170,20 @@ def test_seeds_are_ordered_as_text_and_each_seed_pools_its_own_rows():
     per_seed = summary["pooled"]["record"]["per_seed"]
     assert per_seed["10"]["acc"] == 1.0 and per_seed["2"]["acc"] == 0.5
     assert "interval" in summary["pooled"]["record"]["across_seeds"]["acc"]
+
+
+def test_the_interval_of_a_mean_over_seeds_pools_every_seed():
+    # seed 1 right on every window, seed 2 wrong on every one: whichever subjects a resample draws, the mean of the
+    # two seeds' accuracies is 0.5 (one seed alone would give 1 or 0)
+    def windows(seed, p_als):
+        return [row(s, f"{s}-r", "als", p_als, seed=seed, window=k) for s in ("A", "B", "C", "D") for k in (0, 1)]
+
+    folds = [{"fold": 0, "seed": 1, "rows": windows(1, 0.9)}, {"fold": 0, "seed": 2, "rows": windows(2, 0.1)}]
+    across = aggregate(folds, CLASSES)["pooled"]["window"]["across_seeds"]
+    assert across["acc"]["mean"] == 0.5 and across["acc"]["interval"] == pytest.approx([0.5, 0.5])
+
+
+def test_a_summary_of_mixed_rows_names_what_it_reads():
+    folds = [{"fold": 0, "seed": 0, "rows": [row("A", "r1", "als", 0.9), row("B", "r2", "normal", 0.2, window=-1)]}]
+    with pytest.raises(DataError, match="^the predictions mix rows of whole records"):
+        aggregate(folds, CLASSES)

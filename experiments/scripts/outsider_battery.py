@@ -1,0 +1,263 @@
+"""Every console script tried the way an outsider would: damaged files, odd headers, folders of the wrong kind,
+nonsense settings, SIGTERM and Ctrl-C. Each case must end in one clear line (``error: ...``, exit 2, no traceback;
+130 / 143 for a signal, with a line that says what to do) or an honest result (exit 0, saying any assumption).
+Writes a markdown table and exits 1 if any case fails.
+
+    python experiments/scripts/outsider_battery.py --out experiments/outsider-battery.md   # about 5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import wfdb
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "data.synthetic.subjects_per_class={normal:2,als:2,myopathy:2}",
+    "data.synthetic.records_per_subject=[2,2]",
+    "data.synthetic.duration_s=3.0",
+    "data.sample_rate=2343.75",
+    "logger=none",
+    "print_config=false",
+]
+
+
+def command(module: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"emg_lightning.cli.{module}", *map(str, args)]
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 600, stop_after: float | None = None, sig: int = signal.SIGTERM):
+    env = {**os.environ, "WANDB_MODE": "disabled", "EMG_CACHE_DIR": str(cwd / "cache")}
+    if stop_after is None:
+        done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        return done.returncode, done.stdout, done.stderr
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(stop_after)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def write_record(folder: Path, name: str, fs: float = 4000.0, seconds: float = 3.0, unit: str = "uV", seed: int = 0,
+                 gain: float = 10.0, flat: bool = False, channels: int = 1) -> None:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    d = np.zeros((int(fs * seconds), channels), np.int16) if flat else (
+        np.round(rng.standard_normal((int(fs * seconds), channels)) * 400).astype(np.int16)
+    )  # fmt: skip
+    names = [f"emg{i}" for i in range(channels)]
+    wfdb.wrsamp(name, fs=fs, units=[unit] * channels, sig_name=names, d_signal=d, fmt=["16"] * channels,
+                adc_gain=[gain] * channels, baseline=[0] * channels, write_dir=str(folder))  # fmt: skip
+
+
+def prepare(root: Path) -> dict[str, Path]:
+    """A trained run, a finished CV, folders of records (good, damaged, odd headers) and a few wrong-kind paths."""
+    paths = {k: root / k for k in ("run", "cv", "records", "damaged", "gain0", "nounit", "two", "slow", "empty")}
+    for key in ("records", "damaged", "gain0", "nounit", "two", "slow", "empty"):
+        paths[key].mkdir()
+    for i, name in enumerate(("A1_0", "B2_0", "C3_0")):
+        write_record(paths["records"], name, seed=i)
+    write_record(paths["records"], "F9_0", flat=True)
+    write_record(paths["damaged"], "A1_0")
+    data = paths["damaged"] / "A1_0.dat"
+    data.write_bytes(data.read_bytes()[:1001])  # truncated mid-sample
+    write_record(paths["gain0"], "A1_0")
+    header = paths["gain0"] / "A1_0.hea"
+    header.write_text(header.read_text().replace("10/uV", "0/uV"))
+    write_record(paths["nounit"], "A1_0")
+    header = paths["nounit"] / "A1_0.hea"
+    header.write_text(header.read_text().replace("10/uV", "10"))
+    write_record(paths["two"], "A1_0", channels=2)
+    write_record(paths["slow"], "S1_0", fs=2000.0, seconds=10.0)
+    (root / "a_file.txt").write_text("not a folder\n")
+    (root / "bad_manifest.csv").write_text("name,diagnosis\nA1_0,als\n")
+    rc, _, err = run(command("train", *TINY, "model=qemg", f"hydra.run.dir={paths['run']}"), root)
+    assert rc == 0, err[-3000:]
+    four = "data.synthetic.subjects_per_class={normal:4,als:4,myopathy:4}"  # two folds keep a validation subject
+    cv = [*TINY, four, "model=qemg", "split=group_kfold", "split.k=2", f"cv_dir={paths['cv']}"]
+    rc, _, err = run(command("cv", *cv), root)
+    assert rc == 0, err[-3000:]
+    unfinished = root / "unfinished"
+    shutil.copytree(paths["run"], unfinished)
+    for marker in ("fit_finished.json", "metrics.json"):
+        (unfinished / marker).unlink(missing_ok=True)
+    paths["unfinished"] = unfinished
+    return paths
+
+
+def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dict]]:
+    """(what, command, expected: refuse | result | signal, options)."""
+    train = [*TINY, f"hydra.run.dir={root / 'out'}"]
+    wfdb_data = ["data.source=wfdb", "data.pattern=(?P<label>[A-Z])(?P<subject>\\d+)_\\d+", "logger=none"]
+    return [
+        ("train: trainer.max_epochs=0", command("train", *train, "trainer.max_epochs=0"), "refuse", {}),
+        ("train: data.window_s=-1", command("train", *train, "data.window_s=-1"), "refuse", {}),
+        ("train: split=loso split.k=5 (a setting loso ignores)", command("train", *train, "split.k=5"), "refuse", {}),
+        ("train: data.batch_size=0", command("train", *train, "data.batch_size=0"), "refuse", {}),
+        ("train: seed=abc", command("train", *train, "seed=abc"), "refuse", {}),
+        (
+            "train: label_smoothing.epsilon=2",
+            command("train", *train, "label_smoothing=fixed", "label_smoothing.epsilon=2"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("train: data.classes=[nope]", command("train", *train, "data.classes=[nope]"), "refuse", {}),
+        ("train: data.fold=99", command("train", *train, "data.fold=99"), "refuse", {}),
+        ("train: model=nonexistent", command("train", *train, "model=nonexistent"), "refuse", {}),
+        (
+            "train: trainer.use_distributed_sampler=true",
+            command("train", *train, "trainer.use_distributed_sampler=true"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("train: two processes, one validation batch", command("train", *train, "trainer=ddp_cpu"), "refuse", {}),
+        (
+            "train: data.root does not exist",
+            command("train", *train, *wfdb_data, f"data.root={root / 'nope'}"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("train: a truncated .dat", command("train", *train, *wfdb_data, f"data.root={p['damaged']}"), "refuse", {}),
+        ("train: gain 0 in a header", command("train", *train, *wfdb_data, f"data.root={p['gain0']}"), "refuse", {}),
+        (
+            "train: a two-signal record without data.channel",
+            command("train", *train, *wfdb_data, f"data.root={p['two']}"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        (
+            "train: SIGTERM during training",
+            command("train", *TINY, "trainer.max_epochs=200", f"hydra.run.dir={root / 'stopped'}"),
+            "signal",
+            {"stop_after": 25.0, "code": 143},
+        ),  # fmt: skip
+        (
+            "train: Ctrl-C during training",
+            command("train", *TINY, "trainer.max_epochs=200", f"hydra.run.dir={root / 'interrupted'}"),
+            "signal",
+            {"stop_after": 25.0, "code": 130, "sig": signal.SIGINT},
+        ),  # fmt: skip
+        ("data: an empty folder", command("data", *wfdb_data, f"data.root={p['empty']}"), "refuse", {}),
+        ("cv: split=nonsense", command("cv", *TINY, "split=nonsense", f"cv_dir={root / 'cv2'}"), "refuse", {}),
+        ("cv-report: a folder that does not exist", command("report", root / "nope"), "refuse", {}),
+        ("cv-report: a run folder, not a CV", command("report", p["empty"]), "refuse", {}),
+        ("cv-report: a file", command("report", root / "a_file.txt"), "refuse", {}),
+        ("compare: a CV with itself", command("compare", p["cv"], p["cv"]), "refuse", {}),
+        ("compare: a CV with a missing folder", command("compare", p["cv"], root / "nope"), "refuse", {}),
+        ("compare: a run folder with a CV", command("compare", p["run"], p["cv"]), "refuse", {}),
+        ("ensemble: one folder", command("ensemble", p["cv"], "--out", root / "ens"), "refuse", {}),
+        ("predict: a model that does not exist", command("predict", root / "nope", p["records"]), "refuse", {}),
+        ("predict: an unfinished run", command("predict", p["unfinished"], p["records"]), "refuse", {}),
+        ("predict: a folder with no record", command("predict", p["run"], p["empty"]), "refuse", {}),
+        ("predict: a truncated record", command("predict", p["run"], p["damaged"]), "refuse", {}),
+        (
+            "predict: --out the model's own folder",
+            command("predict", p["run"], p["records"], "--out", p["run"]),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        (
+            "predict: --out an existing file",
+            command("predict", p["run"], p["records"], "--out", root / "a_file.txt"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        (
+            "predict: --channel 5 of a one-signal record",
+            command("predict", p["run"], p["records"], "--channel", "5"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        (
+            "predict: a header without a unit",
+            command("predict", p["run"], p["nounit"], "--out", root / "p1"),
+            "result",
+            {"says": "give no unit"},
+        ),  # fmt: skip
+        (
+            "eval: a manifest that does not exist",
+            command("evaluate", p["run"], p["records"], "--out", root / "e1", "--manifest", root / "nope.csv"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        (
+            "eval: a manifest without its columns",
+            command("evaluate", p["run"], p["records"], "--out", root / "e2", "--manifest", root / "bad_manifest.csv"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("export: a model that does not exist", command("export", root / "nope"), "refuse", {}),
+        ("export: an unfinished run", command("export", p["unfinished"], "--out", root / "x1"), "refuse", {}),
+        (
+            "explain: --windows abc",
+            command("explain", p["run"], p["records"] / "A1_0.hea", "--windows", "abc"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("muap: a flat record", command("muap", p["records"] / "F9_0.hea", "--out", root / "m1"), "refuse", {}),
+        ("muap: a record under 11 kHz", command("muap", p["slow"] / "S1_0.hea", "--out", root / "m2"), "refuse", {}),
+        (
+            "muap: a record that does not exist",
+            command("muap", root / "nope.hea", "--out", root / "m3"),
+            "refuse",
+            {},
+        ),  # fmt: skip
+        ("bench: an unknown option", command("bench", "--nonsense"), "refuse", {"code": 2, "argparse": True}),
+    ]
+
+
+def verdict(expected: str, options: dict, rc: int, err: str) -> tuple[bool, str]:
+    lines = [line for line in err.splitlines() if line.strip()]
+    last = lines[-1] if lines else ""
+    if "Traceback" in err:
+        return False, "traceback"
+    if expected == "refuse":
+        if options.get("argparse"):
+            return rc == 2 and "error:" in err, last
+        errors = [line for line in lines if line.startswith("error:")]
+        return rc == 2 and len(errors) == 1, errors[0] if errors else last
+    if expected == "signal":
+        return rc == options["code"] and bool(last), last
+    said = [line for line in lines if options["says"] in line]
+    return rc == 0 and bool(said), said[0] if said else last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="emg-battery-"))
+    try:
+        paths = prepare(root)
+        rows, failed = [], 0
+        for what, cmd, expected, options in cases(paths, root):
+            rc, _, err = run(cmd, root, stop_after=options.get("stop_after"), sig=options.get("sig", signal.SIGTERM))
+            ok, line = verdict(expected, options, rc, err)
+            failed += not ok
+            shown = line.replace("|", "\\|").replace(str(root), "<tmp>")[:220]
+            rows.append(f"| {what} | {expected} | {rc} | {'ok' if ok else '**FAILED**'} | {shown} |")
+            print(("ok    " if ok else "FAIL  ") + what, flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    table = ["| case | expected | exit | verdict | the line the user sees |", "|---|---|---|---|---|", *rows]
+    args.out.write_text(
+        f"# Outsider battery ({len(rows)} cases, {failed} failed)\n\n"
+        "`python experiments/scripts/outsider_battery.py --out experiments/outsider-battery.md`: every console "
+        "script tried with damaged files, odd headers, folders of the wrong kind, nonsense settings and signals.\n\n"
+        + "\n".join(table)
+        + "\n"
+    )
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
