@@ -60,7 +60,7 @@ docs: $(STAMP) ## build the documentation site into site/ (mkdocs build --strict
 
 mutate: $(STAMP) ## mutation testing ([tool.mutmut] in pyproject.toml: the modules and their tests), before a release
 	# one thread: the tests run in processes forked after torch started its thread pool, which would deadlock
-	rm -rf mutants && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/mutmut run; .venv/bin/mutmut results
+	rm -rf mutants && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/mutmut run; .venv/bin/python scripts/mutation_report.py --out docs/mutation-report.md
 
 lint: $(STAMP) ## ruff: lint and check formatting of the whole tree (CI runs it)
 	$(BIN)/ruff check .

@@ -97,11 +97,18 @@ def prepare(root: Path) -> dict[str, Path]:
 def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dict]]:
     """(what, command, expected: refuse | result | signal, options)."""
     train = [*TINY, f"hydra.run.dir={root / 'out'}"]
-    wfdb_data = ["data.source=wfdb", "data.pattern=(?P<label>[A-Z])(?P<subject>\\d+)_\\d+", "logger=none"]
+    wfdb_data = ["data=wfdb", "data.pattern='(?P<label>[A-Z])(?P<subject>\\d+)_\\d+'", "logger=none",
+                 "print_config=false"]  # fmt: skip
+    wfdb_train = [*wfdb_data, f"hydra.run.dir={root / 'out'}"]
     return [
         ("train: trainer.max_epochs=0", command("train", *train, "trainer.max_epochs=0"), "refuse", {}),
         ("train: data.window_s=-1", command("train", *train, "data.window_s=-1"), "refuse", {}),
-        ("train: split=loso split.k=5 (a setting loso ignores)", command("train", *train, "split.k=5"), "refuse", {}),
+        (
+            "train: split=loso split.k=5 (a key loso does not have)",
+            command("train", *train, "split.k=5"),
+            "refuse",
+            {"hydra": "Could not override 'split.k'"},
+        ),  # fmt: skip
         ("train: data.batch_size=0", command("train", *train, "data.batch_size=0"), "refuse", {}),
         ("train: seed=abc", command("train", *train, "seed=abc"), "refuse", {}),
         (
@@ -112,7 +119,12 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
         ),  # fmt: skip
         ("train: data.classes=[nope]", command("train", *train, "data.classes=[nope]"), "refuse", {}),
         ("train: data.fold=99", command("train", *train, "data.fold=99"), "refuse", {}),
-        ("train: model=nonexistent", command("train", *train, "model=nonexistent"), "refuse", {}),
+        (
+            "train: model=nonexistent",
+            command("train", *train, "model=nonexistent"),
+            "refuse",
+            {"hydra": "Could not find 'model/nonexistent'"},
+        ),  # fmt: skip
         (
             "train: trainer.use_distributed_sampler=true",
             command("train", *train, "trainer.use_distributed_sampler=true"),
@@ -122,15 +134,15 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
         ("train: two processes, one validation batch", command("train", *train, "trainer=ddp_cpu"), "refuse", {}),
         (
             "train: data.root does not exist",
-            command("train", *train, *wfdb_data, f"data.root={root / 'nope'}"),
+            command("train", *wfdb_train, f"data.root={root / 'nope'}"),
             "refuse",
             {},
         ),  # fmt: skip
-        ("train: a truncated .dat", command("train", *train, *wfdb_data, f"data.root={p['damaged']}"), "refuse", {}),
-        ("train: gain 0 in a header", command("train", *train, *wfdb_data, f"data.root={p['gain0']}"), "refuse", {}),
+        ("train: a truncated .dat", command("train", *wfdb_train, f"data.root={p['damaged']}"), "refuse", {}),
+        ("train: gain 0 in a header", command("train", *wfdb_train, f"data.root={p['gain0']}"), "refuse", {}),
         (
             "train: a two-signal record without data.channel",
-            command("train", *train, *wfdb_data, f"data.root={p['two']}"),
+            command("train", *wfdb_train, f"data.root={p['two']}"),
             "refuse",
             {},
         ),  # fmt: skip
@@ -221,6 +233,9 @@ def verdict(expected: str, options: dict, rc: int, err: str) -> tuple[bool, str]
     if "Traceback" in err:
         return False, "traceback"
     if expected == "refuse":
+        if options.get("hydra"):  # Hydra refuses an unknown key while composing, before any command code runs
+            said = [line for line in lines if options["hydra"] in line]
+            return rc == 1 and bool(said), " ".join(lines[:2])
         if options.get("argparse"):
             return rc == 2 and "error:" in err, last
         errors = [line for line in lines if line.startswith("error:")]

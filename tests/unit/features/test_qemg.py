@@ -562,3 +562,32 @@ def test_welch_features_by_their_definitions(rate, segment):
     fit = (f[kept] >= 100) & (f[kept] <= min(5000, rate / 2))
     slopes = [np.polyfit(np.log(f[kept][fit]), np.log(row[fit]), 1)[0] for row in q]  # least squares, log-log
     np.testing.assert_allclose(features[:, names.index("spectral_slope")], slopes, rtol=1e-4, atol=1e-5)
+
+
+def test_run_lengths_from_a_column_either_way():
+    from emg_lightning.features.qemg import _run_length
+
+    mask = np.array([[True, True, True, False, True], [False, True, True, True, True]])
+    assert _run_length(mask, 1, 1).tolist() == [2, 4]  # columns 1, 2 | 1, 2, 3, 4 (to the end)
+    assert _run_length(mask, 1, -1).tolist() == [2, 1]  # columns 1, 0 | 1
+    assert _run_length(mask, 4, -1).tolist() == [1, 4]
+
+
+@pytest.mark.parametrize(
+    "x, rates, amplitudes",
+    [
+        # falling first: extremes 60, 0, 60, 0, 60: three 60-uV turns at 50 uV, none at 100 or 200
+        ([30, 60, 0, 60, 0, 60, 30], [3, 0, 0], [60, 0, 0]),
+        # rising first: 0, 60, 0, 60: two turns
+        ([30, 0, 60, 0, 60, 30], [2, 0, 0], [60, 0, 0]),
+        # swings of exactly 50 uV are turns at 50 uV
+        ([30, 0, 50, 0, 50, 30], [2, 0, 0], [50, 0, 0]),
+    ],
+)
+def test_willison_turns_and_amplitudes_by_hand(x, rates, amplitudes):
+    from emg_lightning.features.qemg import _turns_amplitude
+
+    seconds = 2.0  # rates are per second
+    got = _turns_amplitude(np.array(x, dtype=float), seconds)
+    np.testing.assert_allclose(got[:3], np.log1p(np.array(rates) / seconds))
+    np.testing.assert_allclose(got[3:], [np.log(a) if a else 0.0 for a in amplitudes])
