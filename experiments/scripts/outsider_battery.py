@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -72,10 +73,10 @@ def prepare(root: Path) -> dict[str, Path]:
     data.write_bytes(data.read_bytes()[:1001])  # truncated mid-sample
     write_record(paths["gain0"], "A1_0")
     header = paths["gain0"] / "A1_0.hea"
-    header.write_text(header.read_text().replace("10/uV", "0/uV"))
+    header.write_text(re.sub(r"10(\.0)?(\(0\))?/uV", "0/uV", header.read_text()))
     write_record(paths["nounit"], "A1_0")
     header = paths["nounit"] / "A1_0.hea"
-    header.write_text(header.read_text().replace("10/uV", "10"))
+    header.write_text(re.sub(r"(10(\.0)?(\(0\))?)/uV", r"\1", header.read_text()))
     write_record(paths["two"], "A1_0", channels=2)
     write_record(paths["slow"], "S1_0", fs=2000.0, seconds=10.0)
     (root / "a_file.txt").write_text("not a folder\n")
@@ -148,13 +149,25 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
         ),  # fmt: skip
         (
             "train: SIGTERM during training",
-            command("train", *TINY, "trainer.max_epochs=200", f"hydra.run.dir={root / 'stopped'}"),
+            command(
+                "train",
+                *TINY,
+                "trainer.max_epochs=200",
+                "callbacks.early_stopping.patience=1000",
+                f"hydra.run.dir={root / 'stopped'}",
+            ),
             "signal",
             {"stop_after": 25.0, "code": 143},
         ),  # fmt: skip
         (
             "train: Ctrl-C during training",
-            command("train", *TINY, "trainer.max_epochs=200", f"hydra.run.dir={root / 'interrupted'}"),
+            command(
+                "train",
+                *TINY,
+                "trainer.max_epochs=200",
+                "callbacks.early_stopping.patience=1000",
+                f"hydra.run.dir={root / 'interrupted'}",
+            ),
             "signal",
             {"stop_after": 25.0, "code": 130, "sig": signal.SIGINT},
         ),  # fmt: skip
@@ -166,7 +179,7 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
         ("compare: a CV with itself", command("compare", p["cv"], p["cv"]), "refuse", {}),
         ("compare: a CV with a missing folder", command("compare", p["cv"], root / "nope"), "refuse", {}),
         ("compare: a run folder with a CV", command("compare", p["run"], p["cv"]), "refuse", {}),
-        ("ensemble: one folder", command("ensemble", p["cv"], "--out", root / "ens"), "refuse", {}),
+        ("ensemble: one folder", command("ensemble", p["cv"], "--out", root / "ens"), "refuse", {"argparse": True}),
         ("predict: a model that does not exist", command("predict", root / "nope", p["records"]), "refuse", {}),
         ("predict: an unfinished run", command("predict", p["unfinished"], p["records"]), "refuse", {}),
         ("predict: a folder with no record", command("predict", p["run"], p["empty"]), "refuse", {}),
