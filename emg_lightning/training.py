@@ -132,7 +132,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def _interruptible(cfg: DictConfig, trainer: L.Trainer, stage: str):
     """SIGTERM (SLURM preemption, ``kill``) and Ctrl-C end the run with the command that resumes it."""
     out_dir = Path(cfg.paths.output_dir)
-    where = f"in epoch {trainer.current_epoch} of fold {cfg.data.fold}, seed {cfg.seed}"
+
+    def where() -> str:  # the epoch the interruption came in, not the one the stage began with
+        return f"in epoch {trainer.current_epoch} of fold {cfg.data.fold}, seed {cfg.seed}"
 
     def hint() -> str:
         """What the same command will do: resume from the last checkpoint, or start over when none was written."""
@@ -144,10 +146,10 @@ def _interruptible(cfg: DictConfig, trainer: L.Trainer, stage: str):
     try:
         yield
     except SIGTERMException:
-        raise InterruptedRun(f"interrupted by SIGTERM while {stage} {where}: {hint()}", 143) from None
+        raise InterruptedRun(f"interrupted by SIGTERM while {stage} {where()}: {hint()}", 143) from None
     except SystemExit:
         if trainer.interrupted:  # Lightning's KeyboardInterrupt handler exits after a graceful teardown
-            raise InterruptedRun(f"interrupted by Ctrl-C while {stage} {where}: {hint()}", 130) from None
+            raise InterruptedRun(f"interrupted by Ctrl-C while {stage} {where()}: {hint()}", 130) from None
         raise
 
 

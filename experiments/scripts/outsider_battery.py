@@ -42,7 +42,11 @@ def run(cmd: list[str], cwd: Path, timeout: int = 600, stop_after: float | None 
     if stop_after is None:
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
         return done.returncode, done.stdout, done.stderr
-    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a background parent may ignore SIGINT, and a child would inherit that: restore Ctrl-C's default in the child
+    process = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
     time.sleep(stop_after)
     process.send_signal(sig)
     out, err = process.communicate(timeout=timeout)
@@ -169,7 +173,7 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
                 f"hydra.run.dir={root / 'interrupted'}",
             ),
             "signal",
-            {"stop_after": 25.0, "code": 130, "sig": signal.SIGINT},
+            {"stop_after": 20.0, "code": 130, "sig": signal.SIGINT},
         ),  # fmt: skip
         ("data: an empty folder", command("data", *wfdb_data, f"data.root={p['empty']}"), "refuse", {}),
         ("cv: split=nonsense", command("cv", *TINY, "split=nonsense", f"cv_dir={root / 'cv2'}"), "refuse", {}),
