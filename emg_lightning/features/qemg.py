@@ -30,11 +30,13 @@ import torch
 from scipy import signal
 
 from emg_lightning.features.basic import emg_features, feature_names
+from emg_lightning.muap import measures
+from emg_lightning.muap.measures import count_phases
 from emg_lightning.runtime.files import source_version
 
 # The hash of the code that computes the features: cached feature files carry it in their name, so a change to a
 # feature's definition is never answered from a stale file (and no number has to be remembered to be bumped)
-QEMG_VERSION = source_version(Path(__file__), Path(__file__).with_name("basic.py"))
+QEMG_VERSION = source_version(Path(__file__), Path(__file__).with_name("basic.py"), Path(measures.__file__))
 WELCH_EDGES_HZ = (20, 50, 100, 200, 350, 500, 750, 1000, 1500, 2000, 3000, 5000, 7500, 10000)
 ABSOLUTE_THRESHOLDS_UV = (50, 100, 200, 500, 1000, 2000)
 RELATIVE_THRESHOLDS = (3, 5, 8, 12)
@@ -195,9 +197,9 @@ def _potential_shapes(x: np.ndarray, peaks: np.ndarray, sigma: float, sample_rat
     last = active.shape[1] - 1 - active[:, ::-1].argmax(axis=1)
     duration = (last - first + 1) * ms_per_sample
     span = (offsets[None, :] + centre >= first[:, None]) & (offsets[None, :] + centre <= last[:, None])
-    # phases: baseline crossings inside the potential + 1 (a sample exactly at 0 is no phase of its own: the sign
-    # changes are counted among the other samples); turns: extrema that differ from the previous by TURN_UV
-    phases = np.array([_sign_changes(seg[s]) + 1 for seg, s in zip(segments, span)])
+    # phases: 1 + the sign changes inside the potential, as the MUAP measures count them (a sample exactly at 0 is
+    # no phase of its own); turns: extrema that differ from the previous by TURN_UV
+    phases = np.array([count_phases(seg[s], 0.0) for seg, s in zip(segments, span)])
     turns = np.array([_turns(seg[s]) for seg, s in zip(segments, span)])
     thickness = (np.abs(segments) * span).sum(axis=1) * ms_per_sample / (amplitude + _TINY)
     near = np.abs(offsets) <= max(1, round(2.0 * sample_rate / 1000))
@@ -210,11 +212,6 @@ def _run_length(mask: np.ndarray, start: int, direction: int) -> np.ndarray:
     part = mask[:, start:] if direction > 0 else mask[:, start::-1]
     broken = ~part
     return np.where(broken.any(axis=1), broken.argmax(axis=1), part.shape[1])
-
-
-def _sign_changes(values: np.ndarray) -> int:
-    signs = np.sign(values)
-    return int(np.count_nonzero(np.diff(signs[signs != 0])))
 
 
 def _turns(segment: np.ndarray) -> int:

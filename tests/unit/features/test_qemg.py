@@ -112,7 +112,10 @@ def test_window_features_are_computed_once_and_cached_beside_the_windows(tmp_pat
     stored = f"features-qemg-v{QEMG_VERSION}.npy"
     assert [p.name for p in tmp_path.iterdir()] == [stored]
     # the version is the hash of the feature code itself: a changed definition is never read from the old file
-    assert QEMG_VERSION == source_version(Path(qemg.__file__), Path(emg_features_file()))
+    # (and of the MUAP measures it counts phases with)
+    from emg_lightning.muap import measures
+
+    assert QEMG_VERSION == source_version(Path(qemg.__file__), Path(emg_features_file()), Path(measures.__file__))
 
     def fail(*args):
         raise AssertionError("recomputed although cached")
