@@ -228,16 +228,11 @@ def aggregate(folds: list[dict], classes: list[str]) -> dict:
         )
     pooled: dict[str, dict] = {}
     for level in levels:
-        per_seed = {}
-        for seed in seeds:
-            rows = [r for f in folds if f["seed"] == seed for r in f["rows"]]
-            per_seed[str(seed)] = level_figures(pool(rows, level), classes)
+        units = {str(seed): pool([r for f in folds if f["seed"] == seed for r in f["rows"]], level) for seed in seeds}
+        per_seed = {seed: level_figures(seed_units, classes) for seed, seed_units in units.items()}
         keys = [k for k in next(iter(per_seed.values())) if k not in ("confusion", "n", "intervals")]
         across = {k: seed_summary([s[k] for s in per_seed.values()]) for k in keys}
         if len(seeds) > 1:
-            units = {
-                str(seed): pool([r for f in folds if f["seed"] == seed for r in f["rows"]], level) for seed in seeds
-            }
             for key, bounds in seed_mean_intervals(units, classes, per_seed).items():
                 across[key]["interval"] = list(bounds)
         pooled[level] = {"per_seed": per_seed, "across_seeds": across}

@@ -533,8 +533,10 @@ def test_only_the_sixty_four_largest_potentials_are_measured_but_every_one_is_co
 
 
 @pytest.mark.parametrize(
-    "rate, segment", [(10000.0, 128), (4687.5, 64), (23437.5, 512), (12800.0, 256), (40960.0, 1024)]
-)  # 12,800 Hz: 50-Hz bins fall on the 100, 200 and 350 Hz edges; 40,960 Hz: rate / 40 is a power of 2
+    "rate, segment",
+    [(10000.0, 128), (4687.5, 64), (23437.5, 512), (12800.0, 256), (12801.28, 256), (40960.0, 1024)],
+)  # 12,800 Hz: 50-Hz bins fall on the 100, 200 and 350 Hz edges; 12,801.28 Hz: a bin at 5,000.5 Hz, just beyond the
+# slope's 5 kHz; 40,960 Hz: rate / 40 is a power of 2
 def test_welch_features_by_their_definitions(rate, segment):
     from scipy import signal as sps
 

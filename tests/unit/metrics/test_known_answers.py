@@ -84,6 +84,13 @@ def test_ece_uses_fifteen_equal_width_bins():
     assert math.isnan(expected_calibration_error(np.array([], dtype=int), np.empty((0, 2))))
 
 
+def test_ece_with_more_classes_than_bins_uses_the_first_bin():
+    # three classes, two bins: a confidence of 0.4 (wrong) is in the first bin (0, 0.5], 0.9 (right) in the second:
+    # 0.5 x |0.4 - 0| + 0.5 x |0.9 - 1| = 0.25 (one bin for both would give |0.65 - 0.5| = 0.15)
+    probabilities = np.array([[0.4, 0.3, 0.3], [0.9, 0.05, 0.05]])
+    assert expected_calibration_error(np.array([1, 0]), probabilities, bins=2) == pytest.approx(0.25)
+
+
 def test_mean_and_spread_over_folds():
     empty = mean_std([math.nan])
     assert set(empty) == {"mean", "std", "n"} and empty["n"] == 0 and math.isnan(empty["mean"] + empty["std"])

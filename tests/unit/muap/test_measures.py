@@ -1,9 +1,11 @@
 """Clinical MUAP parameters on templates whose values are known by hand."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from emg_lightning.muap.measures import count_phases, count_turns, measure, record_summary
+from emg_lightning.muap.measures import MeasureSettings, count_phases, count_turns, measure, record_summary
 
 RATE = 10_000.0  # 0.1 ms per sample
 
@@ -161,3 +163,26 @@ def test_record_summaries_leave_out_what_one_unit_cannot_give():
     summary = record_summary([flat, flat])
     assert summary["thickness_ms_mean"] is None and summary["size_index_sd"] is None
     assert summary["duration_ms_mean"] == 0.0 and summary["duration_ms_sd"] == 0.0
+
+
+def test_turns_are_counted_from_one_baseline_sample_before_the_potential_to_one_after():
+    # a level of 40 uV leaves +-30 uV of baseline out of the potential (-60, +100, -60 uV at samples 22-24); the
+    # turns run from sample 21 (+30) to 25 (+30): troughs and the peak between, 3 turns; the -30 uV samples at 20 and
+    # 26 are not read
+    template = np.r_[np.zeros(20), -30.0, 30.0, -60.0, 100.0, -60.0, 30.0, -30.0, np.zeros(20)]
+    got = measure(template, 1000.0, MeasureSettings(level_uv=40.0, noise_factor=0.0))
+    assert (got.onset_ms, got.end_ms, got.turns) == (22.0, 24.0, 3)
+
+
+def test_measures_as_a_dictionary_are_the_fields_by_name():
+    got = measure(np.r_[np.zeros(20), 10.0, 50.0, -30.0, 10.0, np.zeros(20)], 1000.0)
+    assert got.as_dict() == {f.name: getattr(got, f.name) for f in dataclasses.fields(got)}
+    assert got.as_dict()["amplitude_uv"] == 80.0
+
+
+def test_a_gap_of_one_sample_links_nothing_to_the_peak():
+    # "linked by steps shorter than the gap": at 1 kHz a 1-ms gap is one sample, and no step is shorter than one
+    # sample, so the potential is its peak's sample alone (a 2-ms gap links the neighbours: 3 samples)
+    template = np.r_[np.zeros(20), 50.0, 100.0, 50.0, np.zeros(20)]
+    assert measure(template, 1000.0, MeasureSettings(gap_ms=1.0)).duration_ms == 0.0
+    assert measure(template, 1000.0, MeasureSettings(gap_ms=2.0)).duration_ms == 2.0

@@ -23,10 +23,17 @@ def spec_from_settings(settings: dict[str, Any]) -> SyntheticSpec:
     if unknown:
         raise ConfigError(f"data.synthetic has unknown settings {unknown}; known: {sorted(known)}")
     kwargs = dict(settings)
-    if "subjects_per_class" in kwargs:
-        kwargs["subjects_per_class"] = tuple((k, int(v)) for k, v in dict(kwargs["subjects_per_class"]).items())
-    if "records_per_subject" in kwargs:
-        kwargs["records_per_subject"] = tuple(int(v) for v in kwargs["records_per_subject"])
+    try:
+        if "subjects_per_class" in kwargs:
+            kwargs["subjects_per_class"] = tuple((k, int(v)) for k, v in dict(kwargs["subjects_per_class"]).items())
+        if "records_per_subject" in kwargs:
+            kwargs["records_per_subject"] = tuple(int(v) for v in kwargs["records_per_subject"])
+    except (TypeError, ValueError):
+        raise ConfigError(
+            "data.synthetic.subjects_per_class must map classes to counts ('data.synthetic.subjects_per_class="
+            "{normal:2,als:2}') and data.synthetic.records_per_subject be two counts ('[2,3]'), got "
+            f"{settings.get('subjects_per_class')!r} and {settings.get('records_per_subject')!r}"
+        ) from None
     try:
         return SyntheticSpec(**kwargs)
     except ValueError as exc:

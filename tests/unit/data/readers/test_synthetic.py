@@ -92,3 +92,20 @@ def test_bad_spec_is_refused():
         SyntheticSpec(records_per_subject=(5, 2))
     with pytest.raises(ValueError, match="unknown class 'healthy'"):
         SyntheticSpec(subjects_per_class=(("healthy", 2),))
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"subjects_per_class": "normal:2"},  # a string where a mapping belongs (the command line's easy slip)
+        {"subjects_per_class": {"normal": "two"}},
+        {"records_per_subject": 3},
+        {"records_per_subject": ["a", 2]},
+    ],
+)
+def test_generator_settings_of_the_wrong_shape_are_one_config_error(settings):
+    from emg_lightning.data.readers.synthetic.source import spec_from_settings
+    from emg_lightning.runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data.synthetic.subjects_per_class must map classes to counts"):
+        spec_from_settings(settings)
