@@ -311,10 +311,9 @@ def test_spectral_and_amplitude_features_of_a_sine_match_its_formulae():
     assert _column(features, "log_rms") == pytest.approx(np.log(amplitude / np.sqrt(2)), abs=0.01)
     assert _column(features, "log_mav") == pytest.approx(np.log(2 * amplitude / np.pi), abs=0.01)
     assert _column(features, "log_peak") == pytest.approx(np.log(amplitude), abs=0.01)
-    assert _column(features, "log_abs_percentile_50") == pytest.approx(np.log(amplitude * np.sin(np.pi / 4)), abs=0.01)
-    assert _column(features, "log_abs_percentile_90") == pytest.approx(
-        np.log(amplitude * np.sin(0.45 * np.pi)), abs=0.01
-    )
+    for q in (50, 75, 90, 95, 99, 99.9):
+        expected = np.log(amplitude * np.sin(np.pi * q / 200))
+        assert _column(features, f"log_abs_percentile_{q:g}") == pytest.approx(expected, abs=0.01), q
     # all the power at 300 Hz: every spectral edge inside the Hann window's main lobe around it (+-2 Welch bins of
     # 4687.5 / 128 = 37 Hz, so the lobe reaches into 350-500 Hz); 200-350 Hz the strongest band and every band
     # outside the lobe at least 1,000 x weaker; a spectrum as far from flat as one gets
@@ -428,7 +427,7 @@ def test_the_high_passed_percentiles_are_of_a_zero_phase_order_4_butterworth(rat
     high = np.abs(sps.sosfiltfilt(sps.butter(4, cutoff, "highpass", fs=rate, output="sos"), x[0]))
     features = qemg_features(x, rate)
     names = qemg_feature_names(rate)
-    for q in (50, 90, 99):
+    for q in (50, 75, 90, 95, 99, 99.9):
         expected = np.log(np.percentile(high, q) + 1e-3)
         assert features[0, names.index(f"log_high_passed_abs_percentile_{q}")] == pytest.approx(expected, rel=1e-5)
 
@@ -457,7 +456,22 @@ def test_potential_counts_and_fractions_of_a_train_of_known_potentials():
     for stat in ("median", "p90"):
         assert named(features, f"duration_ms_{stat}")[0] == pytest.approx(2.7, abs=1e-5)
         assert named(features, f"phases_{stat}")[0] == 3 and named(features, f"turns_{stat}")[0] == 2
+    # and the shape of each (1.5 x the triangle of test_the_shape_of_a_potential_by_hand: the same times, 1.5 x the
+    # amplitude; the thickness from the window less its mean, as every feature is)
+    mean = window.mean()
+    thickness = np.abs(1.5 * triangle_potential()[2:29] - mean).sum() * 0.1 / 450.0
+    for stat in ("median", "p90"):
+        assert np.exp(named(features, f"log_amplitude_{stat}")[0]) == pytest.approx(450.0, rel=1e-6)
+        assert named(features, f"half_width_ms_{stat}")[0] == pytest.approx(0.7, abs=1e-5)
+        assert named(features, f"thickness_ms_{stat}")[0] == pytest.approx(thickness, rel=1e-5)
+        assert named(features, f"rise_ms_{stat}")[0] == pytest.approx(1.0, abs=1e-5)
     assert named(features, "polyphasic_fraction")[0] == 0.0 and named(features, "short_fraction")[0] == 1.0
+    louder = np.zeros(int(FS))
+    for start in starts:
+        louder[start : start + 31] = 6.0 * triangle_potential()  # +600, -1200, +600 uV: above 1000 uV once, 2000 never
+    louder = qemg_features(louder[None], FS)
+    assert np.expm1(named(louder, "log_peaks_per_s_above_1000uv")[0]) == pytest.approx(10, abs=0.01)
+    assert np.expm1(named(louder, "log_peaks_per_s_above_2000uv")[0]) == pytest.approx(0, abs=0.01)
     # the steepest slope: 45 uV per 0.1 ms = 450 uV/ms
     assert np.exp(named(features, "log_max_slope_uv_per_ms")[0]) == pytest.approx(450.0, rel=1e-5)
 
@@ -510,8 +524,8 @@ def test_rates_are_per_second_and_noise_relative_thresholds_scale_with_the_noise
     features = qemg_features(window[None], FS)
     sigma = 20 * np.sin(np.pi / 4) / 0.6745
     assert np.exp(named(features, "log_noise_sigma")[0]) == pytest.approx(sigma, rel=0.05)
-    # 12 sigma = 252 uV and 5 sigma = 105 uV: the three lobes of each potential, none of the hum's peaks
-    for k in (5, 12):
+    # from 3 sigma = 63 uV to 12 sigma = 252 uV: the three lobes of each potential, none of the hum's peaks
+    for k in (3, 5, 8, 12):
         assert np.expm1(named(features, f"log_peaks_per_s_above_{k}sigma")[0]) == pytest.approx(30.0, abs=0.01)
     assert np.expm1(named(features, "log_potentials_per_s")[0]) == pytest.approx(10.0, abs=0.01)
     turns = np.expm1(named(features, "log_turns_per_s_200uv")[0])
