@@ -71,10 +71,18 @@ def pool(rows: list[dict], level: str) -> list[tuple[str, np.ndarray, str]]:
 
 
 def confusion_matrix(units: list[tuple], classes: list[str]) -> np.ndarray:
-    cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    for label, p, *_ in units:
-        cm[classes.index(label), int(np.argmax(p))] += 1
-    return cm
+    """Integer counts, rows the true class, columns the predicted one (the most probable)."""
+    labels, probabilities = _encoded(units, classes)
+    return _counts(labels, probabilities.argmax(axis=1), len(classes))
+
+
+def _encoded(units: list[tuple], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.array([classes.index(u[0]) for u in units], dtype=np.int64)
+    return labels, np.array([u[1] for u in units], dtype=np.float64).reshape(len(units), len(classes))
+
+
+def _counts(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    return np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
 
 
 def scores(cm: np.ndarray, classes: list[str]) -> dict[str, float]:
@@ -116,18 +124,17 @@ def level_figures(units: list[tuple], classes: list[str]) -> dict:
     """Everything the report says about one level of one seed: confusion matrix, scores, pooled macro AUROC and
     ECE, and 95 % intervals -- subject-clustered bootstrap for accuracy and balanced accuracy, exact binomial for
     the subject-level accuracy (k of N subjects)."""
-    labels = np.array([classes.index(u[0]) for u in units])
-    probabilities = np.stack([u[1] for u in units])
+    labels, probabilities = _encoded(units, classes)
     subjects = [u[2] for u in units]
     predicted = probabilities.argmax(axis=1)
     k = len(classes)
-    cm = np.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
+    cm = _counts(labels, predicted, k)
     figures = {"confusion": cm.tolist(), **scores(cm, classes)}
     figures["auroc_macro"] = auroc_macro(labels, probabilities)
     figures["ece"] = expected_calibration_error(labels, probabilities)
 
     def resampled(positions: np.ndarray) -> np.ndarray:
-        return np.bincount(labels[positions] * k + predicted[positions], minlength=k * k).reshape(k, k)
+        return _counts(labels[positions], predicted[positions], k)
 
     intervals = {
         "acc": subject_bootstrap(subjects, lambda pos: float(np.mean(labels[pos] == predicted[pos]))),
@@ -179,8 +186,7 @@ def seed_mean_intervals(units: dict[str, list[tuple]], classes: list[str], per_s
         return float(np.mean(labels[positions] == predicted[positions]))
 
     def balanced(positions: np.ndarray) -> float:
-        cm = np.bincount(labels[positions] * k + predicted[positions], minlength=k * k).reshape(k, k)
-        return _balanced_accuracy(cm)
+        return _balanced_accuracy(_counts(labels[positions], predicted[positions], k))
 
     if one_per_subject:
         correct = np.mean([np.trace(np.array(f["confusion"])) for f in per_seed.values()])

@@ -109,6 +109,12 @@ def cases(p: dict[str, Path], root: Path) -> list[tuple[str, list[str], str, dic
         ("train: trainer.max_epochs=0", command("train", *train, "trainer.max_epochs=0"), "refuse", {}),
         ("train: data.window_s=-1", command("train", *train, "data.window_s=-1"), "refuse", {}),
         (
+            "train: data.synthetic.subjects_per_class=normal:2 (a string, not a mapping)",
+            command("train", *train, "data.synthetic.subjects_per_class=normal:2"),
+            "refuse",
+            {},
+        ),
+        (
             "train: split=loso split.k=5 (a key loso does not have)",
             command("train", *train, "split.k=5"),
             "refuse",

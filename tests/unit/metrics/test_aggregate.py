@@ -39,6 +39,7 @@ def test_pooling_levels_hand_computed():
     assert confusion_matrix(pool(ROWS, "window"), CLASSES).tolist() == [[1, 1], [3, 1]]
     assert confusion_matrix(pool(ROWS, "record"), CLASSES).tolist() == [[1, 0], [1, 1]]
     assert confusion_matrix(pool(ROWS, "subject"), CLASSES).tolist() == [[1, 0], [1, 0]]
+    assert confusion_matrix([], CLASSES).tolist() == [[0, 0], [0, 0]]  # nothing tested: no counts
     record_probabilities = sorted(float(p[1]) for _, p, _ in pool(ROWS, "record"))
     assert record_probabilities == pytest.approx([0.2, 0.35, 0.6])
 

@@ -81,6 +81,7 @@ def test_level_figures_use_the_binomial_interval_when_each_unit_is_a_subject():
     assert figures["acc"] == pytest.approx(0.9)
     assert figures["intervals"]["acc"] == pytest.approx(list(clopper_pearson(9, 10)))
     assert figures["confusion"] == [[9, 0], [1, 0]]
+    assert all(type(count) is int for row in figures["confusion"] for count in row)  # counts, written as 9 not 9.0
     assert all(math.isnan(b) for b in figures["intervals"]["bal_acc"])  # no collapsed bootstrap of votes
 
 
