@@ -27,7 +27,8 @@ EXPLAINED = Path(__file__).with_name("mutation_equivalents.yaml")
 # (pattern on the mutated line, why no test can tell the mutant from the code): changes of a kind, wherever they are
 RULES = [
     (r"dtype=None|astype\(None\)|np\.asarray\([^,]+, \)|np\.array\(\[.*\], \)|np\.zeros\(\(.*\), \)",
-     "a type argument dropped: numpy's or torch's default gives the same type here (float64 or float32 from floats, int64 from integers)"),
+     "a type argument dropped: numpy's or torch's default gives the same type here (float64 or float32 from "
+     "floats, int64 from integers)"),
     (r"\.to\(None\)|device=None", "a device argument dropped: equal on the CPU (the GPU tests check devices)"),
     (r"XX", "a message wrapped in XX: the tests search for the message's words, which are unchanged"),
     (r"dim=\+1|dim=None\)|sum\(dim=\+1\)|log_softmax\(logits, \)", "a dimension named differently on 2-D input"),
