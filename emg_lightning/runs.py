@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ MODEL_INPUT = "model_input.json"
 # What Hydra and the start of a run write before any work (Hydra's log file is <task_name>.log).
 LOCK = ".lock"
 STARTUP_FILES = {".hydra", "train.log", "debug.log", "config_tree.log", LOCK}
+# What a run writes about itself before its first checkpoint (settings, input contract, W&B run id, printed tree)
+START_FILES = ("config.yaml", MODEL_INPUT, "wandb_run_id", "config_tree.log")
 # Set by emg-cv for its fold jobs: a fold another process is training is left to it (emg-cv comes back for it at the
 # end) instead of waited for, so two emg-cv processes on one folder share the folds
 LEAVE_BUSY_FOLDS_ENV = "EMG_CV_LEAVE_BUSY_FOLDS"
@@ -40,12 +43,24 @@ def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
     no metrics) for this output folder.
 
     Deterministic folders (emg-cv's fold_NN) make a rerun skip finished folds and resume interrupted ones; a folder
-    holding a run with other settings is refused rather than mixed."""
+    holding a run with other settings is refused rather than mixed, unless that run left nothing to mix with (no
+    checkpoint, no result): its start files are then removed and the folder is fresh."""
     stored = out_dir / "config.yaml"
     if not stored.is_file():
         return "fresh"
 
     differ = differing_keys(what_matters(OmegaConf.to_container(OmegaConf.load(stored))), what_matters(settings))
+    if differ and not holds_results(out_dir):
+        # an earlier start refused after writing its settings, or stopped before its first checkpoint, left nothing
+        # to mix with: the corrected command takes the folder (and a W&B run of its own)
+        for name in START_FILES:
+            (out_dir / name).unlink(missing_ok=True)
+        print(
+            f"{out_dir}: an earlier start with other settings ({', '.join(differ[:6])}"
+            f"{' ...' if len(differ) > 6 else ''}) left no checkpoint or result: starting afresh",
+            file=sys.stderr,
+        )
+        return "fresh"
     if differ:
         raise ConfigError(
             f"{out_dir} already holds a run with other settings ({', '.join(differ[:6])}"
@@ -56,6 +71,17 @@ def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
     if (out_dir / FIT_FINISHED).is_file():
         return "test"
     return "resume" if (out_dir / "checkpoints" / "last.ckpt").is_file() else "fresh"
+
+
+def holds_results(out_dir: Path) -> bool:
+    """Whether a run folder holds anything a run with other settings could be mixed with: a checkpoint, a finished
+    fit or a test's metrics."""
+    checkpoints = out_dir / "checkpoints"
+    return (
+        (out_dir / "metrics.json").is_file()
+        or (out_dir / FIT_FINISHED).is_file()
+        or (checkpoints.is_dir() and any(checkpoints.glob("*.ckpt")))
+    )
 
 
 def set_aside_unreadable_checkpoints(out_dir: Path) -> str | None:

@@ -377,6 +377,8 @@ def output_names(complete: bool | None) -> dict[str, str]:
 def finished_folds(cv_dir: Path) -> tuple[list[dict], list[str], list[dict], dict, list[list[int]] | None]:
     """(folds, classes, failed, protocol, missing jobs or None without a plan) of an existing CV folder with at least
     one finished fold; otherwise a one-line error."""
+    if cv_dir.exists() and not cv_dir.is_dir():
+        raise DataError(f"{cv_dir} is a file, not a CV folder: give the folder emg-cv wrote (its cv_dir)")
     if not cv_dir.is_dir():
         raise DataError(f"CV folder {cv_dir} does not exist")
     folds, classes, failed, protocol = collect_folds(cv_dir)

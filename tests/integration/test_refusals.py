@@ -298,3 +298,13 @@ def test_processes_without_a_batch_of_their_own_are_refused_before_any_starts(tm
         datamodule.check_processes(2)
     datamodule.batch_size = 2
     datamodule.check_processes(2)
+
+
+def test_the_cv_report_names_a_file_or_a_missing_folder_for_what_it_is(tmp_path):
+    (tmp_path / "cv_summary.json").write_text("{}")
+    with pytest.raises(DataError, match="cv_summary.json is a file, not a CV folder"):
+        report(tmp_path / "cv_summary.json")
+    with pytest.raises(DataError, match="CV folder .*nope does not exist"):
+        report(tmp_path / "nope")
+    with pytest.raises(DataError, match="no finished fold under"):
+        report(tmp_path)

@@ -182,41 +182,6 @@ def test_no_subject_level_balanced_interval_near_saturation():
     assert all(math.isnan(v) for v in figures["intervals"]["bal_acc"])
 
 
-def test_the_paired_bootstrap_against_scipys_paired_percentile_bootstrap():
-    from scipy import stats
-
-    from emg_lightning.metrics.paired import paired_bootstrap
-
-    rng = np.random.default_rng(7)
-    units = rng.integers(5, 30, 40).astype(float)  # 40 subjects, 5-29 windows each, widely varying differences
-    correct_a = rng.binomial(units.astype(int), 0.6).astype(float)
-    correct_b = np.clip(correct_a + rng.integers(-8, 12, 40), 0, units)
-    low, high = paired_bootstrap(correct_a, units, correct_b, units, resamples=20000, seed=3)
-
-    def difference(ca, ua, cb, ub):
-        return cb.sum() / ub.sum() - ca.sum() / ua.sum()
-
-    reference = stats.bootstrap(
-        (correct_a, units, correct_b, units), difference, paired=True, vectorized=False, n_resamples=20000,
-        method="percentile", confidence_level=0.95, random_state=2,
-    ).confidence_interval  # fmt: skip
-    # within Monte Carlo error (measured 0.0002); a 96.7 % lower end (alpha / 3) would sit 0.008 lower
-    assert low == pytest.approx(reference.low, abs=0.003) and high == pytest.approx(reference.high, abs=0.003)
-    # the same seed gives the same interval (a comparison is reproducible)
-    assert paired_bootstrap(correct_a, units, correct_b, units, resamples=500, seed=3) == paired_bootstrap(
-        correct_a, units, correct_b, units, resamples=500, seed=3
-    )
-
-
-def test_the_paired_bootstrap_draws_every_subject():
-    from emg_lightning.metrics.paired import paired_bootstrap
-
-    # only subject 0 differs (0 of 10 right under A, 10 of 10 under B): resamples that draw it show a gain
-    correct_a, correct_b, units = np.array([0.0, 5.0]), np.array([10.0, 5.0]), np.array([10.0, 10.0])
-    low, high = paired_bootstrap(correct_a, units, correct_b, units, resamples=400)
-    assert low == 0.0 and high == pytest.approx(1.0)  # drawn twice: +1; never drawn: 0
-
-
 @pytest.mark.slow
 def test_the_subject_bootstrap_covers_the_true_accuracy_about_95_percent_of_the_time():
     """Coverage simulation: 300 data sets of 40 subjects whose windows are correlated within a subject (each
