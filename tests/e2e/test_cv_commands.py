@@ -80,7 +80,11 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     (cv_dir / "cv_plan.json").write_text(json.dumps({"folds": [], "seeds": [], "settings": cv_settings(settings)}))
     broken = cv_dir / "seed_1" / "fold_03"
     broken.mkdir(parents=True)
-    (broken / "config.yaml").write_text("something: else\n")  # one fold folder from another configuration
+    # one fold folder from another configuration, with a checkpoint of its own (without one it holds nothing to mix
+    # with, and the CV would take it over)
+    (broken / "config.yaml").write_text("something: else\n")
+    (broken / "checkpoints").mkdir()
+    (broken / "checkpoints" / "last.ckpt").write_bytes(b"weights of another configuration")
     result = run_cv(cv_dir, "seeds=[0,1]")
     assert result.returncode == 1  # the failure is reported ...
     assert "6 folds x 2 seed(s) = 12 jobs" in result.stdout
@@ -96,7 +100,7 @@ def test_loso_cv_with_two_seeds_and_a_failing_fold(tmp_path):
     }
     assert summary["protocol"]["hparams"]["source"] == "fixed"
     assert summary["pooled"]["subject"]["per_seed"]["0"]["n"] == 6
-    (broken / "config.yaml").unlink()  # the cause removed: the same command finishes the CV
+    shutil.rmtree(broken / "checkpoints")  # the cause removed: the same command finishes the CV
     again = run_cv(cv_dir, "seeds=[0,1]")
     assert again.returncode == 0, again.stderr[-3000:]
     assert not (broken / "failed.json").exists()
