@@ -50,22 +50,22 @@ def previous_run(out_dir: Path, settings: dict[str, Any]) -> str:
         return "fresh"
 
     differ = differing_keys(what_matters(OmegaConf.to_container(OmegaConf.load(stored))), what_matters(settings))
-    if differ and not holds_results(out_dir):
+    if differ:
+        named = f"{', '.join(differ[:6])}{' ...' if len(differ) > 6 else ''}"
+        if holds_results(out_dir):
+            raise ConfigError(
+                f"{out_dir} already holds a run with other settings ({named}): use another output folder "
+                "(emg-cv: cv_dir=...) or delete that one"
+            )
         # an earlier start refused after writing its settings, or stopped before its first checkpoint, left nothing
         # to mix with: the corrected command takes the folder (and a W&B run of its own)
         for name in START_FILES:
             (out_dir / name).unlink(missing_ok=True)
         print(
-            f"{out_dir}: an earlier start with other settings ({', '.join(differ[:6])}"
-            f"{' ...' if len(differ) > 6 else ''}) left no checkpoint or result: starting afresh",
+            f"{out_dir}: an earlier start with other settings ({named}) left no checkpoint or result: starting afresh",
             file=sys.stderr,
         )
         return "fresh"
-    if differ:
-        raise ConfigError(
-            f"{out_dir} already holds a run with other settings ({', '.join(differ[:6])}"
-            f"{' ...' if len(differ) > 6 else ''}): use another output folder (emg-cv: cv_dir=...) or delete that one"
-        )
     if (out_dir / "metrics.json").is_file():
         return "finished"
     if (out_dir / FIT_FINISHED).is_file():
